@@ -1,0 +1,333 @@
+"""The simulated worlds of the curriculum and the cached frame dataset of chapter 1.
+
+Three worlds, all pure numpy, deterministic for a seed, rendering RGB uint8 frames (H, W, 3):
+
+- ``ToroidalDot``: a white dot on black. Seed semantics: 224x224, radius 2, action 1 moves the dot
+  7 px right, x wraps, action 0 stays, random (x, y) at reset. ``ToroidalDot.small()`` is the 64x64
+  variant; ``two_d=True`` gives 5 actions (stay, left, right, up, down) with both axes wrapping.
+- ``BouncingBalls``: 1-3 coloured balls at constant speed bouncing elastically off the walls (passive).
+- ``PointMassRoom``: an orange agent disk in a walled arena (``wall``: two rooms joined by a door, as in
+  DINO-WM's Wall task; ``umaze``), continuous action (dx, dy) in [-1, 1]^2, proprioception (x, y).
+
+Later chapters copy this file (never import it) and add what they need.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+DATA_DIR = Path(__file__).parent / "data"
+WORLDS = ("dot", "balls", "wall")  # the three worlds of the chapter-1 frame mix, in label order
+BALL_COLOURS = np.array(
+    [[255, 60, 60], [60, 220, 60], [70, 110, 255], [250, 220, 50], [60, 220, 230], [230, 70, 230]],
+    dtype=np.float32,
+)
+AGENT_COLOUR = np.array([255, 140, 20], dtype=np.float32)  # orange: red high, blue low
+WALL_COLOUR = np.array([120, 120, 120], dtype=np.float32)  # grey: red == blue
+
+
+def soft_disc(size: int, cx: float, cy: float, radius: float, wrap: bool = False) -> np.ndarray:
+    """Render an anti-aliased disc as a (size, size) float32 mask in [0, 1].
+
+    A pixel's value is clip(radius + 0.5 - distance, 0, 1): 1 inside, a one-pixel soft edge, so a
+    sub-pixel move of the centre changes the image (and the centroid can be measured below a pixel).
+    ``wrap=True`` measures distance on the torus, so a disc crossing an edge reappears on the other side.
+    """
+    coords = np.arange(size, dtype=np.float32)
+    dx = coords[None, :] - cx  # (1, W)
+    dy = coords[:, None] - cy  # (H, 1)
+    if wrap:  # shortest signed distance on a ring of length `size`
+        dx = (dx + size / 2) % size - size / 2
+        dy = (dy + size / 2) % size - size / 2
+    dist = np.sqrt(dx**2 + dy**2)  # (H, W)
+    return np.clip(radius + 0.5 - dist, 0.0, 1.0)
+
+
+def to_uint8(img: np.ndarray) -> np.ndarray:
+    """Round a float image in [0, 255] to uint8."""
+    return np.clip(np.rint(img), 0, 255).astype(np.uint8)
+
+
+class ToroidalDot:
+    """A white dot on black on a torus; the seed world of the curriculum.
+
+    Args:
+        size: frame side in pixels (224 for the seed semantics, 64 for the small variant).
+        radius: dot radius in pixels.
+        step_px: how far one move action carries the dot.
+        two_d: False -> 2 actions (0 stay, 1 right; only x wraps); True -> 5 actions
+            (0 stay, 1 left, 2 right, 3 up, 4 down; both axes wrap).
+        seed: seeds the reset positions.
+    """
+
+    MOVES_2D = np.array([[0, 0], [-1, 0], [1, 0], [0, -1], [0, 1]])  # (dx, dy) per action, y points down
+
+    def __init__(self, size=224, radius=2.0, step_px=7, two_d=False, seed=0):
+        self.size, self.radius, self.step_px, self.two_d = size, radius, step_px, two_d
+        self.rng = np.random.default_rng(seed)
+        self.n_actions = 5 if two_d else 2
+        self.reset()
+
+    @classmethod
+    def small(cls, two_d=False, seed=0) -> ToroidalDot:
+        """The 64x64 variant used by chapters 1-4: radius 1.5 px, a move is 2 px."""
+        return cls(size=64, radius=1.5, step_px=2, two_d=two_d, seed=seed)
+
+    def reset(self) -> np.ndarray:
+        """Put the dot at a random integer (x, y); return the first frame (size, size, 3) uint8."""
+        self.pos = self.rng.integers(0, self.size, size=2)  # (x, y)
+        return self.render()
+
+    def step(self, action: int) -> np.ndarray:
+        """Apply a discrete action and return the new frame (size, size, 3) uint8."""
+        if not (isinstance(action, (int, np.integer)) and 0 <= action < self.n_actions):
+            raise ValueError(f"action must be an int in [0, {self.n_actions}), got {action!r}")
+        move = self.MOVES_2D[action] if self.two_d else np.array([action, 0])
+        self.pos = (self.pos + move * self.step_px) % self.size  # the 1-D world never moves y
+        return self.render()
+
+    def render(self) -> np.ndarray:
+        """The current frame: (size, size, 3) uint8."""
+        disc = soft_disc(self.size, *self.pos, self.radius, wrap=True)
+        return to_uint8(np.repeat(disc[..., None] * 255.0, 3, axis=-1))
+
+
+class BouncingBalls:
+    """1-3 coloured balls moving at constant speed with elastic walls; passive video (no actions).
+
+    Args:
+        size: frame side in pixels.
+        seed: seeds the number of balls, their colours, radii, positions and velocities.
+        max_balls: the number of balls is drawn from 1..max_balls at each reset.
+    """
+
+    def __init__(self, size=64, seed=0, max_balls=3):
+        self.size, self.max_balls = size, max_balls
+        self.rng = np.random.default_rng(seed)
+        self.reset()
+
+    def reset(self) -> np.ndarray:
+        """Draw new balls; return the first frame (size, size, 3) uint8."""
+        n = int(self.rng.integers(1, self.max_balls + 1))
+        self.radius = self.rng.uniform(3.0, 5.0, size=n)  # (n,)
+        self.colour = BALL_COLOURS[self.rng.choice(len(BALL_COLOURS), size=n, replace=False)]  # (n, 3)
+        lo, hi = self.radius, self.size - 1 - self.radius
+        self.pos = self.rng.uniform(lo[:, None], hi[:, None], size=(n, 2))  # (n, 2) as (x, y)
+        angle = self.rng.uniform(0, 2 * np.pi, size=n)
+        speed = self.rng.uniform(1.0, 2.5, size=n)
+        self.vel = np.stack([np.cos(angle), np.sin(angle)], axis=1) * speed[:, None]  # (n, 2)
+        return self.render()
+
+    def step(self) -> np.ndarray:
+        """Advance one time step (reflecting off walls) and return the new frame."""
+        self.pos = self.pos + self.vel
+        lo, hi = self.radius[:, None], self.size - 1 - self.radius[:, None]  # (n, 1)
+        # Elastic wall: mirror the overshoot back inside and flip that velocity component.
+        below, above = self.pos < lo, self.pos > hi
+        self.pos = np.where(below, 2 * lo - self.pos, np.where(above, 2 * hi - self.pos, self.pos))
+        self.vel = np.where(below | above, -self.vel, self.vel)
+        return self.render()
+
+    def render(self) -> np.ndarray:
+        """The current frame: (size, size, 3) uint8; overlapping balls take the brighter channel."""
+        img = np.zeros((self.size, self.size, 3), dtype=np.float32)
+        for (x, y), r, c in zip(self.pos, self.radius, self.colour, strict=True):
+            img = np.maximum(img, soft_disc(self.size, x, y, r)[..., None] * c)
+        return to_uint8(img)
+
+
+# Walls as axis-aligned rectangles (x0, y0, x1, y1) in arena units [0, 1]^2.
+_BORDER = [(0, 0, 1, 0.03), (0, 0.97, 1, 1), (0, 0, 0.03, 1), (0.97, 0, 1, 1)]
+LAYOUTS = {
+    # two rooms side by side; a door at mid-height in the dividing wall
+    "wall": _BORDER + [(0.47, 0.03, 0.53, 0.40), (0.47, 0.60, 0.53, 0.97)],
+    # a U-shaped corridor around a central tongue of wall
+    "umaze": _BORDER + [(0.30, 0.30, 0.70, 0.70), (0.47, 0.70, 0.53, 0.97)],
+}
+
+
+class PointMassRoom:
+    """A point-mass agent (a disk) pushed by continuous actions inside a walled arena.
+
+    Positions are in arena units [0, 1]^2; an action (dx, dy) in [-1, 1]^2 moves the agent by
+    ``action * max_step`` unless that would put the disk inside a wall (then it slides along the wall
+    if it can, or stays). ``proprio`` is the agent's (x, y).
+
+    Args:
+        layout: "wall" or "umaze".
+        size: frame side in pixels.
+        max_step: the largest move per step, in arena units.
+        radius: agent radius in arena units.
+        seed: seeds reset positions.
+    """
+
+    def __init__(self, layout="wall", size=64, max_step=0.05, radius=0.05, seed=0):
+        if layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {sorted(LAYOUTS)}, got {layout!r}")
+        self.walls = np.array(LAYOUTS[layout], dtype=np.float32)  # (n_walls, 4)
+        self.size, self.max_step, self.radius = size, max_step, radius
+        self.rng = np.random.default_rng(seed)
+        self.background = self._render_walls()
+        self.reset()
+
+    def _render_walls(self) -> np.ndarray:
+        """The static background (size, size, 3) float32: black floor, grey walls."""
+        centres = (np.arange(self.size) + 0.5) / self.size  # pixel centres in arena units
+        img = np.zeros((self.size, self.size, 3), dtype=np.float32)
+        for x0, y0, x1, y1 in self.walls:
+            inside = ((centres[None, :] >= x0) & (centres[None, :] < x1)) & (
+                (centres[:, None] >= y0) & (centres[:, None] < y1)
+            )
+            img[inside] = WALL_COLOUR
+        return img
+
+    def collides(self, p: np.ndarray) -> bool:
+        """True when a disk at p = (x, y) overlaps any wall rectangle."""
+        nearest = np.clip(p[None, :], self.walls[:, :2], self.walls[:, 2:])  # closest wall point (n, 2)
+        return bool((((nearest - p[None, :]) ** 2).sum(1) < self.radius**2).any())
+
+    def reset(self) -> np.ndarray:
+        """Place the agent at a random free position; return the first frame."""
+        while True:
+            p = self.rng.uniform(0.0, 1.0, size=2)
+            if not self.collides(p):
+                self.pos = p
+                return self.render()
+
+    def step(self, action) -> np.ndarray:
+        """Apply a continuous action (dx, dy) in [-1, 1]^2 and return the new frame."""
+        a = np.asarray(action, dtype=np.float64)
+        if a.shape != (2,) or not np.all(np.isfinite(a)) or np.abs(a).max() > 1.0:
+            raise ValueError(f"action must be (dx, dy) with values in [-1, 1], got {action!r}")
+        move = a * self.max_step
+        for candidate in (self.pos + move, self.pos + [move[0], 0], self.pos + [0, move[1]]):
+            if not self.collides(candidate):  # full move, else slide along x, else along y, else stay
+                self.pos = candidate
+                break
+        return self.render()
+
+    @property
+    def proprio(self) -> np.ndarray:
+        """The agent's position (x, y) in arena units."""
+        return self.pos.astype(np.float32)
+
+    def render(self) -> np.ndarray:
+        """The current frame (size, size, 3) uint8."""
+        cx, cy = self.pos * self.size - 0.5  # arena units -> pixel coordinates of the centre
+        disc = soft_disc(self.size, cx, cy, self.radius * self.size)[..., None]
+        return to_uint8(self.background * (1 - disc) + AGENT_COLOUR * disc)
+
+
+def world_frames(world: str, n: int, seed: int, size: int = 64, episode_len: int = 10) -> np.ndarray:
+    """Collect ``n`` frames of one world from random episodes of ``episode_len`` steps.
+
+    Returns:
+        frames: (n, size, size, 3) uint8.
+    """
+    rng = np.random.default_rng(seed)
+    if world == "dot":
+        env = ToroidalDot(size=size, radius=1.5, step_px=2, two_d=True, seed=seed)
+        act = lambda: int(rng.integers(env.n_actions))  # noqa: E731
+    elif world == "balls":
+        env = BouncingBalls(size=size, seed=seed)
+        act = None
+    elif world == "wall":
+        env = PointMassRoom("wall", size=size, seed=seed)
+        act = lambda: rng.uniform(-1, 1, size=2)  # noqa: E731
+    else:
+        raise ValueError(f"unknown world {world!r}; expected one of {WORLDS}")
+    frames = np.empty((n, size, size, 3), dtype=np.uint8)
+    for i in range(n):
+        if i % episode_len == 0:
+            frames[i] = env.reset()
+        else:
+            frames[i] = env.step() if act is None else env.step(act())
+    return frames
+
+
+def load_frames(n_per_world: int, seed: int, size: int = 64, quiet: bool = False) -> dict:
+    """The chapter-1 frame mix: ``n_per_world`` frames of each world, generated once and cached.
+
+    The cache file is keyed by the arguments, so changing any of them makes a new dataset and a
+    different seed gives a disjoint held-out set.
+
+    Returns:
+        {"frames": (N, size, size, 3) uint8, "world": (N,) int64 index into WORLDS}
+    """
+    key = json.dumps({"n": n_per_world, "seed": seed, "size": size, "worlds": WORLDS, "v": 1})
+    path = DATA_DIR / f"frames_{hashlib.sha1(key.encode()).hexdigest()[:12]}.npz"
+    if path.exists():
+        with np.load(path) as f:
+            return {"frames": f["frames"], "world": f["world"]}
+    frames, labels = [], []
+    for w_idx, world in enumerate(tqdm(WORLDS, desc=f"generating frames (seed {seed})", disable=quiet)):
+        frames.append(world_frames(world, n_per_world, seed=seed * 100 + w_idx, size=size))
+        labels.append(np.full(n_per_world, w_idx, dtype=np.int64))
+    data = {"frames": np.concatenate(frames), "world": np.concatenate(labels)}
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, **data)
+    tmp.replace(path)  # atomic: a crash mid-write never leaves a half-written cache behind
+    return data
+
+
+def locate_object(frames: np.ndarray, world: str) -> tuple[np.ndarray, np.ndarray]:
+    """Find the object (dot, balls, agent) in a batch of frames of one world.
+
+    Args:
+        frames: (N, H, W, 3) float in [0, 1] (a reconstruction) or uint8 (a rendered frame).
+        world: which world the frames come from; decides what counts as the object.
+
+    Returns:
+        centroid: (N, 2) intensity-weighted (x, y) in pixels; for the dot on the torus it is a circular
+            mean, so a dot split across an edge is still located in one place.
+        found: (N,) bool, False when the object has vanished (less than one pixel's worth of it).
+    """
+    x = frames.astype(np.float32) / 255.0 if frames.dtype == np.uint8 else frames.astype(np.float32)
+    n, h, w, _ = x.shape
+    if world == "dot":
+        weight = x.mean(-1)  # white dot: brightness
+    elif world == "balls":
+        weight = x.max(-1)  # any bright colour on black
+    elif world == "wall":
+        weight = x[..., 0] - x[..., 2]  # the agent is orange (red >> blue); grey walls have red == blue
+    else:
+        raise ValueError(f"unknown world {world!r}")
+    weight = np.where(weight > 0.25, weight, 0.0)  # (N, H, W): ignore faint noise
+    mass = weight.sum((1, 2))  # (N,)
+    found = mass > 1.0
+    safe = np.maximum(mass, 1e-8)
+    if world == "dot":  # circular mean on the torus: average unit vectors of the angle 2*pi*x/W
+        ang_x = 2 * np.pi * np.arange(w) / w
+        ang_y = 2 * np.pi * np.arange(h) / h
+        wx, wy = weight.sum(1), weight.sum(2)  # (N, W), (N, H) marginals
+        cx = np.arctan2(wx @ np.sin(ang_x), wx @ np.cos(ang_x)) % (2 * np.pi) * w / (2 * np.pi)
+        cy = np.arctan2(wy @ np.sin(ang_y), wy @ np.cos(ang_y)) % (2 * np.pi) * h / (2 * np.pi)
+    else:
+        cx = (weight.sum(1) @ np.arange(w)) / safe
+        cy = (weight.sum(2) @ np.arange(h)) / safe
+    return np.stack([cx, cy], axis=1), found
+
+
+def centroid_error(recon: np.ndarray, truth: np.ndarray, world: str) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel distance between the object located in ``recon`` and in ``truth``.
+
+    Where the object vanished from the reconstruction, the error is that of guessing the frame centre
+    (what you would say if the image told you nothing), so erased objects are not silently skipped.
+
+    Returns:
+        err: (N,) pixels (torus distance for the dot); vanished: (N,) bool.
+    """
+    c_rec, f_rec = locate_object(recon, world)
+    c_true, _ = locate_object(truth, world)
+    size = truth.shape[1]
+    c_rec = np.where(f_rec[:, None], c_rec, (size - 1) / 2)
+    d = c_rec - c_true
+    if world == "dot":
+        d = (d + size / 2) % size - size / 2
+    return np.sqrt((d**2).sum(1)), ~f_rec

@@ -1,0 +1,189 @@
+"""Train the chapter-1 frame codecs: a VAE and an FSQ autoencoder, on a mix of the three worlds.
+
+    uv run train.py                 # both models, ~9 minutes on a 2-core CPU
+    uv run train.py --model fsq     # only one of them
+    uv run train.py --quick         # a smoke run in well under a minute
+
+Writes checkpoints/{vae,fsq}.pt, outputs/train_loss.png and outputs/train_recon_{vae,fsq}.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import time
+from dataclasses import dataclass, field
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from data_utils import load_frames
+from models import build_model, kl_to_standard_normal, weighted_mse
+from utils import (
+    CKPT_DIR,
+    OUT_DIR,
+    UserError,
+    autocast,
+    exit_on_user_error,
+    pick_device,
+    save_checkpoint,
+    seed_everything,
+)
+
+
+@dataclass
+class TrainConfig:
+    """Every training setting; each field is also a command-line flag (--field-name)."""
+
+    model: str = "both"  # vae, fsq or both (one after the other)
+    steps: int = 2000  # optimiser steps per model
+    batch_size: int = 64
+    lr: float = 2e-3  # peak learning rate (linear warm-up, then cosine decay)
+    warmup: int = 100
+    n_per_world: int = 6000  # training frames per world (dot, balls, wall)
+    ch: int = 32  # base conv width of encoder and decoder
+    latent_dim: int = 4  # VAE channels per latent cell
+    fsq_levels: list[int] = field(default_factory=lambda: [8, 5, 5, 5])  # 1000 codes
+    beta: float = 1e-3  # VAE: weight of the KL term
+    fg_weight: float = 20.0  # foreground pixels count this many times more in the loss
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "auto"  # auto (bf16 where the hardware is fast at it), bf16 or fp32
+    quick: bool = False  # tiny data and few steps: a smoke test in well under a minute
+
+
+QUICK = {"steps": 60, "n_per_world": 200, "warmup": 10}
+
+
+def parse_args(argv=None) -> TrainConfig:
+    """Build the argparse parser from TrainConfig's fields and return the filled config."""
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    choices = {"model": ["vae", "fsq", "both"], "device": ["auto", "cpu", "cuda", "mps"]}
+    choices["precision"] = ["auto", "bf16", "fp32"]
+    for f in dataclasses.fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        if f.type == "bool":
+            p.add_argument(flag, action="store_true", help=f"(default: {default})")
+        elif f.name == "fsq_levels":
+            p.add_argument(flag, type=int, nargs="+", default=default, help="FSQ levels per channel")
+        else:
+            typ = {"int": int, "float": float, "str": str}[f.type]
+            p.add_argument(
+                flag, type=typ, default=default, choices=choices.get(f.name), help=f"(default: {default})"
+            )
+    cfg = TrainConfig(**vars(p.parse_args(argv)))
+    if cfg.quick:
+        cfg = dataclasses.replace(cfg, **QUICK)
+    return cfg
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Linear warm-up to cfg.lr, then cosine decay to 5 % of it."""
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    progress = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    return cfg.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def train_one(name: str, cfg: TrainConfig, frames: torch.Tensor, device: torch.device) -> dict:
+    """Train one codec on uint8 frames (N, 3, 64, 64); return its checkpoint dict."""
+    seed_everything(cfg.seed)
+    model = build_model(name, dataclasses.asdict(cfg)).to(device)
+    n_params = sum(p.numel() for p in model.parameters())
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    rng = np.random.default_rng(cfg.seed)
+    history = {"step": [], "loss": [], "recon": [], "kl": []}
+    t0 = time.time()
+    bar = tqdm(range(cfg.steps), desc=f"train {name} ({n_params / 1e6:.2f} M params)")
+    for step in bar:
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, cfg)
+        idx = torch.from_numpy(rng.integers(0, len(frames), size=cfg.batch_size))
+        x = frames[idx].to(device).float() / 255.0  # x: (B, 3, 64, 64) in [0, 1]
+        with autocast(device, cfg.precision):
+            out = model(x)
+        recon_loss = weighted_mse(out["recon"].float(), x, cfg.fg_weight)
+        if name == "vae":  # the VAE objective: reconstruction + beta * KL, KL averaged per latent value
+            kl = kl_to_standard_normal(out["mu"].float(), out["logvar"].float()).mean()
+            loss = recon_loss + cfg.beta * kl
+        else:  # FSQ needs no extra term: the codebook is fixed, nothing can collapse or drift
+            kl = torch.zeros(())
+            loss = recon_loss
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if step % 20 == 0 or step == cfg.steps - 1:
+            ms = (time.time() - t0) / (step + 1) * 1000
+            history["step"].append(step)
+            history["loss"].append(loss.item())
+            history["recon"].append(recon_loss.item())
+            history["kl"].append(kl.item())
+            bar.set_postfix(loss=f"{loss.item():.5f}", kl=f"{kl.item():.2f}", ms_per_step=f"{ms:.0f}")
+    seconds = time.time() - t0
+    save_recon_picture(name, model, x[:8], device, cfg)
+    return {
+        "model": name,
+        "config": dataclasses.asdict(cfg),
+        "state_dict": model.state_dict(),
+        "train_seconds": seconds,
+        "steps": cfg.steps,
+        "final_loss": history["loss"][-1],
+        "history": history,
+        "n_params": n_params,
+    }
+
+
+@torch.no_grad()
+def save_recon_picture(name: str, model, x: torch.Tensor, device, cfg) -> None:
+    """Top row: training frames x (8, 3, 64, 64); bottom row: the model's reconstructions."""
+    model.eval()
+    with autocast(device, cfg.precision):
+        out = model(x, sample=False) if name == "vae" else model(x)
+    model.train()
+    rows = torch.cat([x, out["recon"].float().clamp(0, 1)]).cpu()  # (16, 3, 64, 64)
+    grid = rows.view(2, 8, 3, 64, 64).permute(0, 3, 1, 4, 2).reshape(2 * 64, 8 * 64, 3)
+    OUT_DIR.mkdir(exist_ok=True)
+    plt.imsave(OUT_DIR / f"train_recon_{name}.png", grid.numpy())
+
+
+def save_loss_plot(ckpts: dict) -> None:
+    """outputs/train_loss.png: the reconstruction loss of each trained model against step."""
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for name, ck in ckpts.items():
+        ax.plot(ck["history"]["step"], ck["history"]["recon"], label=f"{name} reconstruction")
+    ax.set(xlabel="step", ylabel="weighted MSE", yscale="log", title="chapter 1: training loss")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(OUT_DIR / "train_loss.png", dpi=100)
+    plt.close(fig)
+
+
+def main(argv=None) -> None:
+    """Parse flags, build the cached dataset, train the chosen models and save checkpoints."""
+    cfg = parse_args(argv)
+    if cfg.steps < 1 or cfg.batch_size < 1 or cfg.n_per_world < 1:
+        raise UserError("--steps, --batch-size and --n-per-world must be positive")
+    device = pick_device(cfg.device)
+    print(f"device {device}, precision {cfg.precision}, torch threads {torch.get_num_threads()}")
+    data = load_frames(cfg.n_per_world, seed=cfg.seed)
+    frames = torch.from_numpy(data["frames"]).permute(0, 3, 1, 2).contiguous()  # (N, 3, 64, 64) uint8
+    print(f"{len(frames)} training frames ({cfg.n_per_world} per world)")
+    names = ["vae", "fsq"] if cfg.model == "both" else [cfg.model]
+    ckpts = {}
+    for name in names:
+        ckpts[name] = train_one(name, cfg, frames, device)
+        path = CKPT_DIR / f"{name}.pt"
+        save_checkpoint(ckpts[name], path)
+        ck = ckpts[name]
+        summary = f"{ck['steps']} steps in {ck['train_seconds']:.0f} s, final loss {ck['final_loss']:.5f}"
+        print(f"{name}: {summary}, saved {path}")
+    save_loss_plot(ckpts)
+    print(f"pictures in {OUT_DIR}; next: uv run validate.py" + (" --quick" if cfg.quick else ""))
+
+
+if __name__ == "__main__":
+    exit_on_user_error(main)

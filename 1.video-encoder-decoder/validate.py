@@ -1,0 +1,253 @@
+"""Evaluate the chapter-1 codecs on held-out frames (a seed the models never saw).
+
+    uv run validate.py                          # both checkpoints written by train.py
+    uv run validate.py --checkpoint checkpoints/fsq.pt
+
+Prints a metrics table (model vs baselines vs targets) and writes outputs/metrics.json plus pictures:
+recon_grid.png (originals and reconstructions per world), interpolation.png, prior_samples.png and
+fsq_code_usage.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from data_utils import WORLDS, centroid_error, load_frames
+from models import build_model
+from utils import (
+    CKPT_DIR,
+    OUT_DIR,
+    UserError,
+    exit_on_user_error,
+    load_checkpoint,
+    pick_device,
+    seed_everything,
+)
+
+HELDOUT_SEED_OFFSET = 10_000  # held-out frames come from seed + this: never seen in training
+TARGETS = {
+    "fsq/psnr_db": (">=", 30.0),
+    "fsq/psnr_gain_over_mean_frame_db": (">=", 10.0),
+    "fsq/centroid_err_dot_px": ("<=", 1.0),
+    "fsq/codebook_usage": (">=", 0.25),
+    "vae/psnr_db": (">=", 28.0),
+    "vae/centroid_err_dot_px": ("<=", 1.5),
+}
+
+
+@dataclass
+class ValConfig:
+    """Validation settings (each is a flag)."""
+
+    checkpoint: str = ""  # one checkpoint to evaluate; default: checkpoints/vae.pt and checkpoints/fsq.pt
+    n_heldout: int = 500  # held-out frames per world
+    seed: int = 0
+    device: str = "auto"
+    quick: bool = False
+
+
+def parse_args(argv=None) -> ValConfig:
+    """Command-line flags -> ValConfig."""
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", default="", help="a .pt written by train.py (default: both models)")
+    p.add_argument("--n-heldout", type=int, default=500, help="held-out frames per world (default: 500)")
+    p.add_argument("--seed", type=int, default=0, help="held-out frames use seed + 10000 (default: 0)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    p.add_argument("--quick", action="store_true", help="100 held-out frames per world")
+    cfg = ValConfig(**vars(p.parse_args(argv)))
+    if cfg.quick:
+        cfg.n_heldout = 100
+    return cfg
+
+
+def psnr(recon: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """Per-frame PSNR in dB for float frames (N, H, W, 3) in [0, 1]: 10 * log10(1 / MSE)."""
+    mse = ((recon - truth) ** 2).mean(axis=(1, 2, 3))
+    return 10 * np.log10(1.0 / np.maximum(mse, 1e-10))
+
+
+@torch.no_grad()
+def reconstruct(model, frames: np.ndarray, device, batch: int = 250) -> tuple[np.ndarray, np.ndarray | None]:
+    """Encode and decode uint8 frames (N, 64, 64, 3); VAEs decode their mean (no sampling noise).
+
+    Returns: recon (N, 64, 64, 3) float in [0, 1]; FSQ code indices (N, 16, 16) or None for the VAE.
+    """
+    recons, codes = [], []
+    for i in tqdm(range(0, len(frames), batch), desc="reconstruct", leave=False):
+        x = torch.from_numpy(frames[i : i + batch]).permute(0, 3, 1, 2).float().to(device) / 255.0
+        out = model(x, sample=False) if hasattr(model, "latent_dim") else model(x)
+        recons.append(out["recon"].clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy())
+        if hasattr(model, "fsq"):
+            codes.append(model.fsq.codes_to_indices(out["z"]).cpu().numpy())
+    return np.concatenate(recons), (np.concatenate(codes) if codes else None)
+
+
+def evaluate(name: str, model, held: dict, mean_frame: np.ndarray, device) -> tuple[dict, dict, np.ndarray]:
+    """All metrics of one codec. Returns (metrics, baselines, reconstructions (N, 64, 64, 3))."""
+    truth = held["frames"].astype(np.float32) / 255.0
+    recon, codes = reconstruct(model, held["frames"], device)
+    m, b = {}, {}
+    m[f"{name}/psnr_db"] = float(psnr(recon, truth).mean())
+    b[f"{name}/psnr_db/mean_frame"] = float(psnr(np.broadcast_to(mean_frame, truth.shape), truth).mean())
+    m[f"{name}/psnr_gain_over_mean_frame_db"] = m[f"{name}/psnr_db"] - b[f"{name}/psnr_db/mean_frame"]
+    for w_idx, world in enumerate(WORLDS):
+        sel = held["world"] == w_idx
+        m[f"{name}/psnr_{world}_db"] = float(psnr(recon[sel], truth[sel]).mean())
+        err, vanished = centroid_error(recon[sel], held["frames"][sel], world)
+        m[f"{name}/centroid_err_{world}_px"] = float(err.mean())
+        m[f"{name}/vanished_{world}"] = float(vanished.mean())
+        mean_err, _ = centroid_error(
+            np.broadcast_to(mean_frame, truth[sel].shape), held["frames"][sel], world
+        )
+        b[f"{name}/centroid_err_{world}_px/mean_frame"] = float(mean_err.mean())
+    dot = held["world"] == WORLDS.index("dot")
+    b[f"{name}/psnr_dot_db/all_black"] = float(psnr(np.zeros_like(truth[dot]), truth[dot]).mean())
+    if codes is not None:
+        counts = np.bincount(codes.ravel(), minlength=model.fsq.codebook_size)
+        p = counts / counts.sum()
+        m[f"{name}/codebook_usage"] = float((counts > 0).mean())
+        m[f"{name}/perplexity"] = float(np.exp(-(p[p > 0] * np.log(p[p > 0])).sum()))
+        save_code_usage(counts)
+    return m, b, recon
+
+
+def save_code_usage(counts: np.ndarray) -> None:
+    """outputs/fsq_code_usage.png: how often each FSQ code is used, most used first (log scale)."""
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.bar(np.arange(len(counts)), np.sort(counts)[::-1], width=1.0)
+    ax.set(yscale="log", xlabel="code rank", ylabel="uses on held-out frames", title="FSQ codebook usage")
+    fig.tight_layout()
+    fig.savefig(OUT_DIR / "fsq_code_usage.png", dpi=100)
+    plt.close(fig)
+
+
+def save_recon_grid(held: dict, recons: dict, n: int = 6) -> None:
+    """outputs/recon_grid.png: for each world, a row of originals then one row per model."""
+    rows, labels = [], []
+    for w_idx, world in enumerate(WORLDS):
+        idx = np.flatnonzero(held["world"] == w_idx)[:: max(1, (held["world"] == w_idx).sum() // n)][:n]
+        rows.append(held["frames"][idx] / 255.0)
+        labels.append(f"{world}: original")
+        for name, rec in recons.items():
+            rows.append(rec[idx])
+            labels.append(f"{world}: {name}")
+    fig, axes = plt.subplots(len(rows), 1, figsize=(n * 1.2, len(rows) * 1.3))
+    for ax, row, label in zip(np.atleast_1d(axes), rows, labels, strict=True):
+        ax.imshow(np.concatenate(list(row), axis=1), interpolation="nearest")
+        ax.set_title(label, fontsize=8, loc="left")
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(OUT_DIR / "recon_grid.png", dpi=110)
+    plt.close(fig)
+
+
+@torch.no_grad()
+def save_interpolation(models: dict, held: dict, device, steps: int = 8) -> None:
+    """outputs/interpolation.png: from one held-out frame to another, blended in pixels and in each
+    model's latent space (encoder output before sampling/quantising, then decoded)."""
+    wall = np.flatnonzero(held["world"] == WORLDS.index("wall"))
+    pair = torch.from_numpy(held["frames"][[wall[0], wall[len(wall) // 2]]]).permute(0, 3, 1, 2)
+    x = pair.float().to(device) / 255.0  # (2, 3, 64, 64)
+    alphas = torch.linspace(0, 1, steps, device=device).view(-1, 1, 1, 1)  # (S, 1, 1, 1)
+    rows = {"pixel blend": (1 - alphas) * x[:1] + alphas * x[1:]}
+    for name, model in models.items():
+        if name == "vae":
+            z = model.encode(x)[0]  # the means (2, D, 16, 16)
+            rows["vae latent"] = model.decode((1 - alphas) * z[:1] + alphas * z[1:])
+        else:
+            z = model.encoder(x)  # pre-quantisation latents; blend, then quantise like any code
+            rows["fsq latent"] = model.decode(model.fsq((1 - alphas) * z[:1] + alphas * z[1:]))
+    fig, axes = plt.subplots(len(rows), 1, figsize=(steps * 1.1, len(rows) * 1.4))
+    for ax, (label, imgs) in zip(np.atleast_1d(axes), rows.items(), strict=True):
+        ax.imshow(torch.cat(list(imgs.clamp(0, 1).cpu()), dim=2).permute(1, 2, 0).numpy())
+        ax.set_title(label, fontsize=8, loc="left")
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(OUT_DIR / "interpolation.png", dpi=110)
+    plt.close(fig)
+
+
+@torch.no_grad()
+def save_prior_samples(vae, device, n: int = 16) -> None:
+    """outputs/prior_samples.png: decode z ~ N(0, I). With a small beta the codes the decoder knows sit
+    far from N(0, I), so these are blotches, not frames: the price of a sharp reconstruction."""
+    z = torch.randn(n, vae.latent_dim, 16, 16, device=device)
+    imgs = vae.decode(z).clamp(0, 1).cpu()  # (n, 3, 64, 64)
+    grid = imgs.view(2, n // 2, 3, 64, 64).permute(0, 3, 1, 4, 2).reshape(128, n // 2 * 64, 3)
+    plt.imsave(OUT_DIR / "prior_samples.png", grid.numpy())
+
+
+def load_model(path: Path, expected: str | None, device) -> tuple[str, torch.nn.Module, dict]:
+    """Load a chapter-1 checkpoint: returns (model name, model in eval mode, checkpoint dict)."""
+    ckpt = load_checkpoint(path, expected)
+    model = build_model(ckpt["model"], ckpt["config"])
+    try:
+        model.load_state_dict(ckpt["state_dict"])
+    except RuntimeError as e:
+        raise UserError(f"{path}: its weights do not fit a '{ckpt['model']}' model of its config") from e
+    return ckpt["model"], model.to(device).eval(), ckpt
+
+
+def print_table(metrics: dict, baselines: dict) -> None:
+    """Print metrics with their baselines and targets as an aligned table."""
+    print(f"\n{'metric':40s} {'value':>9s} {'target':>9s}   baseline")
+    for k, v in metrics.items():
+        tgt = f"{TARGETS[k][0]} {TARGETS[k][1]:g}" if k in TARGETS else ""
+        base = [f"{bk.split('/')[-1]} {bv:.2f}" for bk, bv in baselines.items() if bk.startswith(k + "/")]
+        print(f"{k:40s} {v:9.3f} {tgt:>9s}   {', '.join(base)}")
+
+
+def main(argv=None) -> None:
+    """Load checkpoints, evaluate on held-out frames, print the table, write metrics and pictures."""
+    cfg = parse_args(argv)
+    device = pick_device(cfg.device)
+    seed_everything(cfg.seed)
+    if cfg.checkpoint:  # any chapter-1 checkpoint, whatever its file name
+        loaded = [load_model(Path(cfg.checkpoint), None, device)]
+    else:  # the two files train.py writes, each of which must hold the model its name says
+        loaded = [load_model(CKPT_DIR / f"{name}.pt", name, device) for name in ("vae", "fsq")]
+    held = load_frames(cfg.n_heldout, seed=cfg.seed + HELDOUT_SEED_OFFSET, quiet=True)
+    OUT_DIR.mkdir(exist_ok=True)
+    metrics, baselines, recons, models, train_seconds = {}, {}, {}, {}, 0.0
+    for name, model, ckpt in loaded:
+        tcfg = ckpt["config"]
+        train = load_frames(tcfg["n_per_world"], seed=tcfg["seed"], quiet=True)
+        mean_frame = train["frames"].mean(0).astype(np.float32) / 255.0  # (64, 64, 3) the trivial codec
+        m, b, recons[name] = evaluate(name, model, held, mean_frame, device)
+        metrics.update(m)
+        baselines.update(b)
+        models[name] = model
+        train_seconds += float(ckpt["train_seconds"])
+    save_recon_grid(held, recons)
+    save_interpolation(models, held, device)
+    if "vae" in models:
+        save_prior_samples(models["vae"], device)
+    targets = {k: list(v) for k, v in TARGETS.items() if k in metrics}
+    ok = {"<=": lambda a, b: a <= b, ">=": lambda a, b: a >= b}
+    passed = all(ok[op](metrics[k], t) for k, (op, t) in targets.items())
+    report = {
+        "chapter": "1.video-encoder-decoder",
+        "quick": cfg.quick,
+        "device": str(device),
+        "train_seconds": round(train_seconds, 1),
+        "metrics": metrics,
+        "baselines": baselines,
+        "targets": targets,
+        "passed": passed,
+    }
+    (OUT_DIR / "metrics.json").write_text(json.dumps(report, indent=2))
+    print_table(metrics, baselines)
+    print(f"\ntrain seconds {train_seconds:.0f}; targets {'PASSED' if passed else 'NOT met'}")
+    print(f"wrote {OUT_DIR / 'metrics.json'} and pictures in {OUT_DIR}")
+
+
+if __name__ == "__main__":
+    exit_on_user_error(main)
