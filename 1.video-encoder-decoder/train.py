@@ -1,6 +1,6 @@
 """Train the chapter-1 frame codecs: a VAE and an FSQ autoencoder, on a mix of the three worlds.
 
-    uv run train.py                 # both models, ~9 minutes on a 2-core CPU
+    uv run train.py                 # both models, ~7 minutes on a 2-core CPU
     uv run train.py --model fsq     # only one of them
     uv run train.py --quick         # a smoke run in well under a minute
 
@@ -39,7 +39,7 @@ class TrainConfig:
     """Every training setting; each field is also a command-line flag (--field-name)."""
 
     model: str = "both"  # vae, fsq or both (one after the other)
-    steps: int = 2000  # optimiser steps per model
+    steps: int = 1500  # optimiser steps per model
     batch_size: int = 64
     lr: float = 2e-3  # peak learning rate (linear warm-up, then cosine decay)
     warmup: int = 100

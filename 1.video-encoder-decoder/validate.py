@@ -21,7 +21,7 @@ import torch
 from tqdm import tqdm
 
 from data_utils import WORLDS, centroid_error, load_frames
-from models import build_model
+from models import VAE, FSQAutoencoder, build_model, kl_to_standard_normal
 from utils import (
     CKPT_DIR,
     OUT_DIR,
@@ -75,32 +75,41 @@ def psnr(recon: np.ndarray, truth: np.ndarray) -> np.ndarray:
 
 
 @torch.no_grad()
-def reconstruct(model, frames: np.ndarray, device, batch: int = 250) -> tuple[np.ndarray, np.ndarray | None]:
+def reconstruct(model, frames: np.ndarray, device, batch: int = 250) -> tuple[np.ndarray, np.ndarray, float]:
     """Encode and decode uint8 frames (N, 64, 64, 3); VAEs decode their mean (no sampling noise).
 
-    Returns: recon (N, 64, 64, 3) float in [0, 1]; FSQ code indices (N, 16, 16) or None for the VAE.
+    Returns: recon (N, 64, 64, 3) float in [0, 1]; FSQ code indices (N, 16, 16) (empty for the VAE);
+    the VAE's mean KL per latent value in nats (0 for FSQ).
     """
-    recons, codes = [], []
+    recons, codes, kls = [], [], []
     for i in tqdm(range(0, len(frames), batch), desc="reconstruct", leave=False):
         x = torch.from_numpy(frames[i : i + batch]).permute(0, 3, 1, 2).float().to(device) / 255.0
-        out = model(x, sample=False) if hasattr(model, "latent_dim") else model(x)
+        out = model(x, sample=False) if isinstance(model, VAE) else model(x)
         recons.append(out["recon"].clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy())
-        if hasattr(model, "fsq"):
+        if isinstance(model, FSQAutoencoder):
             codes.append(model.fsq.codes_to_indices(out["z"]).cpu().numpy())
-    return np.concatenate(recons), (np.concatenate(codes) if codes else None)
+        else:
+            kls.append(kl_to_standard_normal(out["mu"], out["logvar"]).mean().item() * len(x))
+    codes = np.concatenate(codes) if codes else np.zeros(0, dtype=np.int64)
+    return np.concatenate(recons), codes, sum(kls) / len(frames)
 
 
 def evaluate(name: str, model, held: dict, mean_frame: np.ndarray, device) -> tuple[dict, dict, np.ndarray]:
     """All metrics of one codec. Returns (metrics, baselines, reconstructions (N, 64, 64, 3))."""
     truth = held["frames"].astype(np.float32) / 255.0
-    recon, codes = reconstruct(model, held["frames"], device)
+    recon, codes, kl = reconstruct(model, held["frames"], device)
     m, b = {}, {}
     m[f"{name}/psnr_db"] = float(psnr(recon, truth).mean())
+    if name == "vae":  # how much information the code carries beyond the prior (nats per value)
+        m[f"{name}/kl_per_latent_value"] = kl
     b[f"{name}/psnr_db/mean_frame"] = float(psnr(np.broadcast_to(mean_frame, truth.shape), truth).mean())
     m[f"{name}/psnr_gain_over_mean_frame_db"] = m[f"{name}/psnr_db"] - b[f"{name}/psnr_db/mean_frame"]
     for w_idx, world in enumerate(WORLDS):
         sel = held["world"] == w_idx
         m[f"{name}/psnr_{world}_db"] = float(psnr(recon[sel], truth[sel]).mean())
+        b[f"{name}/psnr_{world}_db/mean_frame"] = float(
+            psnr(np.broadcast_to(mean_frame, truth[sel].shape), truth[sel]).mean()
+        )
         err, vanished = centroid_error(recon[sel], held["frames"][sel], world)
         m[f"{name}/centroid_err_{world}_px"] = float(err.mean())
         m[f"{name}/vanished_{world}"] = float(vanished.mean())
@@ -110,7 +119,7 @@ def evaluate(name: str, model, held: dict, mean_frame: np.ndarray, device) -> tu
         b[f"{name}/centroid_err_{world}_px/mean_frame"] = float(mean_err.mean())
     dot = held["world"] == WORLDS.index("dot")
     b[f"{name}/psnr_dot_db/all_black"] = float(psnr(np.zeros_like(truth[dot]), truth[dot]).mean())
-    if codes is not None:
+    if codes.size:
         counts = np.bincount(codes.ravel(), minlength=model.fsq.codebook_size)
         p = counts / counts.sum()
         m[f"{name}/codebook_usage"] = float((counts > 0).mean())
