@@ -1,0 +1,28 @@
+"""Chapter 2 models: chapter 1's FSQ codec (copied) and the latent dynamics transformer."""
+
+from .codec import Decoder, Encoder, check_frames, weighted_mse
+from .fsq import FSQ, FSQAutoencoder, round_ste
+from .transformer import (
+    LatentDynamics,
+    causal_mask,
+    classification_loss,
+    latents_to_tokens,
+    tokens_to_digits,
+    tokens_to_latents,
+)
+
+__all__ = [
+    "FSQ",
+    "Decoder",
+    "Encoder",
+    "FSQAutoencoder",
+    "LatentDynamics",
+    "causal_mask",
+    "check_frames",
+    "classification_loss",
+    "latents_to_tokens",
+    "round_ste",
+    "tokens_to_digits",
+    "tokens_to_latents",
+    "weighted_mse",
+]

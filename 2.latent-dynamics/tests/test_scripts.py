@@ -1,0 +1,78 @@
+"""End-to-end tests: train.py --quick then validate.py --quick, and the one-line errors.
+
+The chapter is copied to a temporary folder first, so the tests never touch your own checkpoints.
+"""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+CHAPTER = Path(__file__).resolve().parents[1]
+
+
+def run(folder: Path, *args: str, timeout: int = 180) -> subprocess.CompletedProcess:
+    """Run a chapter script with this Python inside ``folder``."""
+    return subprocess.run(
+        [sys.executable, *args], cwd=folder, capture_output=True, text=True, timeout=timeout
+    )
+
+
+@pytest.fixture(scope="module")
+def chapter_copy(tmp_path_factory) -> Path:
+    """A fresh copy of the chapter's code (no data, checkpoints or outputs)."""
+    dst = tmp_path_factory.mktemp("chapter2") / "2.latent-dynamics"
+    ignore = shutil.ignore_patterns("data", "checkpoints", "outputs", "__pycache__", "tests")
+    shutil.copytree(CHAPTER, dst, ignore=ignore)
+    return dst
+
+
+def assert_one_line_error(out: subprocess.CompletedProcess, *words: str) -> None:
+    """Exit code 2, a single line on stderr that contains ``words``, and no traceback."""
+    assert out.returncode == 2, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in out.stderr, out.stderr
+    for w in words:
+        assert w in lines[0], lines[0]
+
+
+def test_validate_without_checkpoint_says_run_train_first(chapter_copy):
+    assert_one_line_error(run(chapter_copy, "validate.py", "--quick"), "train.py")
+
+
+def test_quick_train_then_validate_end_to_end(chapter_copy):
+    train = run(chapter_copy, "train.py", "--quick")
+    assert train.returncode == 0, train.stderr[-2000:]
+    assert (chapter_copy / "checkpoints" / "dynamics.pt").exists()
+    val = run(chapter_copy, "validate.py", "--quick")
+    assert val.returncode == 0, val.stderr[-2000:]
+    report = json.loads((chapter_copy / "outputs" / "metrics.json").read_text())
+    assert report["chapter"] == "2.latent-dynamics" and report["quick"] is True
+    for key in ("mse_h10_over_copy_last", "ball_err_h5_px", "ctx1_over_ctx3_ball_err_h1"):
+        assert isinstance(report["metrics"][key], float)
+    assert "ball_err_h10_px/copy_last" in report["baselines"]
+    assert set(report["targets"]) <= set(report["metrics"]) and isinstance(report["passed"], bool)
+    for picture in ("rollouts.gif", "error_vs_horizon.png", "train_loss.png"):
+        assert (chapter_copy / "outputs" / picture).stat().st_size > 0
+    assert "copy_last" in val.stdout  # the printed table
+
+
+def test_corrupt_and_foreign_checkpoints_are_refused(chapter_copy, tmp_path):
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(b"this is not a checkpoint")
+    assert_one_line_error(
+        run(chapter_copy, "validate.py", "--quick", "--checkpoint", str(corrupt)), "corrupt.pt"
+    )
+    foreign = tmp_path / "vae.pt"
+    torch.save({"model": "vae", "state_dict": {}, "config": {}}, foreign)
+    assert_one_line_error(run(chapter_copy, "validate.py", "--checkpoint", str(foreign)), "vae")
+    assert_one_line_error(run(chapter_copy, "train.py", "--quick", "--init-from", str(foreign)), "fsq")
+
+
+def test_unknown_flag_is_a_usage_error(chapter_copy):
+    out = run(chapter_copy, "train.py", "--head", "gan")
+    assert out.returncode == 2 and "usage:" in out.stderr and "Traceback" not in out.stderr

@@ -1,0 +1,261 @@
+"""Evaluate chapter 2 on held-out bouncing-balls videos (a seed never seen in training).
+
+    uv run validate.py
+    uv run validate.py --checkpoint checkpoints/dynamics.pt --quick
+
+From 3 true context frames, every model rolls out 20 frames open loop (feeding itself its own
+predictions). Printed and saved to outputs/metrics.json: pixel MSE and ball-centroid error per horizon
+for each model and for the copy-last-frame and constant-velocity baselines; teacher forcing against
+open loop; context 1 against context 3. Pictures: outputs/rollouts.gif (truth | prediction | error),
+outputs/error_vs_horizon.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from PIL import Image
+
+from data_utils import BALL_COLOURS, ball_error, load_videos, locate_balls, soft_disc
+from models import FSQAutoencoder, LatentDynamics, latents_to_tokens, tokens_to_latents
+from utils import (
+    CKPT_DIR,
+    OUT_DIR,
+    UserError,
+    exit_on_user_error,
+    load_checkpoint,
+    pick_device,
+    seed_everything,
+)
+
+CONTEXT, HORIZON = 3, 20  # true frames shown, frames dreamed
+HELDOUT_SEED_OFFSET = 10_000
+MAIN = "regression_rollout"  # the model the targets are measured on
+TARGETS = {
+    "mse_h10_over_copy_last": ("<=", 0.5),
+    "ball_err_h5_px": ("<=", 2.0),
+    "ctx1_over_ctx3_ball_err_h1": (">=", 1.5),
+}
+
+
+@dataclass
+class ValConfig:
+    """Validation settings (each is a flag)."""
+
+    checkpoint: str = str(CKPT_DIR / "dynamics.pt")
+    n_videos: int = 200  # held-out videos
+    seed: int = 0
+    device: str = "auto"
+    quick: bool = False
+
+
+def parse_args(argv=None) -> ValConfig:
+    """Command-line flags -> ValConfig."""
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", default=ValConfig.checkpoint, help="written by train.py")
+    p.add_argument("--n-videos", type=int, default=200, help="held-out videos (default: 200)")
+    p.add_argument("--seed", type=int, default=0, help="held-out videos use seed + 10000 (default: 0)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    p.add_argument("--quick", action="store_true", help="40 held-out videos")
+    cfg = ValConfig(**vars(p.parse_args(argv)))
+    if cfg.quick:
+        cfg.n_videos = 40
+    return cfg
+
+
+@torch.no_grad()
+def decode(codec: FSQAutoencoder, tok: torch.Tensor) -> np.ndarray:
+    """Tokens (B, T, N, P) -> frames (B, T, 64, 64, 3) float in [0, 1]."""
+    b, t = tok.shape[:2]
+    frames = codec.decode(tokens_to_latents(tok).flatten(0, 1)).clamp(0, 1)  # (B*T, 3, 64, 64)
+    return frames.permute(0, 2, 3, 1).reshape(b, t, 64, 64, 3).cpu().numpy()
+
+
+@torch.no_grad()
+def rollout(model: LatentDynamics, context: torch.Tensor, steps: int) -> torch.Tensor:
+    """Open loop: context tokens (B, C, N, P) -> (B, steps, N, P), each step fed the model's own output."""
+    seq = context
+    for _ in range(steps):
+        seq = torch.cat([seq, model.predict_next(seq)[:, None]], dim=1)
+    return seq[:, context.shape[1] :]
+
+
+@torch.no_grad()
+def teacher_forced(model: LatentDynamics, tokens: torch.Tensor, steps: int) -> torch.Tensor:
+    """One-step predictions with a *true* context of CONTEXT frames for each of ``steps`` targets."""
+    preds = [model.predict_next(tokens[:, k : CONTEXT + k]) for k in range(steps)]
+    return torch.stack(preds, dim=1)  # (B, steps, N, P)
+
+
+def constant_velocity(videos: np.ndarray, steps: int) -> np.ndarray:
+    """Pixel-space baseline: find each ball in the last two context frames, keep its velocity, redraw it.
+
+    No bounces: it knows motion but not walls. Returns (B, steps, 64, 64, 3) float in [0, 1].
+    """
+    c1, f1 = locate_balls(videos[:, CONTEXT - 2])
+    c2, f2 = locate_balls(videos[:, CONTEXT - 1])
+    frame = videos[:, CONTEXT - 1].astype(np.float32) / 255.0
+    out = np.zeros((len(videos), steps, 64, 64, 3), dtype=np.float32)
+    for i in range(len(videos)):
+        for c in np.flatnonzero(f1[i] & f2[i]):
+            mass = (np.abs(frame[i] - BALL_COLOURS[c] / 255.0).sum(-1) < 0.3).sum()  # pixels of this ball
+            radius = max(np.sqrt(mass / np.pi) - 0.2, 1.0)
+            vel = c2[i, c] - c1[i, c]
+            for h in range(steps):
+                x, y = c2[i, c] + vel * (h + 1)
+                out[i, h] = np.maximum(
+                    out[i, h], soft_disc(64, x, y, radius)[..., None] * BALL_COLOURS[c] / 255.0
+                )
+    return out
+
+
+def horizon_metrics(pred: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per horizon: mean pixel MSE and mean ball-centroid error (px). pred/truth (B, H, 64, 64, 3)."""
+    mse = ((pred - truth) ** 2).mean(axis=(0, 2, 3, 4))
+    err = np.array([ball_error(pred[:, h], truth[:, h]).mean() for h in range(truth.shape[1])])
+    return mse, err
+
+
+def save_gif(truth: np.ndarray, pred: np.ndarray, path: Path, n: int = 4) -> None:
+    """outputs/rollouts.gif: rows of held-out videos, columns truth | prediction | |error|, upscaled 3x."""
+    frames = []
+    for h in range(truth.shape[1]):
+        rows = [
+            np.concatenate([truth[i, h], pred[i, h], np.abs(truth[i, h] - pred[i, h])], axis=1)
+            for i in range(n)
+        ]
+        img = (np.concatenate(rows, axis=0) * 255).astype(np.uint8)
+        frames.append(Image.fromarray(img).resize((img.shape[1] * 3, img.shape[0] * 3), Image.NEAREST))
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=200, loop=0)
+
+
+def save_plot(curves: dict, path: Path) -> None:
+    """outputs/error_vs_horizon.png: ball error and pixel MSE against horizon for every model/baseline."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    h = np.arange(1, HORIZON + 1)
+    for name, (mse, err) in curves.items():
+        style = "--" if name in ("copy_last", "constant_velocity", "codec_floor") else "-"
+        axes[0].plot(h, err, style, label=name)
+        axes[1].plot(h, mse, style, label=name)
+    axes[0].set(xlabel="horizon (frames)", ylabel="ball centroid error (px)", title="where are the balls?")
+    axes[1].set(xlabel="horizon (frames)", ylabel="pixel MSE", title="how different is the frame?")
+    axes[1].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def build_models(ckpt: dict, path: str, device) -> tuple[FSQAutoencoder, dict]:
+    """The codec and the three dynamics models of a checkpoint; a checkpoint written by an older version
+    of this chapter (other shapes or names) is a one-line UserError, not a traceback."""
+    try:
+        tcfg = ckpt["config"]
+        codec = FSQAutoencoder(tuple(tcfg["levels"]), ch=tcfg["codec_ch"])
+        codec.load_state_dict(ckpt["codec"])
+        models = {}
+        for name, head in (
+            ("regression_tf", "regression"),
+            ("regression_rollout", "regression"),
+            ("classification", "classification"),
+        ):
+            context = tcfg["clip_len"] - 1  # the model reads at most this many frames
+            m = LatentDynamics(head, tcfg["levels"], dim=tcfg["dim"], depth=tcfg["depth"], max_frames=context)
+            m.load_state_dict(ckpt[name])
+            models[name] = m.to(device).eval()
+    except (KeyError, RuntimeError) as e:
+        raise UserError(
+            f"{path} does not match this chapter's models ({type(e).__name__}); re-run train.py"
+        ) from e
+    return codec.to(device).eval(), models
+
+
+def main(argv=None) -> None:
+    """Load the checkpoint, roll out every model on held-out videos, print and save metrics and pictures."""
+    cfg = parse_args(argv)
+    device = pick_device(cfg.device)
+    seed_everything(cfg.seed)
+    ckpt = load_checkpoint(cfg.checkpoint, "latent-dynamics")
+    codec, models = build_models(ckpt, cfg.checkpoint, device)
+    videos = load_videos(cfg.n_videos, CONTEXT + HORIZON, seed=cfg.seed + HELDOUT_SEED_OFFSET, quiet=True)
+    truth = videos[:, CONTEXT:].astype(np.float32) / 255.0  # (B, H, 64, 64, 3) what really happens
+    with torch.no_grad():
+        flat = torch.from_numpy(videos.reshape(-1, 64, 64, 3)).permute(0, 3, 1, 2).to(device).float() / 255.0
+        z = torch.cat([codec.encode(flat[i : i + 500]) for i in range(0, len(flat), 500)])
+    tokens = latents_to_tokens(z.view(len(videos), -1, 4, 16, 16))  # (B, C+H, N, P)
+
+    curves = {"codec_floor": horizon_metrics(decode(codec, tokens[:, CONTEXT:]), truth)}
+    preds = {}
+    for name, model in models.items():
+        preds[name] = decode(codec, rollout(model, tokens[:, :CONTEXT], HORIZON))
+        curves[name] = horizon_metrics(preds[name], truth)
+    tf_mse, tf_err = horizon_metrics(decode(codec, teacher_forced(models[MAIN], tokens, HORIZON)), truth)
+    last = np.repeat(videos[:, CONTEXT - 1 : CONTEXT].astype(np.float32) / 255.0, HORIZON, axis=1)
+    curves["copy_last"] = horizon_metrics(last, truth)
+    curves["constant_velocity"] = horizon_metrics(constant_velocity(videos, HORIZON), truth)
+    # context 1 vs 4: one-step prediction of the same frame from only its predecessor, or from four frames
+    ctx1 = decode(codec, models[MAIN].predict_next(tokens[:, CONTEXT - 1 : CONTEXT])[:, None])
+    ctx1_err = ball_error(ctx1[:, 0], truth[:, 0]).mean()
+
+    mse, err = curves[MAIN]
+    metrics = {
+        "mse_h10_over_copy_last": float(mse[9] / curves["copy_last"][0][9]),
+        "ball_err_h5_px": float(err[4]),
+        "ctx1_over_ctx3_ball_err_h1": float(ctx1_err / err[0]),
+        "ball_err_h1_ctx1_px": float(ctx1_err),
+        "ball_err_h1_ctx3_px": float(err[0]),
+    }
+    baselines = {}
+    for name, (m_mse, m_err) in curves.items():
+        for h in (1, 5, 10, 20):
+            key_m, key_e = f"pixel_mse_h{h}", f"ball_err_h{h}_px"
+            target = metrics if name == MAIN else baselines
+            target[key_m if name == MAIN else f"{key_m}/{name}"] = float(m_mse[h - 1])
+            target[key_e if name == MAIN else f"{key_e}/{name}"] = float(m_err[h - 1])
+    for h in (5, 10, 20):  # teacher forcing: every step gets a true context (not available when dreaming)
+        baselines[f"ball_err_h{h}_px/teacher_forced"] = float(tf_err[h - 1])
+
+    OUT_DIR.mkdir(exist_ok=True)
+    save_gif(truth, preds[MAIN], OUT_DIR / "rollouts.gif")
+    save_plot(curves, OUT_DIR / "error_vs_horizon.png")
+    targets = {k: list(v) for k, v in TARGETS.items()}
+    ok = {"<=": lambda a, b: a <= b, ">=": lambda a, b: a >= b}
+    passed = all(ok[op](metrics[k], t) for k, (op, t) in targets.items())
+    report = {
+        "chapter": "2.latent-dynamics",
+        "quick": cfg.quick,
+        "device": str(device),
+        "train_seconds": round(float(ckpt["train_seconds"]), 1),
+        "metrics": metrics,
+        "baselines": baselines,
+        "targets": targets,
+        "passed": passed,
+    }
+    (OUT_DIR / "metrics.json").write_text(json.dumps(report, indent=2))
+    print_tables(metrics, curves, tf_err)
+    print(f"\ntrain seconds {ckpt['train_seconds']:.0f}; targets {'PASSED' if passed else 'NOT met'}")
+    print(f"wrote {OUT_DIR / 'metrics.json'}, rollouts.gif and error_vs_horizon.png in {OUT_DIR}")
+
+
+def print_tables(metrics: dict, curves: dict, tf_err: np.ndarray) -> None:
+    """Print the targets table and the error-vs-horizon table (models and baselines side by side)."""
+    print(f"\n{'metric':32s} {'value':>9s} {'target':>9s}")
+    for k, v in metrics.items():
+        tgt = f"{TARGETS[k][0]} {TARGETS[k][1]:g}" if k in TARGETS else ""
+        print(f"{k:32s} {v:9.3f} {tgt:>9s}")
+    print(f"\nball centroid error (px) | pixel MSE x1000, open loop from {CONTEXT} true frames")
+    print(f"{'horizon':22s}" + "".join(f"{h:>15d}" for h in (1, 5, 10, 20)))
+    for name, (mse, err) in curves.items():
+        print(f"{name:22s}" + "".join(f"{err[h - 1]:7.2f} |{mse[h - 1] * 1000:6.2f}" for h in (1, 5, 10, 20)))
+    print(
+        f"{'teacher forced (main)':22s}" + "".join(f"{tf_err[h - 1]:7.2f} |{'':6s}" for h in (1, 5, 10, 20))
+    )
+
+
+if __name__ == "__main__":
+    exit_on_user_error(main)
