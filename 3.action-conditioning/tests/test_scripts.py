@@ -1,0 +1,111 @@
+"""End-to-end tests: train.py --quick, validate.py --quick, play.py, and the one-line errors.
+
+The chapter is copied to a temporary folder first, so the tests never touch your own checkpoints.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+CHAPTER = Path(__file__).resolve().parents[1]
+
+
+def run(folder: Path, *args: str, env=None, timeout: int = 180) -> subprocess.CompletedProcess:
+    """Run a chapter script with this Python inside ``folder`` (one torch thread: CI machines are small)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
+    return subprocess.run(
+        [sys.executable, *args], cwd=folder, capture_output=True, text=True, timeout=timeout, env=env
+    )
+
+
+@pytest.fixture(scope="module")
+def chapter_copy(tmp_path_factory) -> Path:
+    """A fresh copy of the chapter's code (no data, checkpoints or outputs)."""
+    dst = tmp_path_factory.mktemp("chapter3") / "3.action-conditioning"
+    ignore = shutil.ignore_patterns("data", "checkpoints", "outputs", "__pycache__", "tests")
+    shutil.copytree(CHAPTER, dst, ignore=ignore)
+    return dst
+
+
+@pytest.fixture(scope="module")
+def trained(chapter_copy) -> Path:
+    """The chapter copy after `train.py --quick`."""
+    out = run(chapter_copy, "train.py", "--quick")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert (chapter_copy / "checkpoints" / "action_dynamics.pt").exists()
+    return chapter_copy
+
+
+def assert_one_line_error(out: subprocess.CompletedProcess, *words: str) -> None:
+    """Exit code 2, a single line on stderr that contains ``words``, and no traceback."""
+    assert out.returncode == 2, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in out.stderr, out.stderr
+    for w in words:
+        assert w in lines[0], lines[0]
+
+
+def test_validate_without_checkpoint_says_run_train_first(chapter_copy):
+    assert_one_line_error(run(chapter_copy, "validate.py", "--quick"), "train.py")
+
+
+def test_quick_train_then_validate_end_to_end(trained):
+    val = run(trained, "validate.py", "--quick")
+    assert val.returncode == 0, val.stderr[-2000:]
+    report = json.loads((trained / "outputs" / "metrics.json").read_text())
+    assert report["chapter"] == "3.action-conditioning" and report["quick"] is True
+    for key in ("chapter", "quick", "device", "train_seconds", "metrics", "baselines", "targets", "passed"):
+        assert key in report
+    for world in ("dot", "wall"):
+        assert isinstance(report["metrics"][f"{world}/pos_err_10step_px"], float)
+        assert f"{world}/pos_err_10step_px/copy_last" in report["baselines"]
+        assert f"{world}/pos_err_10step_px/shuffled_actions" in report["baselines"]
+        for method in ("concat", "token"):  # the comparison of conditionings
+            assert f"{world}/{method}/pos_err_10step_px" in report["metrics"]
+    assert set(report["targets"]) <= set(report["metrics"]) and isinstance(report["passed"], bool)
+    ok = {"<=": lambda a, b: a <= b, ">=": lambda a, b: a >= b}
+    assert report["passed"] == all(
+        ok[op](report["metrics"][k], t) for k, (op, t) in report["targets"].items()
+    )
+    for picture in ("counterfactual_dot.png", "counterfactual_wall.png", "train_loss.png"):
+        assert (trained / "outputs" / picture).stat().st_size > 0
+    assert "copy_last" in val.stdout and "shuffled_actions" in val.stdout  # the printed table
+
+
+def test_play_headless_writes_a_gif(trained):
+    out = run(trained, "play.py", "--headless", "--actions", "RRUL.D")
+    assert out.returncode == 0, out.stderr[-2000:]
+    gif = trained / "outputs" / "play_dot.gif"
+    from PIL import Image
+
+    with Image.open(gif) as im:
+        assert im.n_frames == 7  # the start frame and six dreamed steps
+    assert_one_line_error(run(trained, "play.py", "--headless", "--actions", "RXQ"), "--actions")
+
+
+def test_play_without_display_gives_a_hint(trained):
+    env = {"DISPLAY": "", "WAYLAND_DISPLAY": ""}
+    assert_one_line_error(run(trained, "play.py", env=env), "--headless")
+
+
+def test_corrupt_and_foreign_checkpoints_are_refused(chapter_copy, tmp_path):
+    import torch
+
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(b"this is not a checkpoint")
+    assert_one_line_error(
+        run(chapter_copy, "validate.py", "--quick", "--checkpoint", str(corrupt)), "corrupt.pt"
+    )
+    foreign = tmp_path / "fsq.pt"
+    torch.save({"model": "fsq", "state_dict": {}, "config": {}}, foreign)
+    assert_one_line_error(run(chapter_copy, "validate.py", "--checkpoint", str(foreign)), "fsq")
+
+
+def test_unknown_flag_is_a_usage_error(chapter_copy):
+    out = run(chapter_copy, "train.py", "--conditioning", "magic")
+    assert out.returncode == 2 and "usage:" in out.stderr and "Traceback" not in out.stderr

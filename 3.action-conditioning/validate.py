@@ -1,0 +1,212 @@
+"""Evaluate chapter 3 on held-out random-action trajectories (a seed never seen in training).
+
+    uv run validate.py
+    uv run validate.py --checkpoint checkpoints/action_dynamics.pt --quick
+
+From one true start frame, every model dreams 10 steps open loop under the true actions; the dot or the
+agent is located in each decoded frame and compared with the simulator's true position. Baselines:
+copy-last (nothing moves), the same model fed shuffled actions, and the codec floor (decoding the true
+next frames). Also: action-direction accuracy and the counterfactual spread. Writes outputs/metrics.json,
+outputs/counterfactual_{dot,wall}.png (one start, every action, truth beside the dream).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from evaluate import MAIN, action_set, decode, direction_accuracy, dream, encode, load_models, simulate_from
+
+from data_utils import ACTION_NAMES, WORLDS, load_trajectories, position_error
+from models import counterfactual_spread
+from utils import (
+    CKPT_DIR,
+    OUT_DIR,
+    UserError,
+    exit_on_user_error,
+    load_checkpoint,
+    pick_device,
+    seed_everything,
+)
+
+HORIZON, HELDOUT_SEED_OFFSET = 10, 10_000
+TARGETS = {
+    "dot/pos_err_10step_px": ("<=", 1.5),
+    "dot/action_direction_acc": (">=", 0.95),
+    "dot/shuffled_over_model_10step": (">=", 3.0),
+    "wall/pos_err_10step_px": ("<=", 3.0),
+    "wall/shuffled_over_model_10step": (">=", 3.0),
+}
+
+
+@dataclass
+class ValConfig:
+    """Validation settings (each is a flag)."""
+
+    checkpoint: str = str(CKPT_DIR / "action_dynamics.pt")
+    n_traj: int = 200  # held-out trajectories per world
+    seed: int = 0
+    device: str = "auto"
+    quick: bool = False
+
+
+def parse_args(argv=None) -> ValConfig:
+    """Command-line flags -> ValConfig."""
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", default=ValConfig.checkpoint, help="written by train.py")
+    p.add_argument("--n-traj", type=int, default=200, help="held-out trajectories per world (default: 200)")
+    p.add_argument("--seed", type=int, default=0, help="held-out data uses seed + 10000 (default: 0)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    p.add_argument("--quick", action="store_true", help="20 held-out trajectories per world")
+    cfg = ValConfig(**vars(p.parse_args(argv)))
+    if cfg.quick:
+        cfg.n_traj = 20
+    return cfg
+
+
+def errors_by_horizon(frames: np.ndarray, positions: np.ndarray, world: str) -> np.ndarray:
+    """Mean position error (px) per horizon: frames (B, H, 64, 64, 3), positions (B, H, 2) -> (H,)."""
+    return np.array(
+        [position_error(frames[:, h], positions[:, h], world).mean() for h in range(len(positions[0]))]
+    )
+
+
+def evaluate_world(world, models, codec, data, device, seed) -> tuple[dict, dict]:
+    """Every metric of one world: metrics[f"{world}/{method}/..."] and baselines[f"{world}/.../name"]."""
+    tok = encode(codec, data["frames"], device)  # (B, 1+H, N, P)
+    acts = torch.from_numpy(data["actions"]).to(device)  # (B, H[, A])
+    truth_pos = data["positions"][:, 1:]  # (B, H, 2)
+    shuffled = acts[torch.from_numpy(np.random.default_rng(seed).permutation(len(acts)))]
+    choices = action_set(world).to(device)
+    k = len(choices)
+    metrics, base = {}, {}
+    for key, model in models.items():
+        if not key.startswith(world + "/"):
+            continue
+        err = errors_by_horizon(dream(model, codec, tok[:, 0], acts), truth_pos, world)
+        shuf = errors_by_horizon(dream(model, codec, tok[:, 0], shuffled), truth_pos, world)
+        each = choices.repeat(len(acts), *[1] * (choices.dim() - 1))[:, None]  # (B*K, 1[, A]) every action
+        one = dream(model, codec, tok[:, 0].repeat_interleave(k, 0), each)  # (B*K, 1, 64, 64, 3)
+        metrics[f"{key}/pos_err_1step_px"] = float(err[0])
+        metrics[f"{key}/pos_err_10step_px"] = float(err[HORIZON - 1])
+        if model.head_kind == "regression":  # what snapping to the FSQ grid buys
+            raw = errors_by_horizon(dream(model, codec, tok[:, 0], acts, snap=False), truth_pos, world)
+            metrics[f"{key}/pos_err_10step_no_snap_px"] = float(raw[HORIZON - 1])
+        metrics[f"{key}/shuffled_err_10step_px"] = float(shuf[HORIZON - 1])
+        metrics[f"{key}/shuffled_over_model_10step"] = float(shuf[HORIZON - 1] / max(err[HORIZON - 1], 1e-6))
+        metrics[f"{key}/action_direction_acc"] = direction_accuracy(
+            world, data["positions"][:, 0], one.reshape(len(acts), k, 64, 64, 3), choices.cpu()
+        )
+        metrics[f"{key}/counterfactual_spread"] = counterfactual_spread(model, tok[:32, 0], choices, 3)
+    still = np.repeat(data["frames"][:, :1], HORIZON, axis=1)  # copy-last: the start frame forever
+    floor = decode(codec, tok[:, 1:])  # what the codec alone can do with the true future
+    for name, frames in (("copy_last", still), ("codec_floor", floor)):
+        e = errors_by_horizon(frames, truth_pos, world)
+        base[f"{world}/pos_err_1step_px/{name}"] = float(e[0])
+        base[f"{world}/pos_err_10step_px/{name}"] = float(e[HORIZON - 1])
+    return metrics, base
+
+
+def save_counterfactual(world, model, codec, data, device, steps: int = 6) -> None:
+    """outputs/counterfactual_{world}.png: one start frame, each row one action held for ``steps`` steps;
+    left the simulator's truth, right the model's dream, 3x upscaled."""
+    choices = action_set(world)
+    start = encode(codec, data["frames"][:1], device)[:, 0].repeat(len(choices), 1, 1)  # (K, N, P)
+    held = choices[:, None].expand(-1, steps, *choices.shape[1:]).to(device)  # (K, steps[, A])
+    pred = dream(model, codec, start, held)  # (K, steps, 64, 64, 3)
+    truth = (
+        np.stack([simulate_from(world, data["positions"][0, 0], a.cpu().numpy())[0] for a in held]) / 255.0
+    )
+    gap = np.ones((len(choices), steps, 64, 4, 3))  # white separators between frames
+    row = lambda v: np.concatenate(np.concatenate([v, gap], axis=3).transpose(1, 0, 2, 3, 4), axis=2)  # noqa: E731
+    img = np.concatenate([row(truth), np.ones((len(choices), 64, 16, 3)), row(pred)], axis=2)
+    fig, ax = plt.subplots(figsize=(14, 1.3 * len(choices)))
+    ax.imshow(np.concatenate(list(img), axis=0), interpolation="nearest")
+    labels = ACTION_NAMES if world == "dot" else [f"({a[0]:+.2f}, {a[1]:+.2f})" for a in choices.tolist()]
+    ax.set_yticks(np.arange(len(choices)) * 64 + 32, labels)
+    ax.set_xticks([steps * 34, steps * 68 + 8 + steps * 34], ["truth (simulator)", f"dream ({MAIN})"])
+    ax.set_title(f"{world}: the same start frame, {len(choices)} actions, each held for {steps} steps")
+    fig.tight_layout()
+    fig.savefig(OUT_DIR / f"counterfactual_{world}.png", dpi=90)
+    plt.close(fig)
+
+
+def print_tables(metrics: dict, baselines: dict, methods: list) -> None:
+    """The targets table (metric, value, target, baseline), then every conditioning side by side."""
+    print(f"\n{'metric (conditioning: ' + MAIN + ')':36s} {'value':>8s} {'target':>8s}   baseline")
+    for world in WORLDS:
+        for m in (
+            "pos_err_1step_px",
+            "pos_err_10step_px",
+            "action_direction_acc",
+            "shuffled_over_model_10step",
+            "counterfactual_spread",
+        ):
+            key, value = f"{world}/{m}", metrics[f"{world}/{MAIN}/{m}"]
+            tgt = f"{TARGETS[key][0]} {TARGETS[key][1]:g}" if key in TARGETS else ""
+            bl = ", ".join(
+                f"{k.rsplit('/', 1)[1]} {v:.2f}" for k, v in baselines.items() if k.rsplit("/", 1)[0] == key
+            )
+            if m == "action_direction_acc":
+                bl = "chance 0.20" if world == "dot" else "chance 0.25"
+            print(f"{key:36s} {value:8.3f} {tgt:>8s}   {bl}")
+    cols = ("pos_err_1step_px", "pos_err_10step_px", "action_direction_acc", "shuffled_err_10step_px")
+    print(f"\n{'world/conditioning':20s}" + "".join(f"{c.replace('_px', ''):>26s}" for c in cols))
+    for world in WORLDS:
+        for method in methods:
+            if f"{world}/{method}/{cols[0]}" in metrics:
+                print(
+                    f"{world + '/' + method:20s}"
+                    + "".join(f"{metrics[f'{world}/{method}/{c}']:26.3f}" for c in cols)
+                )
+
+
+def main(argv=None) -> None:
+    """Load the checkpoint, evaluate every model on held-out data, print tables, save metrics and pictures."""
+    cfg = parse_args(argv)
+    device = pick_device(cfg.device)
+    seed_everything(cfg.seed)
+    ckpt = load_checkpoint(cfg.checkpoint, "action-dynamics")
+    codec, models = load_models(ckpt, device)
+    if not all(f"{w}/{MAIN}" in models for w in WORLDS):
+        raise UserError(f"the checkpoint has no '{MAIN}' models (it holds {sorted(models)}); re-run train.py")
+    metrics, baselines = {}, {}
+    OUT_DIR.mkdir(exist_ok=True)
+    for world in WORLDS:
+        data = load_trajectories(
+            world, cfg.n_traj, HORIZON + 1, seed=cfg.seed + HELDOUT_SEED_OFFSET, quiet=True
+        )
+        m, b = evaluate_world(world, models, codec, data, device, cfg.seed)
+        metrics.update(m)
+        baselines.update(b)
+        save_counterfactual(world, models[f"{world}/{MAIN}"], codec, data, device)
+    flat = {k.replace(f"/{MAIN}/", "/"): v for k, v in metrics.items() if f"/{MAIN}/" in k}
+    others = {k: v for k, v in metrics.items() if f"/{MAIN}/" not in k}
+    for world in WORLDS:
+        baselines[f"{world}/pos_err_10step_px/shuffled_actions"] = flat[f"{world}/shuffled_err_10step_px"]
+    targets = {k: list(v) for k, v in TARGETS.items()}
+    ok = {"<=": lambda a, b: a <= b, ">=": lambda a, b: a >= b}
+    passed = all(ok[op](flat[k], t) for k, (op, t) in targets.items())
+    report = {
+        "chapter": "3.action-conditioning",
+        "quick": cfg.quick,
+        "device": str(device),
+        "train_seconds": round(float(ckpt["train_seconds"]), 1),
+        "metrics": flat | others,
+        "baselines": baselines,
+        "targets": targets,
+        "passed": passed,
+        "conditioning_for_targets": MAIN,
+    }
+    (OUT_DIR / "metrics.json").write_text(json.dumps(report, indent=2))
+    print_tables(metrics, baselines, ["concat", "token", "film"])
+    print(f"\ntrain seconds {ckpt['train_seconds']:.0f}; targets {'PASSED' if passed else 'NOT met'}")
+    print(f"wrote {OUT_DIR / 'metrics.json'} and counterfactual_{{dot,wall}}.png in {OUT_DIR}")
+
+
+if __name__ == "__main__":
+    exit_on_user_error(main)
