@@ -1,6 +1,7 @@
 """Helpers shared by validate.py and play.py: load the trained models, encode, dream, decode, measure.
 
-Shape key: B batch, H horizon, N tokens per frame (16), P values per token (64), K actions compared.
+Shape key: B batch, H horizon, N tokens per frame (256 latent cells), P values per token (4),
+K actions compared.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from .rollout import counterfactual_spread, rollout, snap_ste
 from .transformer import (
     METHODS,
     ActionDynamics,
-    block_causal_mask,
+    causal_mask,
     classification_loss,
     latents_to_tokens,
     snap_to_grid,
@@ -24,7 +24,7 @@ __all__ = [
     "Decoder",
     "Encoder",
     "FSQAutoencoder",
-    "block_causal_mask",
+    "causal_mask",
     "check_frames",
     "classification_loss",
     "counterfactual_spread",

@@ -1,7 +1,7 @@
 """Dreaming: roll a dynamics model forward on its own predictions, and the counterfactual test.
 
-Shape key: B batch, H horizon (steps), N tokens per frame (16), P values per token (64), K actions
-compared, A action dims.
+Shape key: B batch, H horizon (steps), N tokens per frame (256 latent cells), P values per token (4),
+K actions compared, A action dims.
 """
 
 from __future__ import annotations

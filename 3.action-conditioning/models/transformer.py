@@ -1,17 +1,23 @@
-"""Chapter 2's block-causal latent transformer, told what the agent did: three ways to inject the action.
+"""Chapter 2's local factorised latent transformer, told what the agent did: three ways to inject the action.
 
-Adapted from chapter 2 (2.latent-dynamics/models/transformer.py): tokens, mask and attention are the
-same; the regression head predicts the change of each token; new is the action.
+Adapted from chapter 2 (2.latent-dynamics/models/transformer.py): one token per latent cell, and each
+block mixes space with a depthwise 3x3 convolution and time with causal attention per cell; the
+classification head predicts each cell's FSQ digits. New is the action.
 
-Shape key: B batch, T time (frames), N tokens per frame (16), P values per token (64 = 4x4 latent cells
-x D=4 FSQ channels), L sequence length, E embedding width, H heads.
+Shape key: B batch, T time (frames), N tokens per frame (256 = 16x16 latent cells), P values per token
+(4 FSQ channels), E embedding width, H heads.
+
+Why local? An object moves less than one 4-px latent cell per step, so what a cell holds next depends on
+its neighbourhood, not on the far side of the frame. Chapter 2 measured it: a global attention over
+coarse 4x4-cell patches learned little beyond copy-last, this local design fixed one-step prediction.
 
 Action a_t is what the agent does *at* frame t; it decides frame t+1. The output at frame t predicts
-frame t+1, so frame t's tokens must see a_t (and, by the block-causal mask, nothing from t+1 on).
-Three ways to tell them (``method``):
+frame t+1, so frame t's tokens must see a_t (and nothing from t+1 on). Three ways to tell them
+(``method``):
 
-    concat  [token values | action embedding] -> linear -> E  (every token of frame t carries a_t)
-    token   frame t's block = its 16 tokens + 1 action token; attention carries a_t to the others
+    concat  [cell values | action embedding] -> linear -> E  (every cell of frame t carries a_t)
+    token   one action token per frame joins every cell's temporal attention: each cell's sequence
+            reads f_0, a_0, f_1, a_1, ... and f_t may attend to f_j and a_j for j <= t
     film    every block: norm(x) * (1 + gamma(a_t)) + beta(a_t) (feature-wise linear modulation)
     none    the action is ignored: the control that shows why the action must go in at all
 """
@@ -25,26 +31,21 @@ from torch import nn
 
 from .actions import ActionEncoder
 
-GRID, CELL, FSQ_DIM = 16, 4, 4  # latent grid side, cells per token side, channels per cell
-N_TOKENS = (GRID // CELL) ** 2  # 16 tokens per frame
-TOKEN_DIM = CELL * CELL * FSQ_DIM  # 64 values per token
+GRID, FSQ_DIM = 16, 4  # latent grid side, channels per cell
+N_TOKENS = GRID * GRID  # 256 tokens per frame, one per latent cell
+TOKEN_DIM = FSQ_DIM  # 4 values per token
 METHODS = ("concat", "token", "film", "none")
 
 
 def latents_to_tokens(z: torch.Tensor) -> torch.Tensor:
-    """(B, T, D, 16, 16) latent grids -> (B, T, N, P) tokens of 4x4 cells."""
-    b, t, d, _, _ = z.shape
-    g = GRID // CELL
-    z = z.reshape(b, t, d, g, CELL, g, CELL)  # (B, T, D, gy, cy, gx, cx)
-    return z.permute(0, 1, 3, 5, 4, 6, 2).reshape(b, t, g * g, CELL * CELL * d)
+    """(B, T, D, 16, 16) latent grids -> (B, T, N=256, P=D) tokens, one per cell, row by row."""
+    return z.flatten(3).transpose(2, 3)
 
 
 def tokens_to_latents(tok: torch.Tensor) -> torch.Tensor:
     """(B, T, N, P) tokens -> (B, T, D, 16, 16) latent grids; the inverse of latents_to_tokens."""
-    b, t, _, _ = tok.shape
-    g = GRID // CELL
-    z = tok.reshape(b, t, g, g, CELL, CELL, FSQ_DIM)  # (B, T, gy, gx, cy, cx, D)
-    return z.permute(0, 1, 6, 2, 4, 3, 5).reshape(b, t, FSQ_DIM, GRID, GRID)
+    b, t = tok.shape[:2]
+    return tok.transpose(2, 3).reshape(b, t, FSQ_DIM, GRID, GRID)
 
 
 def snap_to_grid(tok: torch.Tensor, levels) -> torch.Tensor:
@@ -55,19 +56,23 @@ def snap_to_grid(tok: torch.Tensor, levels) -> torch.Tensor:
     """
     half = torch.tensor([lv // 2 for lv in levels], dtype=tok.dtype, device=tok.device)  # (D,)
     top = torch.tensor([lv - 1 - lv // 2 for lv in levels], dtype=tok.dtype, device=tok.device)
-    vals = tok.reshape(*tok.shape[:-1], -1, len(levels))  # (..., 16 cells, D)
-    digits = torch.minimum(torch.maximum(torch.round(vals * half), -half), top)
-    return (digits / half).reshape(tok.shape)
+    return torch.minimum(torch.maximum(torch.round(tok * half), -half), top) / half
 
 
-def block_causal_mask(t: int, n: int) -> torch.Tensor:
-    """(T*n, T*n) bool mask: True where query token i may attend to key token j (frame(j) <= frame(i))."""
-    frame = torch.arange(t * n) // n  # (T*n,) the frame each token belongs to
+def causal_mask(t: int) -> torch.Tensor:
+    """(T, T) bool mask: True where frame i may attend to frame j, i.e. j <= i (no peeking ahead)."""
+    frame = torch.arange(t)
     return frame[None, :] <= frame[:, None]
 
 
-class SelfAttention(nn.Module):
-    """Multi-head self-attention written out: softmax(Q K^T / sqrt(d) + mask) V."""
+class TemporalAttention(nn.Module):
+    """Multi-head causal self-attention across time, written out: softmax(Q K^T / sqrt(d) + mask) V.
+
+    Every token (cell) attends to the same cell in its own and earlier frames only. With ``act`` (the
+    token method) each cell's keys and values are its frames *and* the action tokens a_0..a_{T-1}
+    (one per frame, shared by all cells): frame t may read a_j for j <= t, so a_t reaches the
+    prediction of frame t+1 and no later action leaks in.
+    """
 
     def __init__(self, dim: int, heads: int):
         super().__init__()
@@ -75,51 +80,67 @@ class SelfAttention(nn.Module):
         self.qkv = nn.Linear(dim, 3 * dim)
         self.out = nn.Linear(dim, dim)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """x: (B, L, E), mask: (L, L) bool (True = may attend) -> (B, L, E)."""
-        b, length, e = x.shape
-        q, k, v = self.qkv(x).view(b, length, 3, self.heads, e // self.heads).permute(2, 0, 3, 1, 4)
-        # q, k, v: (B, H, L, E/H)
-        scores = q @ k.transpose(-2, -1) / math.sqrt(e // self.heads)  # (B, H, L, L)
-        scores = scores.masked_fill(~mask, float("-inf"))  # the future gets zero weight after softmax
-        return self.out((scores.softmax(dim=-1) @ v).transpose(1, 2).reshape(b, length, e))
+    def forward(self, x: torch.Tensor, act: torch.Tensor | None = None) -> torch.Tensor:
+        """x: (B, T, N, E), act: (B, T, 1, E) action tokens or None -> (B, T, N, E)."""
+        b, t, n, e = x.shape
+        hd = e // self.heads
+        q, k, v = self.qkv(x).view(b, t, n, 3, self.heads, hd).permute(3, 0, 2, 4, 1, 5)
+        # q, k, v: (B, N, H, T, E/H) - one short sequence of T frames per cell and head
+        mask = causal_mask(t).to(x.device)  # (T, T)
+        if act is not None:  # append T action keys/values to every cell's sequence
+            _, ka, va = self.qkv(act).view(b, t, 1, 3, self.heads, hd).permute(3, 0, 2, 4, 1, 5)
+            k = torch.cat([k, ka.expand(-1, n, -1, -1, -1)], dim=3)  # (B, N, H, 2T, E/H)
+            v = torch.cat([v, va.expand(-1, n, -1, -1, -1)], dim=3)
+            mask = torch.cat([mask, mask], dim=1)  # (T, 2T): frame i sees frames and actions j <= i
+        scores = q @ k.transpose(-2, -1) / math.sqrt(hd)  # (B, N, H, T, T or 2T)
+        scores = scores.masked_fill(~mask, float("-inf"))  # later steps get weight 0 after softmax
+        return self.out((scores.softmax(dim=-1) @ v).permute(0, 3, 1, 2, 4).reshape(b, t, n, e))
 
 
 class Block(nn.Module):
-    """Pre-norm transformer block; with ``film`` the action rescales and shifts both normalised inputs."""
+    """Pre-norm factorised block: x + conv3x3(norm(x)) across space, x + attn(norm(x)) across time,
+    then x + mlp(norm(x)) per token. With ``film`` the action rescales and shifts all three inputs."""
 
     def __init__(self, dim: int, heads: int, film: bool = False):
         super().__init__()
-        self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
-        self.attn = SelfAttention(dim, heads)
-        self.mlp = nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(), nn.Linear(4 * dim, dim))
-        self.film = nn.Linear(dim, 4 * dim) if film else None
+        self.norm1, self.norm2, self.norm3 = nn.LayerNorm(dim), nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.space = nn.Conv2d(dim, dim, 3, padding=1, groups=dim)  # depthwise: each feature its own 3x3
+        self.time = TemporalAttention(dim, heads)
+        self.mlp = nn.Sequential(nn.Linear(dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
+        self.film = nn.Linear(dim, 6 * dim) if film else None
         if film:  # start as the identity modulation (gamma = beta = 0), so training begins like chapter 2
             nn.init.zeros_(self.film.weight)
             nn.init.zeros_(self.film.bias)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor, act: torch.Tensor | None = None) -> torch.Tensor:
-        """x: (B, L, E); act: (B, L, E) the action embedding of each token's frame (FiLM only)."""
-        g1 = b1 = g2 = b2 = 0.0  # no modulation without FiLM
+    def forward(self, x: torch.Tensor, film=None, act_tok=None) -> torch.Tensor:
+        """x: (B, T, N, E); film: (B, T, 1, E) each frame's action embedding (FiLM only); act_tok:
+        (B, T, 1, E) action tokens for the temporal attention (token method only)."""
+        b, t, n, e = x.shape
+        mod = [0.0] * 6  # gamma, beta for each of the three sub-layers; none without FiLM
         if self.film is not None:
-            g1, b1, g2, b2 = self.film(act).chunk(4, dim=-1)  # each (B, L, E)
-        x = x + self.attn(self.norm1(x) * (1 + g1) + b1, mask)
-        return x + self.mlp(self.norm2(x) * (1 + g2) + b2)
+            mod = self.film(film).chunk(6, dim=-1)  # each (B, T, 1, E), the same for every cell
+        h = self.norm1(x) * (1 + mod[0]) + mod[1]
+        grid = h.reshape(b * t, GRID, GRID, e).permute(0, 3, 1, 2)  # (B*T, E, 16, 16)
+        x = x + self.space(grid).permute(0, 2, 3, 1).reshape(b, t, n, e)
+        act = None if act_tok is None else self.norm2(act_tok)
+        x = x + self.time(self.norm2(x) * (1 + mod[2]) + mod[3], act)
+        return x + self.mlp(self.norm3(x) * (1 + mod[4]) + mod[5])
 
 
 class ActionDynamics(nn.Module):
-    """Block-causal transformer over latent tokens that predicts frame t+1 from frames <= t and a_t.
+    """Local space-time transformer over latent cells that predicts frame t+1 from frames <= t and a_t.
 
     Args:
         method: "concat", "token", "film" or "none" (ignores the action).
         action_kind: "discrete" (n_actions choices) or "continuous" (action_dim numbers in [-1, 1]).
         dim, depth, heads: transformer width, number of blocks, attention heads.
         max_frames: the longest clip it reads (its context window).
+        head: "classification" (logits of each cell's FSQ digits) or "regression" (the values).
     """
 
     def __init__(
-        self, method="film", action_kind="discrete", n_actions=5, action_dim=2, dim=128, depth=4, heads=4,
-        max_frames=4, head="classification", levels=(8, 5, 5, 5),
+        self, method="film", action_kind="discrete", n_actions=5, action_dim=2, dim=64, depth=4, heads=4,
+        max_frames=3, head="classification", levels=(8, 5, 5, 5),
     ):  # fmt: skip
         super().__init__()
         if method not in METHODS:
@@ -129,12 +150,12 @@ class ActionDynamics(nn.Module):
         self.method, self.max_frames, self.head_kind, self.levels = method, max_frames, head, tuple(levels)
         self.actions = ActionEncoder(action_kind, dim, n_actions, action_dim)
         self.embed = nn.Linear(TOKEN_DIM + (dim if method == "concat" else 0), dim)
-        n_pos = N_TOKENS + (1 if method == "token" else 0)  # the action token gets its own position
-        self.pos_space = nn.Parameter(torch.randn(n_pos, dim) * 0.02)  # which patch of the frame
+        self.pos_space = nn.Parameter(torch.randn(N_TOKENS, dim) * 0.02)  # which cell (walls are fixed)
         self.pos_time = nn.Parameter(torch.randn(max_frames, dim) * 0.02)  # which frame of the clip
+        self.act_type = nn.Parameter(torch.randn(dim) * 0.02)  # "I am an action token" (token only)
         self.blocks = nn.ModuleList(Block(dim, heads, film=method == "film") for _ in range(depth))
         self.norm = nn.LayerNorm(dim)
-        self.head = nn.Linear(dim, TOKEN_DIM if head == "regression" else CELL * CELL * sum(self.levels))
+        self.head = nn.Linear(dim, TOKEN_DIM if head == "regression" else sum(self.levels))
 
     def forward(self, tok: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """Read a clip and the actions taken in it; predict every next frame.
@@ -144,33 +165,31 @@ class ActionDynamics(nn.Module):
             actions: (B, T) int64 (discrete) or (B, T, A) float (continuous): a_t taken at frame t.
         Returns:
             regression: (B, T, N, P) predicted tokens of frames 1..T;
-            classification: (B, T, N, 16 cells, sum(levels)) logits of each cell's FSQ digits.
+            classification: (B, T, N, 1, sum(levels)) logits of each cell's FSQ digits.
         """
-        b, t, n, p = tok.shape
-        if tok.dim() != 4 or t > self.max_frames or (n, p) != (N_TOKENS, TOKEN_DIM):
+        if tok.dim() != 4 or tok.shape[1] > self.max_frames or tuple(tok.shape[2:]) != (N_TOKENS, TOKEN_DIM):
             raise ValueError(
                 f"expected tokens (B, T<={self.max_frames}, {N_TOKENS}, {TOKEN_DIM}), got {tuple(tok.shape)}"
             )
+        b, t, n, _ = tok.shape
         self.actions.check(actions, b, t)
-        a = self.actions(actions)  # (B, T, E)
+        a = self.actions(actions)[:, :, None]  # (B, T, 1, E)
         if self.method == "none":
             a = torch.zeros_like(a)  # same computation, no information: the action-blind control
-        if self.method == "concat":  # every token of frame t gets a_t glued to its values
-            x = self.embed(torch.cat([tok, a[:, :, None].expand(-1, -1, n, -1)], dim=-1))  # (B, T, N, E)
+        if self.method == "concat":  # every cell of frame t gets a_t glued to its values
+            x = self.embed(torch.cat([tok, a.expand(-1, -1, n, -1)], dim=-1))  # (B, T, N, E)
         else:
             x = self.embed(tok)  # (B, T, N, E)
-        if self.method == "token":  # one more token per frame, holding the action
-            x = torch.cat([x, a[:, :, None]], dim=2)  # (B, T, N+1, E)
-        per_frame = x.shape[2]
-        x = (x + self.pos_space + self.pos_time[:t, None]).reshape(b, t * per_frame, -1)  # (B, L, E)
-        film = a[:, :, None].expand(-1, -1, per_frame, -1).reshape(b, t * per_frame, -1)  # (B, L, E)
-        mask = block_causal_mask(t, per_frame).to(tok.device)
+        x = x + self.pos_space + self.pos_time[:t, None]  # (B, T, N, E)
+        act_tok = None
+        if self.method == "token":  # one action token per frame, in every cell's temporal attention
+            act_tok = a + self.act_type + self.pos_time[:t, None]  # (B, T, 1, E)
         for block in self.blocks:
-            x = block(x, mask, film)
-        y = self.head(self.norm(x)).reshape(b, t, per_frame, -1)[:, :, :n]  # drop the action token
+            x = block(x, film=a, act_tok=act_tok)
+        y = self.head(self.norm(x))  # (B, T, N, P) or (B, T, N, sum(levels))
         if self.head_kind == "regression":
             return tok + y  # predict the change: most of the frame does not move
-        return y.reshape(b, t, n, CELL * CELL, sum(self.levels))
+        return y[:, :, :, None]  # (B, T, N, 1, sum(levels)): one cell per token
 
     def to_tokens(self, out: torch.Tensor, snap: bool = True) -> torch.Tensor:
         """The model's output -> tokens (..., N, P): argmax digits (classification), or the regression
@@ -179,17 +198,16 @@ class ActionDynamics(nn.Module):
             return snap_to_grid(out, self.levels) if snap else out
         parts, start = [], 0
         for lv in self.levels:  # one softmax per FSQ channel
-            digit = out[..., start : start + lv].argmax(-1)  # (..., 16) in [0, lv)
+            digit = out[..., start : start + lv].argmax(-1)  # (..., 1) in [0, lv)
             parts.append((digit - lv // 2).float() / (lv // 2))  # back to FSQ's values in [-1, 1]
             start += lv
-        return torch.stack(parts, dim=-1).flatten(-2)  # (..., 16 * D) cell-major, channel-minor
+        return torch.stack(parts, dim=-1).flatten(-2)  # (..., P = D)
 
 
 def tokens_to_digits(tok: torch.Tensor, levels) -> torch.Tensor:
-    """FSQ tokens (..., P) -> the integer digit of each cell and channel (..., 16, D): class targets."""
-    vals = tok.reshape(*tok.shape[:-1], CELL * CELL, len(levels))
+    """FSQ tokens (..., P) -> the integer digit of each channel (..., 1, D): class targets."""
     half = torch.tensor([lv // 2 for lv in levels], device=tok.device)
-    return torch.round(vals * half + half).long()
+    return torch.round(tok[..., None, :] * half + half).long()
 
 
 def classification_loss(logits: torch.Tensor, digits: torch.Tensor, levels) -> torch.Tensor:

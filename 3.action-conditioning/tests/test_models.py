@@ -1,11 +1,11 @@
-"""Model tests: shapes, the block-causal mask, learning, bad actions, and the counterfactual test."""
+"""Model tests: shapes, the causal mask, learning, bad actions, and the counterfactual test."""
 
 import pytest
 import torch
 
 from models import (
     ActionDynamics,
-    block_causal_mask,
+    causal_mask,
     classification_loss,
     counterfactual_spread,
     latents_to_tokens,
@@ -19,10 +19,10 @@ LEVELS = (8, 5, 5, 5)
 
 
 def random_tokens(b=2, t=3) -> torch.Tensor:
-    """Valid FSQ tokens (B, T, 16, 64): every value on its channel's grid."""
+    """Valid FSQ tokens (B, T, 256, 4): every value on its channel's grid."""
     half = torch.tensor([4, 2, 2, 2])
-    digits = torch.stack([torch.randint(0, lv, (b, t, 16, 16)) for lv in LEVELS], dim=-1)  # (B, T, N, 16, D)
-    return ((digits - half).float() / half).flatten(-2)
+    digits = torch.stack([torch.randint(0, lv, (b, t, 256)) for lv in LEVELS], dim=-1)  # (B, T, N, D)
+    return (digits - half).float() / half
 
 
 def actions_for(kind, b=2, t=3):
@@ -46,15 +46,15 @@ def test_tokens_round_trip_and_snap():
 @pytest.mark.parametrize("kind", ["discrete", "continuous"])
 def test_shapes(method, kind):
     tok, acts = random_tokens(), actions_for(kind)
-    assert small(method, kind, "regression")(tok, acts).shape == (2, 3, 16, 64)
+    assert small(method, kind, "regression")(tok, acts).shape == (2, 3, 256, 4)
     cls = small(method, kind)
-    assert cls(tok, acts).shape == (2, 3, 16, 16, sum(LEVELS))
-    assert rollout(cls, tok[:, 0], actions_for(kind, t=5)).shape == (2, 5, 16, 64)
+    assert cls(tok, acts).shape == (2, 3, 256, 1, sum(LEVELS))
+    assert rollout(cls, tok[:, 0], actions_for(kind, t=5)).shape == (2, 5, 256, 4)
 
 
-def test_block_causal_mask():
-    expected = torch.tensor([[1, 1, 0, 0], [1, 1, 0, 0], [1, 1, 1, 1], [1, 1, 1, 1]], dtype=torch.bool)
-    assert torch.equal(block_causal_mask(2, 2), expected)
+def test_causal_mask():
+    expected = torch.tensor([[1, 0, 0], [1, 1, 0], [1, 1, 1]], dtype=torch.bool)
+    assert torch.equal(causal_mask(3), expected)
 
 
 @pytest.mark.parametrize("method", ["concat", "token", "film"])
