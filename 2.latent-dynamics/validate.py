@@ -217,6 +217,9 @@ def main(argv=None) -> None:
             target = metrics if name == MAIN else baselines
             target[key_m if name == MAIN else f"{key_m}/{name}"] = float(m_mse[h - 1])
             target[key_e if name == MAIN else f"{key_e}/{name}"] = float(m_err[h - 1])
+    baselines["mse_h10_over_copy_last/constant_velocity"] = float(
+        curves["constant_velocity"][0][9] / curves["copy_last"][0][9]
+    )
     for h in (5, 10, 20):  # teacher forcing: every step gets a true context (not available when dreaming)
         baselines[f"ball_err_h{h}_px/teacher_forced"] = float(tf_err[h - 1])
 
@@ -244,10 +247,16 @@ def main(argv=None) -> None:
 
 def print_tables(metrics: dict, curves: dict, tf_err: np.ndarray) -> None:
     """Print the targets table and the error-vs-horizon table (models and baselines side by side)."""
-    print(f"\n{'metric':32s} {'value':>9s} {'target':>9s}")
+    cl, cv = curves["copy_last"], curves["constant_velocity"]
+    base = {  # the same number for the simple alternatives, where one exists
+        "mse_h10_over_copy_last": f"constant_velocity {cv[0][9] / cl[0][9]:.3f}",
+        "ball_err_h5_px": f"copy_last {cl[1][4]:.2f}, constant_velocity {cv[1][4]:.2f}",
+        "ball_err_h1_ctx3_px": f"copy_last {cl[1][0]:.2f}, constant_velocity {cv[1][0]:.2f}",
+    }
+    print(f"\n{'metric':32s} {'value':>9s} {'target':>9s}   baseline")
     for k, v in metrics.items():
         tgt = f"{TARGETS[k][0]} {TARGETS[k][1]:g}" if k in TARGETS else ""
-        print(f"{k:32s} {v:9.3f} {tgt:>9s}")
+        print(f"{k:32s} {v:9.3f} {tgt:>9s}   {base.get(k, '')}".rstrip())
     print(f"\nball centroid error (px) | pixel MSE x1000, open loop from {CONTEXT} true frames")
     print(f"{'horizon':22s}" + "".join(f"{h:>15d}" for h in (1, 5, 10, 20)))
     for name, (mse, err) in curves.items():
