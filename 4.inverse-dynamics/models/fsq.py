@@ -1,0 +1,75 @@
+"""Finite scalar quantisation (FSQ): the latent action model's bottleneck.
+
+Copied from chapter 3 (3.action-conditioning/models/fsq.py, itself chapter 1's) without the autoencoder,
+so that this chapter stands alone. Here it quantises one latent action per frame pair, shaped
+(B, D, 1, 1): with levels (3, 3) there are 9 possible latent actions.
+
+FSQ (Mentzer et al., 2023, "Finite Scalar Quantization: VQ-VAE Made Simple") replaces a learned VQ
+codebook by rounding: each of the D latent channels is squashed into a bounded range and rounded to
+one of ``levels[d]`` values. The codebook is implicit (the grid of all combinations, prod(levels)
+codes), so there are no codebook vectors to collapse, no commitment loss and no EMA updates.
+
+Rounding has zero gradient almost everywhere, so the backward pass pretends it was the identity
+(the straight-through estimator): forward uses round(z), backward uses d/dz z = 1.
+"""
+
+import torch
+from torch import nn
+
+
+def round_ste(z: torch.Tensor) -> torch.Tensor:
+    """Round in the forward pass, identity in the backward pass (straight-through estimator)."""
+    return z + (torch.round(z) - z).detach()
+
+
+class FSQ(nn.Module):
+    """Quantise each channel of a latent grid to a fixed set of levels.
+
+    Args:
+        levels: number of values per channel, e.g. (8, 5, 5, 5) -> 1000 codes.
+    Shapes: z (B, D, h, w) with D = len(levels).
+    """
+
+    def __init__(self, levels=(8, 5, 5, 5)):
+        super().__init__()
+        levels_t = torch.tensor(levels, dtype=torch.float32)
+        self.register_buffer("levels", levels_t, persistent=False)  # (D,)
+        # basis turns a code (one digit per channel) into an integer index, like digits of a number
+        basis = torch.cumprod(torch.tensor([1] + list(levels[:-1])), dim=0)
+        self.register_buffer("basis", basis, persistent=False)  # (D,)
+        self.dim = len(levels)
+        self.codebook_size = int(torch.prod(levels_t).item())
+
+    def _per_channel(self, t: torch.Tensor) -> torch.Tensor:
+        """Reshape a (D,) tensor to broadcast over (B, D, h, w)."""
+        return t.view(1, -1, 1, 1)
+
+    def bound(self, z: torch.Tensor) -> torch.Tensor:
+        """Squash z (B, D, h, w) into (-L/2, L/2) per channel so rounding yields exactly L values.
+
+        For odd L the values are {-(L-1)/2, ..., (L-1)/2}. For even L the range is shifted by a half
+        so that rounding gives L values {-L/2, ..., L/2 - 1}; the atanh shift keeps z = 0 at a code.
+        """
+        levels = self._per_channel(self.levels)
+        half = (levels - 1) * (1 + 1e-3) / 2  # a hair wider so tanh can still reach the end levels
+        offset = torch.where(levels % 2 == 0, 0.5, 0.0)
+        shift = torch.atanh(offset / half)
+        return torch.tanh(z + shift) * half - offset
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """Quantise z (B, D, h, w) -> zq (B, D, h, w), each channel on its grid scaled into [-1, 1]."""
+        half_width = self._per_channel(torch.div(self.levels, 2, rounding_mode="floor"))
+        return round_ste(self.bound(z)) / half_width
+
+    def codes_to_indices(self, zq: torch.Tensor) -> torch.Tensor:
+        """Quantised latents (B, D, h, w) -> integer code indices (B, h, w) in [0, codebook_size)."""
+        half_width = self._per_channel(torch.div(self.levels, 2, rounding_mode="floor"))
+        digits = torch.round(zq * half_width + half_width).long()  # (B, D, h, w) each in [0, L_d)
+        return (digits * self._per_channel(self.basis)).sum(1)
+
+    def indices_to_codes(self, idx: torch.Tensor) -> torch.Tensor:
+        """Integer indices (B, h, w) -> quantised latents (B, D, h, w); the inverse of codes_to_indices."""
+        levels, basis = self._per_channel(self.levels).long(), self._per_channel(self.basis)
+        digits = (idx.unsqueeze(1) // basis) % levels  # (B, D, h, w)
+        half_width = torch.div(levels, 2, rounding_mode="floor")
+        return (digits - half_width).float() / half_width

@@ -1,0 +1,170 @@
+"""Model tests: shapes, learning on a fixed batch, the LAM's bottleneck, determinism, bad inputs."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import stages
+import torch
+import torch.nn.functional as F
+
+from models import (
+    ActionDynamics,
+    InverseDynamics,
+    LatentActionModel,
+    OverlayReader,
+    VectorQuantizer,
+    perplexity,
+    rollout,
+    weighted_mse,
+)
+from models.dynamics import advect
+
+
+def dots(b: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A batch of dot pairs: frame_t, frame_t+1 (B, 3, 64, 64) floats and the actions (B,)."""
+    from data_utils import make_trajectories
+
+    d = make_trajectories("dot", b, 2, seed=seed)
+    f = stages.to_tensor(d["frames"]).float() / 255
+    return f[:, 0], f[:, 1], torch.from_numpy(d["actions"][:, 0])
+
+
+def test_shapes():
+    x0, x1, a = dots(4)
+    assert InverseDynamics("discrete")(x0, x1).shape == (4, 5)
+    cont = InverseDynamics("continuous")(x0, x1)
+    assert cont.shape == (4, 2) and cont.abs().max() <= 1
+    assert OverlayReader()(x0).shape == (4, 5)
+    for q in ("fsq", "vq"):
+        lam = LatentActionModel(q)
+        out = lam(x0, x1)
+        assert out["pred"].shape == (4, 3, 64, 64) and out["index"].shape == (4,)
+        assert out["index"].max() < lam.n_codes and lam.n_codes == (9 if q == "fsq" else 8)
+    dyn = ActionDynamics()
+    assert dyn(x0, a).shape == (4, 3, 64, 64)
+    assert rollout(dyn, x0, torch.zeros(4, 6, dtype=torch.long)).shape == (4, 6, 3, 64, 64)
+
+
+def test_advection_with_a_delta_kernel_is_an_exact_shift_and_kernels_sum_to_one():
+    x = torch.rand(2, 3, 64, 64)
+    kernel = torch.zeros(2, 7, 7)
+    kernel[0, 3, 5] = 1  # take the pixel 2 to the right: the image moves 2 px left
+    kernel[1, 1, 3] = 1  # take the pixel 2 above: the image moves 2 px down
+    out = advect(x, kernel)
+    assert torch.allclose(out[0], torch.roll(x[0], -2, dims=2), atol=1e-6)
+    assert torch.allclose(out[1], torch.roll(x[1], 2, dims=1), atol=1e-6)
+    k = ActionDynamics().net.kernels(F.one_hot(torch.arange(5), 5).float())
+    assert torch.allclose(k.sum((1, 2)), torch.ones(5)) and k.min() >= 0
+
+
+def fixed_batch_losses(model, loss_fn, steps=40, lr=3e-3) -> list[float]:
+    """Train ``model`` on one fixed batch; the loss after each step."""
+    torch.manual_seed(0)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    losses = []
+    for _ in range(steps):
+        loss = loss_fn()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return losses
+
+
+def test_losses_fall_on_a_fixed_batch():
+    torch.manual_seed(0)
+    x0, x1, a = dots(16)
+    idm = InverseDynamics("discrete")
+    losses = fixed_batch_losses(idm, lambda: F.cross_entropy(idm(x0, x1), a), steps=60, lr=1e-2)
+    assert losses[-1] < 0.5 * losses[0], losses[::10]
+    dyn = ActionDynamics()
+    losses = fixed_batch_losses(dyn, lambda: weighted_mse(dyn(x0, a), x1, 20.0))
+    assert losses[-1] < 0.5 * losses[0], losses[::10]
+    lam = LatentActionModel("fsq")
+    losses = fixed_batch_losses(lam, lambda: weighted_mse(lam(x0, x1)["pred"], x1, 20.0))
+    assert losses[-1] < 0.7 * losses[0], losses[::10]
+
+
+@pytest.mark.parametrize("quantizer", ["fsq", "vq"])
+def test_the_lam_decoder_sees_frame_t_plus_1_only_through_the_code(quantizer):
+    """One frame_t and 64 different 'next frames': pairs that get the same code get the very same
+    prediction (it is a function of frame_t and the code alone), and different codes give different
+    predictions (the code is really used)."""
+    torch.manual_seed(0)
+    lam = LatentActionModel(quantizer)
+    for layer in (lam.to_code, lam.decoder.to_kernel[-1], lam.decoder.out):  # zero at init: wake them up
+        torch.nn.init.normal_(layer.weight, std=0.3)
+    lam.eval()
+    x0 = dots(1)[0].expand(64, -1, -1, -1)
+    x1 = torch.rand(64, 3, 64, 64)  # arbitrary "next frames", full of information
+    with torch.no_grad():
+        out = lam(x0, x1)
+        again = lam.decode(x0, lam.code_of_index(out["index"]))  # decoding the code alone
+    preds, idx = out["pred"].flatten(1), out["index"]
+    codes = idx.unique()
+    assert 2 <= len(codes) <= lam.n_codes  # the test only means something if the codes differ
+    for k in codes:
+        same = preds[idx == k]
+        assert torch.allclose(same, same[:1].expand_as(same), atol=1e-4)
+    firsts = torch.stack([preds[idx == k][0] for k in codes])  # (codes, 3*64*64)
+    assert (firsts[0] - firsts[1]).abs().max() > 1e-3
+    assert torch.allclose(again, out["pred"], atol=1e-4)
+
+
+def test_vq_is_nearest_neighbour_with_a_straight_through_gradient():
+    vq = VectorQuantizer(4, 2)
+    with torch.no_grad():
+        vq.codebook.copy_(torch.tensor([[0.0, 0], [1, 0], [0, 1], [-1, -1]]))
+    z = torch.tensor([[0.9, 0.1], [-0.8, -1.2]], requires_grad=True)
+    zq, idx, loss = vq(z)
+    assert idx.tolist() == [1, 3] and torch.allclose(zq, vq.codebook[idx])
+    zq.sum().backward()
+    assert torch.allclose(z.grad, torch.ones_like(z))  # straight through
+    assert loss.item() > 0
+
+
+def test_perplexity_and_code_naming():
+    assert perplexity(torch.zeros(100, dtype=torch.long), 8) == pytest.approx(1.0)  # collapse
+    assert perplexity(torch.arange(8).repeat(10), 8) == pytest.approx(8.0)
+    codes, acts = torch.tensor([0, 0, 1, 2, 2, 2]), torch.tensor([3, 3, 1, 4, 4, 0])
+    mapping = stages.map_codes(codes, acts, n_codes=4)
+    assert mapping[:3].tolist() == [3, 1, 4] and mapping[3] == 3  # code 3 unseen: most common action (3 or 4)
+
+
+def test_idm_pseudo_labelling_is_deterministic_for_a_seed():
+    from data_utils import make_trajectories
+
+    d = make_trajectories("dot", 6, 4, seed=7)
+    frames, actions = stages.to_tensor(d["frames"]), torch.from_numpy(d["actions"])
+    cfg = SimpleNamespace(idm_steps=5, batch_size=8, lr=3e-3, seed=3)
+    runs = []
+    for seed in (3, 3, 4):
+        cfg.seed = seed
+        idm, _ = stages.train_idm("discrete", frames, actions, np.array([0, 1]), cfg, "cpu")
+        runs.append((idm, stages.pseudo_label(idm, frames, "cpu")))
+    (a, la), (b, lb), (c, _) = runs
+    assert la.shape == (6, 3) and la.dtype == torch.int64
+    assert torch.equal(la, lb) and torch.equal(la, stages.pseudo_label(a, frames, "cpu"))
+    assert all(
+        torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values(), strict=True)
+    )
+    assert not all(
+        torch.equal(p, q) for p, q in zip(a.state_dict().values(), c.state_dict().values(), strict=True)
+    )
+
+
+def test_bad_inputs_are_value_errors_naming_the_shape():
+    x0, x1, a = dots(2)
+    with pytest.raises(ValueError, match=r"\(B, 3, 64, 64\)"):
+        InverseDynamics()(x0[:, :, :32, :32], x1[:, :, :32, :32])
+    with pytest.raises(ValueError, match="float tensor"):
+        InverseDynamics()((x0 * 255).to(torch.uint8), x1)
+    with pytest.raises(ValueError, match="batch sizes differ"):
+        LatentActionModel()(x0, x1[:1])
+    with pytest.raises(ValueError, match=r"\[0, 5\)"):
+        ActionDynamics()(x0, torch.tensor([0, 5]))
+    with pytest.raises(ValueError, match=r"shape \(B,\)"):
+        ActionDynamics()(x0, torch.zeros(2, 1, dtype=torch.long))
+    with pytest.raises(ValueError, match="quantizer"):
+        LatentActionModel("kmeans")
