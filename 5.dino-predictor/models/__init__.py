@@ -1,0 +1,26 @@
+"""Chapter 5 models: the small ViT and its DINO training parts, the feature predictor with its
+frame-level causal mask, the pixel decoder, the chapter-1 style codec, and a compact CEM planner."""
+
+from .cem import cem
+from .codec import ConvCodec
+from .decoder import FeatureDecoder, weighted_mse
+from .dino import DINOHead, dino_loss, ema_update, random_crops, update_center
+from .predictor import FeaturePredictor, frame_causal_mask, rollout
+from .vit import ViT, check_frames
+
+__all__ = [
+    "ConvCodec",
+    "DINOHead",
+    "FeatureDecoder",
+    "FeaturePredictor",
+    "ViT",
+    "cem",
+    "check_frames",
+    "dino_loss",
+    "ema_update",
+    "frame_causal_mask",
+    "random_crops",
+    "rollout",
+    "update_center",
+    "weighted_mse",
+]

@@ -1,0 +1,172 @@
+"""Model tests: shapes, the frame-level causal mask, learning, DINO's EMA teacher, CEM, bad inputs."""
+
+import copy
+
+import pytest
+import torch
+
+from models import (
+    ConvCodec,
+    DINOHead,
+    FeatureDecoder,
+    FeaturePredictor,
+    ViT,
+    cem,
+    dino_loss,
+    ema_update,
+    frame_causal_mask,
+    random_crops,
+    rollout,
+    update_center,
+)
+
+
+def small_predictor(causal=True, d=8):
+    """A tiny predictor over (B, T<=3, 16, d) features."""
+    return FeaturePredictor(d, 16, num_hist=3, dim=32, depth=2, heads=2, emb=4, causal=causal)
+
+
+def inputs(b=2, t=3, d=8):
+    """Random features (B, T, 16, d), proprio in [0, 1] (B, T, 2), actions in [-1, 1] (B, T, 2)."""
+    return torch.randn(b, t, 16, d), torch.rand(b, t, 2), torch.rand(b, t, 2) * 2 - 1
+
+
+def test_shapes():
+    vit = ViT(dim=32, depth=2, heads=4)
+    assert vit(torch.rand(2, 3, 64, 64)).shape == (2, 17, 32)  # [CLS] + 4x4 patches
+    assert vit(torch.rand(2, 3, 32, 32)).shape == (2, 5, 32)  # a local crop: 2x2 patches
+    assert vit.patch_features(torch.rand(2, 3, 64, 64)).shape == (2, 16, 32)
+    assert DINOHead(32, 16)(torch.randn(5, 32)).shape == (5, 16)
+    z, p, a = inputs()
+    z_next, p_next = small_predictor()(z, p, a)
+    assert z_next.shape == (2, 3, 16, 8) and p_next.shape == (2, 3, 2)
+    zs, ps = rollout(small_predictor(), z[:, 0], p[:, 0], torch.zeros(2, 5, 2))
+    assert zs.shape == (2, 5, 16, 8) and ps.shape == (2, 5, 2)
+    assert FeatureDecoder(8)(z[:, 0]).shape == (2, 3, 64, 64)
+    codec = ConvCodec(latent_dim=8)
+    assert codec.patch_features(torch.rand(2, 3, 64, 64)).shape == (2, 16, 8)
+    assert codec(torch.rand(2, 3, 64, 64)).shape == (2, 3, 64, 64)
+    crops = random_crops(torch.rand(3, 3, 64, 64), 4, 32, (0.1, 0.3), torch.Generator().manual_seed(0))
+    assert crops.shape == (4, 3, 3, 32, 32)
+
+
+def test_frame_causal_mask():
+    m = frame_causal_mask(3, 2)  # 3 frames of 2 tokens
+    expected = torch.tensor(
+        [[1, 1, 0, 0, 0, 0]] * 2 + [[1, 1, 1, 1, 0, 0]] * 2 + [[1] * 6] * 2, dtype=torch.bool
+    )
+    assert torch.equal(m, expected)
+
+
+def randomised(model):
+    """The model with random weights everywhere (the zero-initialised head would hide any leak)."""
+    torch.manual_seed(0)
+    for p in model.parameters():
+        torch.nn.init.normal_(p, std=0.1)
+    return model.eval()
+
+
+def test_future_frames_cannot_change_past_predictions():
+    z, p, a = inputs()
+    z2, p2, a2 = z.clone(), p.clone(), a.clone()
+    z2[:, 2], p2[:, 2], a2[:, 2] = torch.randn(2, 16, 8), torch.rand(2, 2), -a[:, 2]  # change frame 2 only
+    model = randomised(small_predictor())
+    with torch.no_grad():
+        (za, pa), (zb, pb) = model(z, p, a), model(z2, p2, a2)
+    assert torch.allclose(za[:, :2], zb[:, :2], atol=1e-6) and torch.allclose(pa[:, :2], pb[:, :2], atol=1e-6)
+    assert not torch.allclose(za[:, 2], zb[:, 2])  # the prediction made at frame 2 does see it
+    blind = randomised(small_predictor(causal=False))  # the control: without the mask the future leaks
+    with torch.no_grad():
+        assert not torch.allclose(blind(z, p, a)[0][:, :2], blind(z2, p2, a2)[0][:, :2])
+
+
+def test_predictor_loss_falls_on_a_fixed_batch():
+    torch.manual_seed(0)
+    model = small_predictor()
+    z, p, a = inputs(b=4, t=4)
+    target = z[:, 1:] + a[:, :3, None, :1]  # the next features depend on the action
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(40):
+        loss = (model(z[:, :3], p[:, :3], a[:, :3])[0] - target).pow(2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0], losses[::10]
+
+
+def test_dino_step_trains_the_student_and_never_the_teacher():
+    torch.manual_seed(0)
+    student, head = ViT(dim=32, depth=1, heads=2), DINOHead(32, 16, 32, 8)
+    teacher, t_head = copy.deepcopy(student).requires_grad_(False), copy.deepcopy(head).requires_grad_(False)
+    before = [q.clone() for q in teacher.parameters()]
+    opt = torch.optim.SGD([*student.parameters(), *head.parameters()], lr=0.1)
+    x, gen = torch.rand(4, 3, 64, 64), torch.Generator().manual_seed(0)
+    glob, loc = random_crops(x, 2, 64, (0.4, 1), gen), random_crops(x, 2, 32, (0.1, 0.3), gen)
+    s_out = torch.cat(
+        [
+            head(student(glob.flatten(0, 1))[:, 0]).view(2, 4, -1),
+            head(student(loc.flatten(0, 1))[:, 0]).view(2, 4, -1),
+        ]
+    )
+    t_out = t_head(teacher(glob.flatten(0, 1))[:, 0]).view(2, 4, -1)
+    loss = dino_loss(s_out, t_out, torch.zeros(16), n_global=2)
+    loss.backward()
+    assert all(q.grad is None for q in [*teacher.parameters(), *t_head.parameters()])  # no gradient
+    assert student.embed.weight.grad.abs().sum() > 0
+    opt.step()
+    ema_update(teacher, student, momentum=0.9)
+    for old, new, s in zip(before, teacher.parameters(), student.parameters(), strict=True):
+        assert torch.allclose(new, 0.9 * old + 0.1 * s.detach(), atol=1e-6)  # moved only by the EMA
+    center = update_center(torch.zeros(16), t_out, momentum=0.9)
+    assert torch.allclose(center, 0.1 * t_out.reshape(-1, 16).mean(0))
+
+
+def test_dino_loss_is_the_cross_entropy_written_out():
+    s, t = torch.randn(3, 2, 5), torch.randn(2, 2, 5)
+    pt = (t / 0.04).softmax(-1)
+    ls = (s / 0.1).log_softmax(-1)
+    pairs = [(i, j) for i in range(2) for j in range(3) if i != j]
+    manual = sum(-(pt[i] * ls[j]).sum(-1).mean() for i, j in pairs) / len(pairs)
+    assert torch.allclose(dino_loss(s, t, torch.zeros(5), 2), manual)
+
+
+def test_cem_finds_the_minimum_of_a_quadratic():
+    target = torch.tensor([[0.5, -0.3]]).repeat(2, 3, 1)  # (B, H, A)
+    plan = cem(
+        lambda a: (a - target[:, None]).pow(2).sum((-1, -2)),
+        torch.zeros(2, 3, 2),
+        n_iters=8,
+        gen=torch.Generator().manual_seed(0),
+    )
+    assert (plan - target).abs().max() < 0.1
+
+
+def test_bad_inputs_are_value_errors_naming_the_shape():
+    z, p, a = inputs()
+    with pytest.raises(ValueError, match=r"\(B, T<=3, 16, 8\)"):
+        small_predictor()(torch.randn(2, 4, 16, 8), p, a)  # too many frames
+    with pytest.raises(ValueError, match=r"\(B, T, 2\)"):
+        small_predictor()(z, p, torch.zeros(2, 3, 3))
+    with pytest.raises(ValueError, match=r"\(B, 3, 64, 64\)"):
+        ViT(dim=32, depth=1).patch_features(torch.rand(2, 3, 48, 48))
+    with pytest.raises(ValueError, match="float"):
+        ViT(dim=32, depth=1)(torch.zeros(2, 3, 64, 64, dtype=torch.uint8))
+
+
+def test_train_predictor_with_a_rollout_loss_runs_and_learns():
+    """The optional open-loop rollout loss (train.py --rollout-weight) trains without shape errors."""
+    import dataclasses
+
+    from train import TrainConfig
+    from training import train_predictor
+
+    cfg = dataclasses.replace(
+        TrainConfig(), pred_steps=30, batch_size=4, pred_dim=32, pred_depth=1, rollout_weight=1.0
+    )
+    torch.manual_seed(0)
+    z = torch.randn(3, 6, 16, 8).cumsum(1) * 0.3  # (Ntraj, T, N, D): features that drift over time
+    proprio, actions = torch.rand(3, 6, 2), torch.rand(3, 5, 2) * 2 - 1
+    model, hist = train_predictor(cfg, z, proprio, actions, "cpu")
+    assert model.feat_dim == 8 and hist["loss"][-1] < hist["loss"][0]

@@ -1,0 +1,101 @@
+"""End-to-end tests: train.py --quick, validate.py --quick, and the one-line errors.
+
+The chapter is copied to a temporary folder first, so the tests never touch your own checkpoints.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+CHAPTER = Path(__file__).resolve().parents[1]
+
+
+def run(folder: Path, *args: str, env=None, timeout: int = 180) -> subprocess.CompletedProcess:
+    """Run a chapter script with this Python inside ``folder`` (one torch thread: CI machines are small)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
+    return subprocess.run(
+        [sys.executable, *args], cwd=folder, capture_output=True, text=True, timeout=timeout, env=env
+    )
+
+
+@pytest.fixture(scope="module")
+def chapter_copy(tmp_path_factory) -> Path:
+    """A fresh copy of the chapter's code (no data, checkpoints or outputs)."""
+    dst = tmp_path_factory.mktemp("chapter5") / "5.dino-predictor"
+    ignore = shutil.ignore_patterns("data", "checkpoints", "outputs", "__pycache__", "tests")
+    shutil.copytree(CHAPTER, dst, ignore=ignore)
+    return dst
+
+
+@pytest.fixture(scope="module")
+def trained(chapter_copy) -> Path:
+    """The chapter copy after `train.py --quick`."""
+    out = run(chapter_copy, "train.py", "--quick")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert (chapter_copy / "checkpoints" / "dino_wm.pt").exists()
+    return chapter_copy
+
+
+def assert_one_line_error(out: subprocess.CompletedProcess, *words: str) -> None:
+    """Exit code 2, a single line on stderr that contains ``words``, and no traceback."""
+    assert out.returncode == 2, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in out.stderr, out.stderr
+    for w in words:
+        assert w in lines[0], lines[0]
+
+
+def test_validate_without_checkpoint_says_run_train_first(chapter_copy):
+    assert_one_line_error(run(chapter_copy, "validate.py", "--quick"), "train.py")
+
+
+def test_quick_train_then_validate_end_to_end(trained):
+    val = run(trained, "validate.py", "--quick")
+    assert val.returncode == 0, val.stderr[-2000:]
+    report = json.loads((trained / "outputs" / "metrics.json").read_text())
+    assert report["chapter"] == "5.dino-predictor" and report["quick"] is True
+    for key in ("chapter", "quick", "device", "train_seconds", "metrics", "baselines", "targets", "passed"):
+        assert key in report
+    m, b = report["metrics"], report["baselines"]
+    for h in range(1, 6):
+        assert isinstance(m[f"feat_err_h{h}"], float) and f"feat_err_h{h}/copy_last" in b
+        assert f"feat_err_h{h}/no_causal_mask" in b
+    for name in ("dino", "random", "codec"):  # the encoder comparison
+        assert 0.0 <= m[f"{name}/success"] <= 1.0 and m[f"{name}/ratio"] > 0
+    assert set(report["targets"]) <= set(m) and len(report["targets"]) == 4
+    ok = {"<=": lambda a, b: a <= b, ">=": lambda a, b: a >= b}
+    assert report["passed"] == all(ok[op](m[k], t) for k, (op, t) in report["targets"].items())
+    for picture in ("rollout.gif", "rollout.png", "goal_reaching.png", "train_loss.png"):
+        assert (trained / "outputs" / picture).stat().st_size > 0
+    assert "copy-last" in val.stdout and "random-init ViT" in val.stdout  # the printed tables
+
+
+def test_unavailable_dinov2_is_one_line(chapter_copy, tmp_path):
+    """No network (a proxy on a closed port) and an empty hub cache: a hint, not a traceback."""
+    proxy = "http://127.0.0.1:9"
+    env = {"TORCH_HOME": str(tmp_path), "HTTPS_PROXY": proxy, "https_proxy": proxy, "HTTP_PROXY": proxy}
+    out = run(chapter_copy, "train.py", "--quick", "--encoder", "dinov2_vits14", env=env)
+    assert_one_line_error(out, "dinov2_vits14", "--encoder dino")
+
+
+def test_bad_settings_and_checkpoints_are_one_line_errors(chapter_copy, tmp_path):
+    import torch
+
+    out = run(chapter_copy, "train.py", "--quick", "--traj-len", "3", "--num-hist", "3")
+    assert_one_line_error(out, "--traj-len")
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(b"this is not a checkpoint")
+    assert_one_line_error(run(chapter_copy, "validate.py", "--checkpoint", str(corrupt)), "corrupt.pt")
+    foreign = tmp_path / "fsq.pt"
+    torch.save({"model": "fsq", "state_dict": {}, "config": {}}, foreign)
+    assert_one_line_error(run(chapter_copy, "validate.py", "--checkpoint", str(foreign)), "fsq")
+
+
+def test_unknown_world_is_a_usage_error(chapter_copy):
+    out = run(chapter_copy, "train.py", "--world", "moon")
+    assert out.returncode == 2 and "usage:" in out.stderr and "Traceback" not in out.stderr

@@ -1,0 +1,190 @@
+"""The training stages train.py runs, one function each: DINO pre-training, the reconstruction codec,
+the feature predictor and the pixel decoder.
+
+Shape key: M frames, B batch, V views, T frames per clip, N = 16 patch tokens, D feature dim, K prototypes.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from models import (
+    ConvCodec,
+    DINOHead,
+    FeatureDecoder,
+    FeaturePredictor,
+    ViT,
+    dino_loss,
+    ema_update,
+    random_crops,
+    rollout,
+    update_center,
+    weighted_mse,
+)
+
+
+def cosine(step: int, total: int, start: float, end: float) -> float:
+    """A cosine schedule from ``start`` (step 0) to ``end`` (last step)."""
+    return end + (start - end) * 0.5 * (1 + math.cos(math.pi * step / max(1, total - 1)))
+
+
+def warmup_cosine_lr(step: int, total: int, peak: float, warmup: int = 20) -> float:
+    """Linear warm-up, then cosine decay to 5 % of the peak."""
+    return (
+        peak * (step + 1) / warmup
+        if step < warmup
+        else cosine(step - warmup, total - warmup, peak, 0.05 * peak)
+    )
+
+
+def batch_of(frames: torch.Tensor, idx: np.ndarray, device) -> torch.Tensor:
+    """uint8 frames (M, 64, 64, 3) at ``idx`` -> float (B, 3, 64, 64) in [0, 1] on ``device``."""
+    return frames[torch.from_numpy(idx)].to(device).permute(0, 3, 1, 2).float() / 255.0
+
+
+def train_dino(cfg, frames: torch.Tensor, device) -> tuple[ViT, dict]:
+    """Stage 1: DINO self-distillation of a small ViT on single frames; returns the frozen *teacher*.
+
+    Args:
+        frames: (M, 64, 64, 3) uint8 training frames.
+    """
+    student = ViT(dim=cfg.vit_dim, depth=cfg.vit_depth, heads=4).to(device)
+    s_head = DINOHead(cfg.vit_dim, cfg.n_prototypes).to(device)
+    teacher, t_head = copy.deepcopy(student), copy.deepcopy(s_head)  # same start, then EMA only
+    for p in [*teacher.parameters(), *t_head.parameters()]:
+        p.requires_grad_(False)  # the teacher never receives a gradient
+    params = [*student.parameters(), *s_head.parameters()]
+    opt = torch.optim.AdamW(params, lr=cfg.dino_lr, weight_decay=0.04)
+    center = torch.zeros(cfg.n_prototypes, device=device)  # (K,)
+    gen, rng = torch.Generator().manual_seed(cfg.seed), np.random.default_rng(cfg.seed)
+    hist, t0 = {"step": [], "loss": [], "teacher_entropy": [], "mean_entropy": []}, time.time()
+    for step in (bar := tqdm(range(cfg.dino_steps), desc="stage 1: DINO pre-training")):
+        for g in opt.param_groups:
+            g["lr"] = warmup_cosine_lr(step, cfg.dino_steps, cfg.dino_lr)
+        x = batch_of(frames, rng.integers(0, len(frames), cfg.dino_batch), device)  # (B, 3, 64, 64)
+        glob = random_crops(x, 2, 64, cfg.global_scale, gen)  # (2, B, 3, 64, 64) global views
+        loc = random_crops(x, cfg.n_local, 32, cfg.local_scale, gen)  # (V-2, B, 3, 32, 32) local views
+        b = len(x)
+        s_out = [s_head(student(glob.flatten(0, 1))[:, 0]).view(2, b, -1)]  # [CLS] -> logits (2, B, K)
+        if cfg.n_local:
+            s_out.append(s_head(student(loc.flatten(0, 1))[:, 0]).view(cfg.n_local, b, -1))
+        s_out = torch.cat(s_out)  # (V, B, K)
+        with torch.no_grad():
+            t_out = t_head(teacher(glob.flatten(0, 1))[:, 0]).view(2, b, -1)  # (2, B, K)
+        loss = dino_loss(s_out, t_out, center, 2, t_teacher=cfg.teacher_temp)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 3.0)
+        opt.step()
+        momentum = cosine(step, cfg.dino_steps, cfg.ema_start, 1.0)  # the teacher slows down to a stop
+        ema_update(teacher, student, momentum)
+        ema_update(t_head, s_head, momentum)
+        center = update_center(center, t_out)
+        if step % 10 == 0 or step == cfg.dino_steps - 1:
+            p = ((t_out - center) / cfg.teacher_temp).softmax(-1)  # (2, B, K) the teacher's distributions
+            entropy = float(-(p * (p + 1e-12).log()).sum(-1).mean())  # log K: uniform collapse
+            p_mean = p.mean((0, 1))  # (K,) averaged over frames
+            mean_entropy = float(-(p_mean * (p_mean + 1e-12).log()).sum())  # ~0: one-prototype collapse
+            hist["step"].append(step)
+            hist["loss"].append(loss.item())
+            hist["teacher_entropy"].append(entropy)
+            hist["mean_entropy"].append(mean_entropy)
+            bar.set_postfix(loss=f"{loss.item():.3f}", H=f"{entropy:.2f}", H_mean=f"{mean_entropy:.2f}")
+    hist["seconds"] = time.time() - t0
+    return teacher.eval(), hist
+
+
+def train_codec(cfg, frames: torch.Tensor, device) -> tuple[ConvCodec, dict]:
+    """Stage 2: the chapter-1 style conv autoencoder on frames (M, 64, 64, 3) with a weighted MSE."""
+    codec = ConvCodec(cfg.codec_dim).to(device)
+    opt = torch.optim.Adam(codec.parameters(), lr=cfg.lr)
+    rng, hist, t0 = np.random.default_rng(cfg.seed + 1), {"step": [], "loss": []}, time.time()
+    for step in (bar := tqdm(range(cfg.codec_steps), desc="stage 2: conv codec")):
+        for g in opt.param_groups:
+            g["lr"] = warmup_cosine_lr(step, cfg.codec_steps, cfg.lr)
+        x = batch_of(frames, rng.integers(0, len(frames), 64), device)  # (64, 3, 64, 64)
+        loss = weighted_mse(codec(x), x)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if step % 10 == 0 or step == cfg.codec_steps - 1:
+            hist["step"].append(step)
+            hist["loss"].append(loss.item())
+            bar.set_postfix(loss=f"{loss.item():.5f}")
+    hist["seconds"] = time.time() - t0
+    return codec.eval(), hist
+
+
+def train_predictor(
+    cfg, z, proprio, actions, device, causal=True, name="dino"
+) -> tuple[FeaturePredictor, dict]:
+    """Stage 3: the feature predictor, teacher-forced, MSE in feature space (+ proprio MSE).
+
+    Args:
+        z: (Ntraj, T, N, D) standardised features of every training frame (encoded once).
+        proprio: (Ntraj, T, 2); actions: (Ntraj, T-1, 2).
+    """
+    torch.manual_seed(cfg.seed)
+    model = FeaturePredictor(
+        z.shape[-1], z.shape[2], cfg.num_hist, cfg.pred_dim, cfg.pred_depth, causal=causal
+    )
+    model = model.to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
+    rng, hist, t0 = np.random.default_rng(cfg.seed + 2), {"step": [], "loss": []}, time.time()
+    clip = cfg.num_hist + 1  # num_hist inputs, each predicts the next frame
+    label = f"stage 3: predictor on {name}" + ("" if causal else " (no mask)")
+    for step in (bar := tqdm(range(cfg.pred_steps), desc=label)):
+        for g in opt.param_groups:
+            g["lr"] = warmup_cosine_lr(step, cfg.pred_steps, cfg.lr)
+        traj = torch.from_numpy(rng.integers(0, len(z), cfg.batch_size))
+        start = torch.from_numpy(rng.integers(0, z.shape[1] - clip + 1, cfg.batch_size))
+        idx = start[:, None] + torch.arange(clip)  # (B, clip) frame indices
+        zc, pc = z[traj[:, None], idx].to(device), proprio[traj[:, None], idx].to(device)  # (B, clip, N, D)
+        ac = actions[traj[:, None], idx[:, :-1]].to(device)  # (B, num_hist, 2)
+        z_pred, p_pred = model(zc[:, :-1], pc[:, :-1], ac)  # teacher forcing: every input is the truth
+        feat_loss = (z_pred - zc[:, 1:]).pow(2).mean()
+        loss = feat_loss + cfg.proprio_weight * (p_pred - pc[:, 1:]).pow(2).mean()
+        if cfg.rollout_weight > 0:  # open loop from the first frame: the model reads its own predictions
+            z_roll, p_roll = rollout(model, zc[:, 0], pc[:, 0], ac, cfg.rollout_window)  # (B, num_hist, N, D)
+            loss = loss + cfg.rollout_weight * (
+                (z_roll - zc[:, 1:]).pow(2).mean() + cfg.proprio_weight * (p_roll - pc[:, 1:]).pow(2).mean()
+            )
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        if step % 10 == 0 or step == cfg.pred_steps - 1:
+            hist["step"].append(step)
+            hist["loss"].append(feat_loss.item())
+            ms = (time.time() - t0) / (step + 1) * 1000
+            bar.set_postfix(feat_mse=f"{feat_loss.item():.4f}", ms_per_step=f"{ms:.0f}")
+    hist["seconds"] = time.time() - t0
+    return model.eval(), hist
+
+
+def train_decoder(cfg, z: torch.Tensor, frames: torch.Tensor, device) -> tuple[FeatureDecoder, dict]:
+    """Stage 4: the pixel decoder on stop-gradient features z (M, N, D) of frames (M, 64, 64, 3)."""
+    torch.manual_seed(cfg.seed)
+    dec = FeatureDecoder(z.shape[-1]).to(device)
+    opt = torch.optim.Adam(dec.parameters(), lr=cfg.lr)
+    rng, hist, t0 = np.random.default_rng(cfg.seed + 3), {"step": [], "loss": []}, time.time()
+    for step in (bar := tqdm(range(cfg.decoder_steps), desc="stage 4: pixel decoder")):
+        for g in opt.param_groups:
+            g["lr"] = warmup_cosine_lr(step, cfg.decoder_steps, cfg.lr)
+        idx = rng.integers(0, len(z), 64)
+        loss = weighted_mse(dec(z[torch.from_numpy(idx)].to(device)), batch_of(frames, idx, device))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if step % 10 == 0 or step == cfg.decoder_steps - 1:
+            hist["step"].append(step)
+            hist["loss"].append(loss.item())
+            bar.set_postfix(loss=f"{loss.item():.5f}")
+    hist["seconds"] = time.time() - t0
+    return dec.eval(), hist
