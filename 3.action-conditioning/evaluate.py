@@ -59,10 +59,12 @@ def decode(codec: FSQAutoencoder, tok: torch.Tensor) -> np.ndarray:
 
 
 @torch.no_grad()
-def dream(model: ActionDynamics, codec, start: torch.Tensor, actions: torch.Tensor, snap=True) -> np.ndarray:
+def dream(model: ActionDynamics, codec, start, actions, snap=True, steps=None) -> np.ndarray:
     """Start tokens (B, N, P) + actions (B, H[, A]) -> decoded open-loop frames (B, H, 64, 64, 3).
-    ``snap`` (regression head only): put each prediction back on the FSQ grid before feeding it back."""
-    return decode(codec, rollout(model, start, actions, snap))
+    ``snap`` (regression head only): put each prediction back on the FSQ grid before feeding it back.
+    ``steps``: a list of step indices in [0, H) to decode (B, len(steps), 64, 64, 3); default all."""
+    tok = rollout(model, start, actions, snap)  # (B, H, N, P)
+    return decode(codec, tok if steps is None else tok[:, steps])
 
 
 def action_set(world: str) -> torch.Tensor:

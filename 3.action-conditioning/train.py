@@ -1,13 +1,14 @@
 """Train chapter 3: one FSQ codec for both worlds, then 3 action-conditioned dynamics models per world.
 
-    uv run train.py            # everything: 16.6 min measured with 1 torch thread on a shared 2-core CPU
+    uv run train.py            # everything (see the README's Results for measured minutes)
     uv run train.py --quick    # a smoke run in well under a minute
 
 Stages: (1) chapter 1's FSQ autoencoder on frames of the toroidal dot and the point-mass room; (2) every
 training trajectory encoded once to latent tokens; (3) for each world (dot: 5 discrete actions; wall:
 continuous (dx, dy)) and each way of injecting the action (concat, token, film), a dynamics model trained
-with teacher forcing plus a short open-loop rollout loss. Writes checkpoints/action_dynamics.pt and
-outputs/train_loss.png.
+to classify the next frame's codes, half of each batch reading its own open-loop predictions
+(self-feeding). FiLM, which the targets are measured on, gets 400 steps; the concat and token
+comparisons 200. Writes checkpoints/action_dynamics.pt and outputs/train_loss.png.
 """
 
 from __future__ import annotations
@@ -62,9 +63,11 @@ class TrainConfig:
     codec_ch: int = 16  # codec base width: 16 trains 3.5x faster than chapter 1's 32 on a 2-core CPU
     fg_weight: float = 50.0  # foreground pixels count this many times more in the codec loss (chapter 1: 20)
     z_penalty: float = 1.0  # keeps the pre-quantisation latent inside tanh's working range (see below)
-    dyn_steps: int = 400  # steps per dynamics model (6 models: 3 conditionings x 2 worlds), ~0.26 s each
+    dyn_steps: int = 400  # steps per FiLM model (the conditioning the targets are measured on)
+    ablation_steps: int = 200  # steps per concat / token model (the comparison; 4 of the 6 models)
     head: str = "classification"  # classification (cross-entropy over FSQ digits) or regression (MSE)
     rollout_weight: float = 0.0  # regression only: weight of an open-loop rollout loss (0 = none)
+    self_feed: float = 0.5  # classification: share of each batch that reads its own dreamt frames 1, 2
     snap: int = 1  # regression only: snap predictions to the FSQ grid inside the rollout loss (1) or not (0)
     batch_size: int = 16  # clips per step: each is 3 frames x 256 cell tokens
     lr: float = 3e-3
@@ -77,7 +80,7 @@ class TrainConfig:
     quick: bool = False
 
 
-QUICK = {"n_traj": 40, "codec_steps": 20, "dyn_steps": 8, "batch_size": 16}
+QUICK = {"n_traj": 40, "codec_steps": 20, "dyn_steps": 8, "ablation_steps": 8, "batch_size": 16}
 
 
 def parse_args(argv=None) -> TrainConfig:
@@ -165,16 +168,24 @@ def train_dynamics(world: str, method: str, cfg: TrainConfig, tokens, actions, d
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
     rng, hist, t0 = np.random.default_rng(cfg.seed + 1), {"step": [], "loss": []}, time.time()
     n_in, clip_len = cfg.context, cfg.context + 1  # frames read; each predicts the next
-    for step in (bar := tqdm(range(cfg.dyn_steps), desc=f"stage 3: {world} / {method}")):
+    steps = cfg.dyn_steps if method == "film" else cfg.ablation_steps
+    for step in (bar := tqdm(range(steps), desc=f"stage 3: {world} / {method}")):
         for g in opt.param_groups:
-            g["lr"] = cosine_lr(step, cfg.dyn_steps, cfg.lr)
+            g["lr"] = cosine_lr(step, steps, cfg.lr)
         traj = torch.from_numpy(rng.integers(0, len(tokens), cfg.batch_size))
         start = torch.from_numpy(rng.integers(0, tokens.shape[1] - clip_len + 1, cfg.batch_size))
         idx = start[:, None] + torch.arange(clip_len)  # (B, clip_len) frame indices
         clip = tokens[traj[:, None], idx].to(device)  # (B, clip_len, N, P)
         act = actions[traj[:, None], idx[:, :n_in]].to(device)  # (B, clip_len-1[, A]) a_t for t < last
+        inp = clip[:, :n_in]  # (B, n_in, N, P) teacher forcing: every input frame is true
+        m = round(cfg.self_feed * cfg.batch_size) if cfg.head == "classification" else 0
+        if m > 0:  # self-feeding: the first m clips read the model's own open-loop dream after frame 0
+            with torch.no_grad():
+                dreamt = rollout(model, clip[:m, 0], act[:m, : n_in - 1])  # (m, n_in-1, N, P) argmax codes
+            inp = torch.cat([inp[:m, :1], dreamt], dim=1)
+            inp = torch.cat([inp, clip[m:, :n_in]])  # (B, n_in, N, P); the targets stay the true frames
         with autocast(device, cfg.precision):
-            out = model(clip[:, :n_in], act).float()  # teacher forcing: every input frame is true
+            out = model(inp, act).float()
             if cfg.head == "classification":  # which FSQ digit will each cell hold next?
                 loss = classification_loss(out, tokens_to_digits(clip[:, 1:], LEVELS), LEVELS)
             else:
@@ -186,7 +197,7 @@ def train_dynamics(world: str, method: str, cfg: TrainConfig, tokens, actions, d
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        if step % 10 == 0 or step == cfg.dyn_steps - 1:
+        if step % 10 == 0 or step == steps - 1:
             hist["step"].append(step)
             hist["loss"].append(loss.item())
             ms = (time.time() - t0) / (step + 1) * 1000
@@ -216,7 +227,10 @@ def main(argv=None) -> None:
     """Run the three stages and save one checkpoint holding the codec and all dynamics models."""
     cfg = parse_args(argv)
     methods = [m for m in cfg.methods.split(",") if m]
-    if min(cfg.n_traj, cfg.dyn_steps, cfg.codec_steps, cfg.batch_size) < 1 or cfg.traj_len <= cfg.context:
+    if (
+        min(cfg.n_traj, cfg.dyn_steps, cfg.ablation_steps, cfg.codec_steps, cfg.batch_size) < 1
+        or cfg.traj_len <= cfg.context
+    ):
         raise UserError("--n-traj, --*-steps, --batch-size must be positive and --traj-len > --context")
     if not methods or not set(methods) <= set(CONDITIONINGS):
         raise UserError(f"--methods must be a comma-separated subset of {','.join(CONDITIONINGS)}")

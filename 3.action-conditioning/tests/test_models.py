@@ -5,6 +5,7 @@ import torch
 
 from models import (
     ActionDynamics,
+    FSQAutoencoder,
     causal_mask,
     classification_loss,
     counterfactual_spread,
@@ -50,6 +51,24 @@ def test_shapes(method, kind):
     cls = small(method, kind)
     assert cls(tok, acts).shape == (2, 3, 256, 1, sum(LEVELS))
     assert rollout(cls, tok[:, 0], actions_for(kind, t=5)).shape == (2, 5, 256, 4)
+
+
+def test_codec_and_space_mixing_wrap_around_the_torus():
+    """Shifting a frame by one 4-px cell shifts its latent grid by one cell, edges included (the dot
+    world is a torus); the dynamics model's space mixing wraps the same way."""
+    torch.manual_seed(0)
+    codec = FSQAutoencoder(LEVELS, ch=8).eval()
+    x = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        z, z_shift = codec.encoder(x), codec.encoder(torch.roll(x, (4, -8), dims=(2, 3)))
+        assert torch.allclose(torch.roll(z, (1, -2), dims=(2, 3)), z_shift, atol=1e-5)
+        y, y_shift = codec.decode(z), codec.decode(torch.roll(z, (1, -2), dims=(2, 3)))
+        assert torch.allclose(torch.roll(y, (4, -8), dims=(2, 3)), y_shift, atol=1e-5)
+    space = small("film").blocks[0].space
+    grid = torch.zeros(1, 32, 16, 16)
+    grid[..., 0, 15] = 1.0  # a feature in the top-right cell
+    with torch.no_grad():  # its 3x3 neighbourhood wraps to the bottom row and the left column
+        assert (space(grid) - space(torch.zeros_like(grid)))[0, :, 15, 0].abs().sum() > 0
 
 
 def test_causal_mask():
