@@ -64,12 +64,12 @@ def parse_args(argv=None) -> ValConfig:
     p.add_argument("--draws", type=int, default=100, help="draws of the 20 labelled pairs (default: 100)")
     p.add_argument("--seed", type=int, default=0, help="held-out data uses seed + 10000 (default: 0)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
-    p.add_argument("--quick", action="store_true", help="20 held-out trajectories per world")
+    p.add_argument("--quick", action="store_true", help="20 held-out trajectories per world, 10 draws")
     cfg = ValConfig(**vars(p.parse_args(argv)))
     if cfg.quick:
         cfg.n_traj, cfg.draws = 20, 10
     if cfg.n_traj < 2 or cfg.draws < 1:
-        p.error("--n-traj must be >= 2 and --draws >= 1")
+        raise UserError("--n-traj must be >= 2 and --draws >= 1")  # one line, exit code 2
     return cfg
 
 
