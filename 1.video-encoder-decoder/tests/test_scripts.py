@@ -15,7 +15,7 @@ import torch
 CHAPTER = Path(__file__).resolve().parents[1]
 
 
-def run(folder: Path, *args: str, timeout: int = 180) -> subprocess.CompletedProcess:
+def run(folder: Path, *args: str, timeout: int = 400) -> subprocess.CompletedProcess:
     """Run a chapter script with this Python inside ``folder``."""
     return subprocess.run(
         [sys.executable, *args], cwd=folder, capture_output=True, text=True, timeout=timeout

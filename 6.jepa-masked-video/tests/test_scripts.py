@@ -1,0 +1,139 @@
+"""End-to-end tests: train.py --quick, validate.py --quick, torchrun with 2 CPU processes, the errors.
+
+The chapter is copied to a temporary folder first, so the tests never touch your own checkpoints.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+CHAPTER = Path(__file__).resolve().parents[1]
+TINY = [
+    "--n-balls",
+    "16",
+    "--n-room",
+    "16",
+    "--pretrain-steps",
+    "3",
+    "--collapse-steps",
+    "2",
+    "--ac-steps",
+    "2",
+]
+
+
+def run(folder: Path, *args: str, timeout: int = 240) -> subprocess.CompletedProcess:
+    """Run a chapter script with this Python inside ``folder`` (one torch thread: CI machines are small)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run(
+        [sys.executable, *args], cwd=folder, capture_output=True, text=True, timeout=timeout, env=env
+    )
+
+
+@pytest.fixture(scope="module")
+def chapter_copy(tmp_path_factory) -> Path:
+    """A fresh copy of the chapter's code (no data, checkpoints or outputs)."""
+    dst = tmp_path_factory.mktemp("chapter6") / "6.jepa-masked-video"
+    ignore = shutil.ignore_patterns("data", "checkpoints", "outputs", "__pycache__", "tests")
+    shutil.copytree(CHAPTER, dst, ignore=ignore)
+    return dst
+
+
+@pytest.fixture(scope="module")
+def trained(chapter_copy) -> Path:
+    """The chapter copy after `train.py --quick`."""
+    out = run(chapter_copy, "train.py", "--quick")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert (chapter_copy / "checkpoints" / "jepa.pt").exists()
+    assert "trained in" in out.stdout  # the final one-line summary
+    return chapter_copy
+
+
+def assert_one_line_error(out: subprocess.CompletedProcess, *words: str) -> None:
+    """Exit code 2, a single line on stderr that contains ``words``, and no traceback."""
+    assert out.returncode == 2, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in out.stderr, out.stderr
+    for w in words:
+        assert w in lines[0], lines[0]
+
+
+def test_validate_without_checkpoint_says_run_train_first(chapter_copy):
+    assert_one_line_error(run(chapter_copy, "validate.py", "--quick"), "train.py")
+
+
+def test_quick_train_then_validate_end_to_end(trained):
+    val = run(trained, "validate.py", "--quick")
+    assert val.returncode == 0, val.stderr[-2000:]
+    report = json.loads((trained / "outputs" / "metrics.json").read_text())
+    assert report["chapter"] == "6.jepa-masked-video" and report["quick"] is True
+    for key in ("chapter", "quick", "device", "train_seconds", "metrics", "baselines", "targets", "passed"):
+        assert key in report
+    m, b = report["metrics"], report["baselines"]
+    for key in (
+        "probe/direction_acc",
+        "spread/ratio_to_step0",
+        "masked_loss",
+        "ac/err_h4",
+        "plan/success_open",
+    ):
+        assert isinstance(m[key], float), key
+    for key in ("probe/direction_acc/random_init", "spread/ratio_to_step0/no_ema", "ac/err_h4/copy_last"):
+        assert isinstance(b[key], float), key
+    assert "plan/success_open/random_actions" in b
+    assert set(report["targets"]) <= set(m) and isinstance(report["passed"], bool)
+    ok = {"<=": lambda x, t: x <= t, ">=": lambda x, t: x >= t}
+    assert report["passed"] == all(ok[op](m[k], t) for k, (op, t) in report["targets"].items())
+    for picture in ("masks.png", "collapse.png", "energy.png", "plans.png", "train_loss.png"):
+        assert (trained / "outputs" / picture).stat().st_size > 0
+    assert "copy_last" in val.stdout and "random_init" in val.stdout  # the printed table
+
+
+def test_torchrun_two_cpu_processes(chapter_copy):
+    """DDP: 2 gloo processes train a few steps; only rank 0 writes the checkpoint."""
+    ckpt = chapter_copy / "checkpoints" / "jepa.pt"
+    ckpt.unlink(missing_ok=True)
+    args = ["-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29561", "train.py"]
+    out = run(chapter_copy, *args, *TINY, "--batch", "4", "--ac-batch", "4", "--device", "cpu")
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.count("trained in") == 1 and "2 process(es)" in out.stdout
+    import torch
+
+    assert torch.load(ckpt, weights_only=True)["config"]["world_size"] == 2
+
+
+def call_main(script: str, *args: str, capsys) -> str:
+    """Run ``script``'s main in this process (no torch re-import: fast) and return its one stderr line.
+
+    The subprocess test above shows the same path end to end (exit code 2, one line, no traceback)."""
+    import importlib
+
+    from utils import exit_on_user_error
+
+    module = importlib.import_module(script)
+    with pytest.raises(SystemExit) as stop:
+        exit_on_user_error(lambda: module.main(list(args)))
+    err = capsys.readouterr().err.strip().splitlines()
+    assert stop.value.code == 2 and len(err) == 1 and "Traceback" not in err[0], err
+    return err[0]
+
+
+def test_corrupt_and_foreign_checkpoints_are_refused(tmp_path, capsys):
+    import torch
+
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(b"this is not a checkpoint")
+    assert "corrupt.pt" in call_main("validate", "--quick", "--checkpoint", str(corrupt), capsys=capsys)
+    foreign = tmp_path / "dino.pt"
+    torch.save({"model": "dino-predictor", "config": {}}, foreign)
+    assert "dino-predictor" in call_main("validate", "--checkpoint", str(foreign), capsys=capsys)
+
+
+def test_bad_inputs_are_one_line_errors(capsys):
+    assert "--frames" in call_main("train", "--quick", "--frames", "7", capsys=capsys)
+    assert "--elites" in call_main("validate", "--quick", "--elites", "99", capsys=capsys)
