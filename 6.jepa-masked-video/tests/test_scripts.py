@@ -27,7 +27,7 @@ TINY = [
 ]
 
 
-def run(folder: Path, *args: str, timeout: int = 240) -> subprocess.CompletedProcess:
+def run(folder: Path, *args: str, timeout: int = 400) -> subprocess.CompletedProcess:
     """Run a chapter script with this Python inside ``folder`` (one torch thread: CI machines are small)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.run(

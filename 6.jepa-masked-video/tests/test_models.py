@@ -1,0 +1,162 @@
+"""Model tests: shapes, the context encoder's blindness to masked tokens, the frozen target, learning."""
+
+import numpy as np
+import pytest
+import torch
+from jepa import ema_update, feature_spread, jepa_loss, make_target, momentum_at
+
+from models import (
+    ACPredictor,
+    AttentiveProbe,
+    MaskedPredictor,
+    VideoEncoder,
+    ac_losses,
+    block_causal,
+    cem,
+    multiblock_mask,
+    sample_masks,
+)
+
+torch.set_num_threads(1)  # small tensors: one thread is fastest, and the CI machine is shared
+
+
+def small():
+    """A tiny encoder and predictor (fast on one thread)."""
+    torch.manual_seed(0)
+    return VideoEncoder(dim=48, depth=1, heads=4), MaskedPredictor(enc_dim=48, dim=24, depth=1, heads=4)
+
+
+def test_shapes():
+    enc, pred = small()
+    x = torch.rand(2, 8, 3, 64, 64)
+    assert enc(x).shape == (2, 4 * 8 * 8, 48)
+    keep, masked = sample_masks(enc.grid(8), 2, np.random.default_rng(0))
+    assert keep.shape[1] + masked.shape[1] == 256
+    assert enc(x, keep).shape == (2, keep.shape[1], 48)
+    assert pred(enc(x, keep), keep, masked).shape == (2, masked.shape[1], 48)
+    assert enc.encode_frames(torch.rand(2, 3, 3, 64, 64)).shape == (2, 3, 16, 48)
+    assert AttentiveProbe(48, 8)(torch.rand(5, 256, 48)).shape == (5, 8)
+    ac = ACPredictor(enc_dim=48, n_patches=16, dim=32, depth=1, heads=4)
+    z, s = ac(torch.rand(2, 5, 16, 48), torch.rand(2, 5, 2), torch.rand(2, 5, 2))
+    assert z.shape == (2, 5, 16, 48) and s.shape == (2, 5, 2)
+    zr, sr = ac.rollout(torch.rand(3, 16, 48), torch.rand(3, 2), torch.rand(3, 4, 2))
+    assert zr.shape == (3, 4, 16, 48) and sr.shape == (3, 4, 2)
+
+
+def test_bad_inputs_name_the_expected_shape():
+    enc, _ = small()
+    with pytest.raises(ValueError, match="even T"):
+        enc(torch.rand(1, 3, 3, 64, 64))
+    with pytest.raises(ValueError, match="64"):
+        enc(torch.rand(1, 8, 3, 32, 32))
+    with pytest.raises(ValueError, match="actions"):
+        ACPredictor(enc_dim=48, n_patches=16, dim=32, depth=1)(
+            torch.rand(1, 2, 16, 48), torch.rand(1, 2, 3), torch.rand(1, 2, 2)
+        )
+
+
+def test_masks_are_multiblock_span_all_time_and_hide_most_tokens():
+    rng = np.random.default_rng(0)
+    ratios = []
+    for _ in range(50):
+        mask = multiblock_mask((4, 8, 8), rng)
+        assert (mask == mask[:1]).all()  # the same blocks at every time step
+        ratios.append(mask.mean())
+    assert 0.5 < np.mean(ratios) < 0.95
+
+
+def test_context_encoder_never_sees_masked_tokens():
+    enc, _ = small()
+    x = torch.rand(1, 8, 3, 64, 64)
+    keep, masked = sample_masks(enc.grid(8), 1, np.random.default_rng(1))
+    hidden = torch.zeros(256, dtype=torch.bool)
+    hidden[masked[0]] = True
+    pixel_mask = hidden.view(4, 8, 8).repeat_interleave(2, 0).repeat_interleave(8, 1).repeat_interleave(8, 2)
+    y = torch.where(pixel_mask[None, :, None], torch.rand_like(x), x)  # change only the masked pixels
+    assert not torch.allclose(x, y)
+    assert torch.allclose(enc(x, keep), enc(y, keep), atol=1e-6)
+
+
+def test_target_encoder_gets_no_gradient_and_follows_by_ema():
+    enc, pred = small()
+    target = make_target(enc)
+    loss, _ = jepa_loss(enc, pred, target, torch.rand(2, 8, 3, 64, 64), np.random.default_rng(0))
+    loss.backward()
+    assert all(p.grad is None for p in target.parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in enc.parameters())
+    with torch.no_grad():
+        for p in enc.parameters():
+            p.add_(1.0)
+    before = [p.clone() for p in target.parameters()]
+    ema_update(target, enc, 0.9)
+    for b, t, o in zip(before, target.parameters(), enc.parameters(), strict=True):
+        assert torch.allclose(t, 0.9 * b + 0.1 * o)
+    assert momentum_at(0, 100, 0.99) == 0.99 and momentum_at(100, 100, 0.99) == 1.0
+
+
+def test_jepa_loss_falls_on_a_fixed_batch():
+    enc, pred = small()
+    target = make_target(enc)
+    opt = torch.optim.AdamW(list(enc.parameters()) + list(pred.parameters()), lr=2e-3)
+    x = torch.rand(2, 4, 3, 64, 64)  # a short clip keeps the test fast: (2, 8, 8) tokens
+    losses = []
+    for _ in range(20):
+        loss, _ = jepa_loss(enc, pred, target, x, np.random.default_rng(0))  # the same mask every step
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        ema_update(target, enc, 0.99)
+        losses.append(loss.item())
+    assert losses[-1] < 0.7 * losses[0]
+
+
+def test_feature_spread_sees_collapse():
+    assert feature_spread(torch.ones(8, 4, 6)) == 0.0
+    assert feature_spread(torch.randn(8, 4, 6)) > 0.5
+
+
+def test_block_causal_mask_and_ac_loss_falls():
+    allowed = block_causal(3, 2)
+    assert allowed[0, 1] and not allowed[1, 2] and allowed[5, 0] and not allowed[3, 4]
+    torch.manual_seed(0)
+    ac = ACPredictor(enc_dim=16, n_patches=4, dim=32, depth=1, heads=4)
+    z, a, s = torch.randn(4, 5, 4, 16), torch.rand(4, 5, 2) * 2 - 1, torch.rand(4, 5, 2)
+    z = z + torch.cumsum(a, 1)[:, :, None, :1]  # the features move with the actions
+    opt = torch.optim.AdamW(ac.parameters(), lr=3e-3)
+    first = None
+    for _ in range(40):
+        loss = ac_losses(ac, z, a, s)["total"]
+        first = first or loss.item()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.7 * first
+
+
+def test_block_causal_prediction_ignores_the_future():
+    torch.manual_seed(0)
+    ac = ACPredictor(enc_dim=16, n_patches=4, dim=32, depth=1, heads=4)
+    torch.nn.init.normal_(ac.z_out.weight)
+    z, a, s = torch.randn(1, 4, 4, 16), torch.rand(1, 4, 2), torch.rand(1, 4, 2)
+    z2 = z.clone()
+    z2[:, 3] += 1.0  # change only the last frame
+    assert torch.allclose(ac(z, a, s)[0][:, :3], ac(z2, a, s)[0][:, :3], atol=1e-5)
+
+
+def test_cem_finds_the_minimum_of_a_quadratic():
+    goal = torch.tensor([0.3, -0.5])
+    plan = cem(
+        lambda x: ((x - goal) ** 2).sum((2, 3)), torch.zeros(1, 2, 2), gen=torch.Generator().manual_seed(0)
+    )
+    assert torch.allclose(plan[0], goal.expand(2, 2), atol=0.1)
+
+
+def test_standardised_frame_features():
+    from training import encode_trajectories, feature_stats
+
+    enc, _ = small()
+    frames = np.random.default_rng(0).integers(0, 255, size=(3, 2, 64, 64, 3), dtype=np.uint8)
+    z = encode_trajectories(enc, frames, "cpu")
+    assert z.shape == (3, 2, 16, 48)
+    zs = encode_trajectories(enc, frames, "cpu", feature_stats(z))
+    assert zs.mean((0, 1)).abs().max() < 1e-4 and (zs.std((0, 1)) - 1).abs().max() < 1e-2
