@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -186,7 +187,8 @@ def cached(kind: str, **params) -> dict:
             return {k: f[k] for k in f.files}
     data = make_ball_clips(**params, quiet=False) if kind == "balls" else make_room_trajectories(**params)
     DATA_DIR.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
+    # one temporary file per process: under torchrun every rank may build the same cache at once
+    tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
     np.savez_compressed(tmp, **data)
     tmp.replace(path)  # atomic: a crash mid-write never leaves a half-written cache
     return data
