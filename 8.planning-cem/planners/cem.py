@@ -1,0 +1,46 @@
+"""The cross-entropy method (CEM): random shooting that learns where to shoot.
+
+Keep a Gaussian over action sequences, one mean and one standard deviation per (step, action dim).
+Each iteration:
+  1. sample S sequences from it (clipped to the action bounds [-1, 1]);
+  2. score each by imagining it (the cost function);
+  3. keep the E lowest-cost sequences: the elites;
+  4. refit the mean and standard deviation to the elites.
+After a few iterations the Gaussian has narrowed onto a good region and its mean is the plan. DINO-WM
+and V-JEPA 2-AC plan this way (300 samples, 30 elites, 10 iterations here, as in DINO-WM's Wall).
+
+Shape key: B problems planned together, S samples, E elites, H horizon, A action dims.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+@torch.no_grad()
+def cem(cost_fn, mean, std=1.0, n_samples=300, n_elites=30, n_iters=10, min_std=0.05, hold=1, gen=None):
+    """Minimise ``cost_fn`` over action sequences in [-1, 1].
+
+    Args:
+        cost_fn: (B, S, H, A) -> (B, S). mean: (B, H, A) the first guess (zeros, or the previous plan
+            shifted by one step: a warm start). std: the first standard deviation.
+        hold: the sampling noise is held for ``hold`` steps (piecewise constant), so that samples are
+            coherent moves (go right, then down) rather than jitter; 1 = independent per step.
+    Returns:
+        (B, H, A) the plan (the final mean), and a list of n_iters (B,) tensors: the best elite's cost at
+        each iteration (the curve validate.py plots).
+    """
+    b, h, a = mean.shape
+    std_t = torch.full_like(mean, std)  # (B, H, A)
+    history = []
+    for _ in range(n_iters):
+        knots = torch.randn(b, n_samples, -(-h // hold), a, generator=gen)  # (B, S, ceil(H / hold), A)
+        noise = knots.repeat_interleave(hold, dim=2)[:, :, :h]  # (B, S, H, A)
+        samples = (mean[:, None] + std_t[:, None] * noise).clamp(-1, 1)  # 1. sample
+        samples[:, 0] = mean  # the current mean is always a candidate: the plan never gets worse
+        cost = cost_fn(samples)  # 2. score: (B, S)
+        elite_cost, idx = cost.topk(n_elites, dim=1, largest=False)  # 3. elites: (B, E)
+        elites = samples[torch.arange(b)[:, None], idx]  # (B, E, H, A)
+        mean, std_t = elites.mean(dim=1), elites.std(dim=1).clamp_min(min_std)  # 4. refit
+        history.append(elite_cost[:, 0])
+    return mean, history

@@ -1,0 +1,69 @@
+"""The planning objective: how far is an imagined future from the goal? One for the learned model, one
+for the true simulator (the oracle).
+
+DINO-WM's objective is the distance between the predicted embedding and the goal image's embedding,
+plus a proprioception term. Two details decide whether it works here (both measured, see the README):
+- the cost is *summed over the horizon*, not taken at the last step only: a plan that gets there early
+  and stays is better than one that passes through the goal at the last step;
+- the latent distance is joined by the distance between the *positions* the model reads off the
+  imagined latents and the goal image's: the latent alone brings the agent near the goal and stops a
+  pixel or two short.
+
+Shape key: B problems planned together, S candidate sequences, H horizon, A action dims, D latent dim.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from data_utils import step_positions
+
+CostFn = Callable[[torch.Tensor], torch.Tensor]  # actions (B, S, H, A) -> costs (B, S)
+
+
+def model_cost(model, z0, z_goal, latent_scale: float, pos_weight: float = 1.0) -> CostFn:
+    """The learned objective.
+
+    Args:
+        model: a WorldModel. z0: (B, D) the current latent. z_goal: (B, D) the goal image's latent.
+        latent_scale: the mean squared distance between two random frames' latents (so the latent term
+            is about 1 for unrelated frames). pos_weight: weight of the position term.
+    Returns:
+        cost_fn: actions (B, S, H, A) -> (B, S), differentiable (the gradient planner needs that).
+    """
+    p_goal = model.position(z_goal)  # (B, 2) where the goal image says the agent should be
+
+    def cost_fn(actions: torch.Tensor) -> torch.Tensor:
+        s = actions.shape[1]
+        z = model.rollout(z0[:, None].expand(-1, s, -1), actions)  # (B, S, H, D)
+        latent = (z - z_goal[:, None, None]).pow(2).mean(-1) / latent_scale  # (B, S, H)
+        pos = (model.position(z) - p_goal[:, None, None]).pow(2).sum(-1).add(1e-8).sqrt()  # (B, S, H)
+        return (latent + pos_weight * pos).sum(-1)  # summed over the horizon
+
+    return cost_fn
+
+
+def oracle_cost(walls: np.ndarray, pos0: np.ndarray, goal: np.ndarray) -> CostFn:
+    """The same objective with the true simulator: summed distance of the true positions to the goal.
+
+    Args:
+        walls: (n_walls, 4) the room. pos0: (B, 2) true start positions. goal: (B, 2) true goal positions.
+    Returns:
+        cost_fn: actions (B, S, H, A) -> (B, S) (not differentiable: the simulator is numpy).
+    """
+
+    def cost_fn(actions: torch.Tensor) -> torch.Tensor:
+        b, s, h, _ = actions.shape
+        acts = actions.detach().cpu().double().numpy().reshape(b * s, h, 2)
+        pos = np.repeat(pos0, s, axis=0)  # (B*S, 2)
+        goal_rep = np.repeat(goal, s, axis=0)  # (B*S, 2)
+        cost = np.zeros(b * s)
+        for t in range(h):
+            pos = step_positions(walls, pos, acts[:, t])
+            cost += np.linalg.norm(pos - goal_rep, axis=1)
+        return torch.from_numpy(cost.reshape(b, s)).float()
+
+    return cost_fn

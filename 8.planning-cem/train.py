@@ -1,0 +1,189 @@
+"""Train chapter 8's world model: the model the planners turn into actions.
+
+    uv run train.py                 # one model on both rooms, `wall` and `umaze` (the targets need this)
+    uv run train.py --quick         # a smoke run in well under a minute
+    uv run train.py --env pusht     # the external benchmark: the same model on PushT (separate run)
+
+The model (models/world_model.py) encodes a frame to a latent, reads the agent's position off it, and
+predicts the next latent from the latent and the action. It is trained on random-action trajectories
+(windows of ``window`` frames, rolled out open-loop). Writes checkpoints/world_model.pt (or
+world_model_pusht.pt) and outputs/train_loss.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+from dataclasses import dataclass
+
+import matplotlib
+import numpy as np
+import torch
+
+from data_utils import WORLDS, load_trajectories
+from models import WorldModel
+from utils import (
+    CKPT_DIR,
+    OUT_DIR,
+    UserError,
+    exit_on_user_error,
+    pick_device,
+    save_checkpoint,
+    seed_everything,
+)
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+@dataclass
+class TrainConfig:
+    """Every training setting; each field is also a command-line flag (--field-name)."""
+
+    env: str = "rooms"  # "rooms" (wall + umaze, the default) or "pusht"
+    n_traj: int = 1200  # training trajectories per world
+    traj_len: int = 16  # frames per trajectory
+    window: int = 6  # frames per training window (5 actions rolled out open-loop)
+    steps: int = 3000  # optimiser steps
+    batch: int = 32  # windows per step
+    lr: float = 1e-3
+    latent_dim: int = 64
+    ch: int = 32
+    time_budget: float = 560.0  # seconds: training stops early past this (reported); 0 = no limit
+    init_from: str = ""  # optional: start from a checkpoint of this chapter (matching tensors are loaded)
+    seed: int = 0
+    device: str = "auto"
+    quick: bool = False
+
+
+def parse_args(argv=None) -> TrainConfig:
+    """Command-line flags -> TrainConfig (bad values are one-line errors)."""
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    for f in dataclasses.fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        if f.type == "bool":
+            p.add_argument(flag, action="store_true", help="tiny data, few steps: < 60 s")
+        elif f.name == "env":
+            p.add_argument(flag, default=f.default, choices=["rooms", "pusht"], help="default: rooms")
+        elif f.name == "device":
+            p.add_argument(flag, default=f.default, choices=["auto", "cpu", "cuda", "mps"])
+        else:
+            p.add_argument(flag, type=type(f.default), default=f.default, help=f"default: {f.default}")
+    cfg = TrainConfig(**vars(p.parse_args(argv)))
+    if cfg.quick:
+        cfg.n_traj, cfg.steps, cfg.batch = 60, 60, 16
+    if cfg.n_traj < 2 or cfg.steps < 1 or cfg.batch < 2 or not 2 <= cfg.window <= cfg.traj_len:
+        raise UserError("need --n-traj >= 2, --steps >= 1, --batch >= 2 and 2 <= --window <= --traj-len")
+    return cfg
+
+
+def load_data(cfg: TrainConfig) -> list[dict]:
+    """The training trajectories: one dict per world (see data_utils.make_trajectories)."""
+    if cfg.env == "pusht":
+        from pusht import load_pusht_trajectories  # imported here: gym-pusht is only needed for PushT
+
+        return [load_pusht_trajectories(cfg.n_traj, cfg.traj_len, cfg.seed)]
+    return [load_trajectories(w, cfg.n_traj, cfg.traj_len, cfg.seed) for w in WORLDS]
+
+
+def sample_batch(data: list[dict], batch: int, window: int, rng: np.random.Generator, device) -> tuple:
+    """Random windows from random trajectories of every world.
+
+    Returns:
+        frames (B, T, 3, 64, 64) float in [0, 1], actions (B, T-1, 2), proprio (B, T, 2), T = window.
+    """
+    frames, actions, proprio = [], [], []
+    for i in range(batch):
+        d = data[i % len(data)]
+        n, length = d["actions"].shape[:2]
+        j, t = rng.integers(n), rng.integers(length + 1 - (window - 1))
+        frames.append(d["frames"][j, t : t + window])
+        actions.append(d["actions"][j, t : t + window - 1])
+        proprio.append(d["proprio"][j, t : t + window])
+    x = torch.from_numpy(np.stack(frames)).to(device).permute(0, 1, 4, 2, 3).float() / 255  # (B, T, 3, H, W)
+    return x, torch.from_numpy(np.stack(actions)).to(device), torch.from_numpy(np.stack(proprio)).to(device)
+
+
+@torch.no_grad()
+def latent_scale(model: WorldModel, data: list[dict], device, n: int = 256, seed: int = 1) -> float:
+    """Mean squared distance per dimension between the latents of two random training frames: the unit
+    of the planning cost's latent term (so that term is about 1 for unrelated frames)."""
+    rng = np.random.default_rng(seed)
+    x, _, _ = sample_batch(data, n, 1, rng, device)  # (n, 1, 3, H, W)
+    z = model.encode(x[:, 0])  # (n, D)
+    return float((z - z[torch.randperm(n)]).pow(2).mean())
+
+
+def init_from(model: WorldModel, path: str) -> int:
+    """Copy every tensor of a checkpoint whose name and shape match; return how many were copied."""
+    from utils import load_checkpoint
+
+    state, own = load_checkpoint(path, "planning-world-model")["state"], model.state_dict()
+    same = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    model.load_state_dict(same, strict=False)
+    return len(same)
+
+
+def main(argv=None) -> None:
+    """Train, save the checkpoint, plot the losses."""
+    cfg = parse_args(argv)
+    torch.set_num_threads(max(1, min(torch.get_num_threads(), 2)))  # honours OMP_NUM_THREADS
+    seed_everything(cfg.seed)
+    device = pick_device(cfg.device)
+    data = load_data(cfg)
+    model = WorldModel(cfg.latent_dim, cfg.ch).to(device)
+    if cfg.init_from:
+        print(f"init from {cfg.init_from}: {init_from(model, cfg.init_from)} tensors copied")
+    print(f"world model: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters on {device}")
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.steps, pct_start=0.05)
+    rng, history, t0 = np.random.default_rng(cfg.seed), [], time.time()
+    from tqdm import tqdm
+
+    bar = tqdm(range(cfg.steps), desc="training", mininterval=2.0)
+    for step in bar:
+        frames, actions, proprio = sample_batch(data, cfg.batch, cfg.window, rng, device)
+        loss, parts = model.loss(frames, actions, proprio)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        history.append({"loss": loss.item(), **parts})
+        if step % 100 == 0 or step == cfg.steps - 1:
+            pos_px = (parts["pos_pred"] ** 0.5) * 64
+            bar.write(f"step {step:5d}  loss {loss.item():.4f}  imagined position error {pos_px:.2f} px")
+        if cfg.time_budget and time.time() - t0 > cfg.time_budget:
+            bar.write(f"time budget of {cfg.time_budget:.0f} s reached after {step + 1} steps")
+            break
+    bar.close()
+    seconds = time.time() - t0
+    model.eval()
+    name = "world_model_pusht.pt" if cfg.env == "pusht" else "world_model.pt"
+    ckpt = {
+        "model": "planning-world-model",
+        "config": dataclasses.asdict(cfg),
+        "state": model.state_dict(),
+        "latent_scale": latent_scale(model, data, device),
+        "train_seconds": seconds,
+        "steps_done": len(history),
+        "loss_history": [h["loss"] for h in history],
+    }
+    save_checkpoint(ckpt, CKPT_DIR / name)
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for key in ("loss", "latent", "pos_pred"):
+        ax.semilogy([h[key] for h in history], label=key, lw=0.8)
+    ax.set(xlabel="step", title=f"training losses ({cfg.env})")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(OUT_DIR / ("train_loss_pusht.png" if cfg.env == "pusht" else "train_loss.png"), dpi=100)
+    plt.close(fig)
+    print(
+        f"trained in {seconds:.0f} s: {len(history)} steps, final loss {history[-1]['loss']:.4f}, "
+        f"imagined position error {history[-1]['pos_pred'] ** 0.5 * 64:.2f} px, checkpoint {CKPT_DIR / name}"
+    )
+
+
+if __name__ == "__main__":
+    exit_on_user_error(main)

@@ -1,0 +1,219 @@
+"""Evaluate chapter 8: plan with the learned world model on seeded start/goal pairs it never saw.
+
+    uv run validate.py                                   # the default set (below), a few minutes
+    uv run validate.py --planner mpc-gd --env umaze --episodes 20 --seed 3
+    uv run validate.py --env pusht --episodes 20         # the external benchmark (after train.py --env pusht)
+
+The default set: MPC-CEM and the oracle (CEM on the true simulator) on 50 tasks of `wall` and of `umaze`;
+open-loop random shooting, CEM and gradient descent, and MPC with gradient descent on 20 `wall` tasks;
+and a random-action policy as the no-planning baseline. Writes outputs/metrics.json, outputs/episodes.gif,
+outputs/cem_cost.png and outputs/imagined_vs_true.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from evaluate import PLANNERS, PlanConfig, imagined_path, load_model, random_policy, run_episodes, to_tensor
+from pictures import save_cost_curve, save_episode_gifs, save_imagined_vs_true
+from tqdm import tqdm
+
+from data_utils import WORLDS, find_agent, make_tasks
+from utils import (
+    CKPT_DIR,
+    OUT_DIR,
+    UserError,
+    exit_on_user_error,
+    load_checkpoint,
+    pick_device,
+    seed_everything,
+)
+
+HELDOUT_SEED_OFFSET = 10_000  # tasks come from seed + 10000 (+ 1 for umaze): never the training seed
+TARGETS = {
+    "success/wall/mpc-cem": (">=", 0.95),
+    "success/umaze/mpc-cem": (">=", 0.90),
+    "plan_s/wall/mpc-cem": ("<=", 1.0),
+    "success/wall/oracle": (">=", 0.98),
+    "success/umaze/oracle": (">=", 0.98),
+}
+ENVS = (*WORLDS, "pusht")
+
+
+@dataclass
+class ValConfig:
+    """Validation settings (each is a flag); the planners' own settings are PlanConfig's flags."""
+
+    checkpoint: str = ""  # default: checkpoints/world_model.pt (world_model_pusht.pt for --env pusht)
+    planner: str = ""  # one planner (default: the default set)
+    env: str = ""  # one environment (default: the default set)
+    episodes: int = 50  # tasks per (planner, env) for MPC-CEM and the oracle, or for the one chosen
+    few: int = 20  # tasks for the other planners in the default set
+    latency: int = 2  # tasks re-run one at a time to time one robot's planning (median seconds per plan)
+    goal_image: str = ""  # a 64x64 RGB picture of the goal: plan towards it from seeded starts
+    seed: int = 0
+    device: str = "auto"
+    quick: bool = False
+
+
+def parse_args(argv=None) -> tuple[ValConfig, PlanConfig]:
+    """Command-line flags -> (ValConfig, PlanConfig); bad values are one-line errors."""
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    for f in [*dataclasses.fields(ValConfig), *dataclasses.fields(PlanConfig)]:
+        flag = "--" + f.name.replace("_", "-")
+        if f.type == "bool":
+            p.add_argument(flag, action="store_true", help="a smoke run: few, short episodes, < 60 s")
+        elif f.name == "device":
+            p.add_argument(flag, default=f.default, choices=["auto", "cpu", "cuda", "mps"])
+        else:
+            p.add_argument(flag, type=type(f.default), default=f.default, help=f"default: {f.default!r}")
+    args = vars(p.parse_args(argv))
+    names = {f.name for f in dataclasses.fields(PlanConfig)}
+    vc = ValConfig(**{k: v for k, v in args.items() if k not in names})
+    pc = PlanConfig(**{k: v for k, v in args.items() if k in names})
+    if vc.planner and vc.planner not in PLANNERS:
+        raise UserError(f"unknown planner {vc.planner!r}; expected one of {', '.join(PLANNERS)}")
+    if vc.env and vc.env not in ENVS:
+        raise UserError(f"unknown environment {vc.env!r}; expected one of {', '.join(ENVS)}")
+    if vc.goal_image and vc.env == "pusht":
+        raise UserError("--goal-image works with --env wall or umaze")
+    if vc.quick:
+        vc.episodes, vc.few, vc.latency = 3, 2, 1
+        pc.n_steps, pc.samples, pc.elites, pc.iters, pc.horizon, pc.gd_steps = 12, 100, 10, 4, 5, 10
+    if (
+        vc.episodes < 1
+        or vc.few < 1
+        or vc.latency < 1
+        or pc.n_steps < 1
+        or pc.horizon < 1
+        or not 1 <= pc.execute <= pc.horizon
+    ):
+        raise UserError(
+            "need --episodes, --few, --latency, --n-steps, --horizon >= 1, 1 <= --execute <= --horizon"
+        )
+    if not 2 <= pc.elites <= pc.samples or pc.iters < 1 or pc.hold < 1:
+        raise UserError("need 2 <= --elites <= --samples, --iters >= 1 and --hold >= 1")
+    return vc, pc
+
+
+def the_runs(vc: ValConfig) -> list[tuple[str, str, int]]:
+    """(env, planner, episodes) to evaluate: the one asked for, or the default set."""
+    if vc.planner or vc.env:
+        return [(vc.env or "wall", vc.planner or "mpc-cem", vc.episodes)]
+    runs = [(w, p, vc.episodes) for w in WORLDS for p in ("mpc-cem", "oracle")]
+    return runs + [("wall", p, vc.few) for p in ("random", "cem", "gd", "mpc-gd")]
+
+
+def read_goal_image(path: str) -> np.ndarray:
+    """A goal picture from a PNG/JPEG file -> (64, 64, 3) uint8; anything else is a one-line error."""
+    from PIL import Image
+
+    try:
+        frame = np.asarray(Image.open(path).convert("RGB"))
+    except OSError as e:
+        raise UserError(f"cannot read the goal image {path}: {e}") from None
+    to_tensor(frame, "cpu")  # checks the shape: (64, 64, 3)
+    try:
+        find_agent(frame)
+    except ValueError as e:
+        raise UserError(f"{path}: {e}") from None
+    return frame
+
+
+def print_table(metrics: dict, baselines: dict, targets: dict) -> None:
+    """The aligned table: metric, value, target, baseline."""
+    rows = [("metric", "value", "target", "baseline")]
+    for k, v in metrics.items():
+        t = f"{targets[k][0]} {targets[k][1]}" if k in targets else ""
+        base = "  ".join(
+            f"{b.split('/')[-1]} {bv:.3g}" for b, bv in baselines.items() if b.rsplit("/", 1)[0] == k
+        )
+        rows.append((k, f"{v:.3g}", t, base))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
+
+
+def main(argv=None) -> None:
+    """Run the episodes, print the table, write metrics.json and the pictures."""
+    vc, pc = parse_args(argv)
+    torch.set_num_threads(max(1, min(torch.get_num_threads(), 2)))  # honours OMP_NUM_THREADS
+    seed_everything(vc.seed)
+    device = pick_device(vc.device)
+    if vc.env == "pusht":
+        from pusht import validate_pusht  # gym-pusht is only needed here
+
+        return validate_pusht(vc, pc, device)
+    ckpt = load_checkpoint(vc.checkpoint or CKPT_DIR / "world_model.pt", "planning-world-model")
+    model, scale = load_model(ckpt, device), ckpt["latent_scale"]
+    metrics, baselines, histories, gif, results = {}, {}, {}, [], {}
+    goal_frame = read_goal_image(vc.goal_image) if vc.goal_image else None
+    for world, planner, n in the_runs(vc):
+        tasks = make_tasks(world, n, vc.seed + HELDOUT_SEED_OFFSET + WORLDS.index(world))
+        if goal_frame is not None:  # the goal's position is read off the picture, only to score success
+            tasks[:, 1] = find_agent(goal_frame)
+        gen = torch.Generator().manual_seed(vc.seed)
+        t0 = time.time()
+        res, _ = run_episodes(
+            world, tasks[:, 0], tasks[:, 1], planner, pc, model, scale, device, gen, goal_frame
+        )
+        seconds = []  # one robot's planning time: the first few tasks again, one at a time
+        for start, goal in tqdm(tasks[: vc.latency], desc=f"timing {planner} on {world}", leave=False):
+            one = (world, start[None], goal[None], planner, pc, model, scale, device, gen, goal_frame)
+            seconds += run_episodes(*one)[1]
+        key = f"{world}/{planner}"
+        metrics[f"success/{key}"] = float(np.mean([r["success"] for r in res]))
+        metrics[f"final_dist/{key}"] = float(np.median([r["final_dist"] for r in res]))
+        metrics[f"plan_s/{key}"] = float(np.median(seconds))
+        baselines[f"success/{key}/random_actions"] = random_policy(world, tasks, pc.n_steps, vc.seed)
+        baselines[f"final_dist/{key}/start"] = float(
+            np.median(np.linalg.norm(tasks[:, 0] - tasks[:, 1], axis=1))
+        )
+        print(f"{planner} on {world}: success {metrics[f'success/{key}']:.2f} in {time.time() - t0:.0f} s")
+        results[key] = (tasks, res)
+        if "cem" in planner or planner == "oracle":
+            histories[key] = [r["history"] for r in res]
+        gif += [(world, planner, r, t[1]) for r, t in zip(res[:2], tasks[:2], strict=True)]
+    for key in [k for k in metrics if k.startswith("plan_s/")]:
+        oracle = f"plan_s/{key.split('/')[1]}/oracle"
+        if oracle in metrics and key != oracle:
+            baselines[f"{key}/oracle"] = metrics[oracle]
+    targets = {k: list(v) for k, v in TARGETS.items() if k in metrics}
+    ok = {"<=": lambda a, b: a <= b, ">=": lambda a, b: a >= b}
+    passed = all(ok[op](metrics[k], t) for k, (op, t) in targets.items())
+    print_table(metrics, baselines, targets)
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    report = {
+        "chapter": "8.planning-cem",
+        "quick": vc.quick,
+        "device": str(device),
+        "train_seconds": float(ckpt.get("train_seconds", float("nan"))),
+        "metrics": metrics,
+        "baselines": baselines,
+        "targets": targets,
+        "passed": passed,
+        "settings": {**dataclasses.asdict(pc), "episodes": vc.episodes, "few": vc.few, "seed": vc.seed},
+    }
+    (OUT_DIR / "metrics.json").write_text(json.dumps(report, indent=2))
+    save_episode_gifs(gif[:6], OUT_DIR / "episodes.gif")
+    if histories:
+        save_cost_curve(histories, OUT_DIR / "cem_cost.png")
+    cases = []
+    for key, (tasks, res) in list(results.items())[:3]:
+        world = key.split("/")[0]
+        if key.split("/")[1] != "oracle":
+            imagined, true = imagined_path(model, world, tasks[0][0], res[0]["first_plan"], device)
+            cases.append((world, imagined, true, tasks[0][1]))
+    if cases:
+        save_imagined_vs_true(cases, OUT_DIR / "imagined_vs_true.png")
+    print(f"passed: {passed}; wrote {OUT_DIR / 'metrics.json'} and the pictures")
+
+
+if __name__ == "__main__":
+    exit_on_user_error(main)
