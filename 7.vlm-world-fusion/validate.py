@@ -1,0 +1,190 @@
+"""Evaluate chapter 7 on held-out questions (a seed never seen in training).
+
+    uv run validate.py
+    uv run validate.py --checkpoint checkpoints/fusion.pt --quick
+
+For present questions ("where is the agent ?") and future questions ("where will the agent be after
+right right up ?") it measures the accuracy of: the VLM alone (no world tokens), the fused model with a
+random (untrained) projection, the fused model, and the fused model with its world tokens zeroed, each
+with num_world_steps = 0 and k. Also the world model's own position error and the trainable share of
+parameters. Writes outputs/metrics.json and outputs/fusion_answers.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from evaluate import accuracy, answer_all, build_models, world_model_errors
+from pictures import save_answers
+
+from data_utils import load_questions
+from utils import (
+    CKPT_DIR,
+    OUT_DIR,
+    UserError,
+    exit_on_user_error,
+    load_checkpoint,
+    pick_device,
+    seed_everything,
+    set_threads,
+)
+
+HELDOUT_SEED_OFFSET = 10_000
+TARGETS = {
+    "fused/k/future_acc": (">=", 0.85),
+    "fused/k/future_gain_over_vlm": (">=", 0.30),
+    "random_proj/k/future_gap_to_vlm": ("<=", 0.10),
+    "zeroed/k/future_gap_to_vlm": ("<=", 0.10),
+    "present_acc_min_over_variants": (">=", 0.90),
+}
+
+
+@dataclass
+class ValConfig:
+    """Validation settings (each is a flag)."""
+
+    checkpoint: str = str(CKPT_DIR / "fusion.pt")
+    n_questions: int = 1000  # held-out questions (each asked about the present and about the future)
+    batch: int = 250
+    threads: int = 0
+    seed: int = 0
+    device: str = "auto"
+    quick: bool = False
+
+
+def parse_args(argv=None) -> ValConfig:
+    """Command-line flags -> ValConfig."""
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", default=ValConfig.checkpoint, help="written by train.py")
+    p.add_argument("--n-questions", type=int, default=1000, help="held-out questions (default: 1000)")
+    p.add_argument("--batch", type=int, default=250, help="questions answered at once (default: 250)")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: OMP_NUM_THREADS or default)")
+    p.add_argument("--seed", type=int, default=0, help="held-out data uses seed + 10000 (default: 0)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    p.add_argument("--quick", action="store_true", help="100 held-out questions")
+    cfg = ValConfig(**vars(p.parse_args(argv)))
+    if cfg.quick:
+        cfg.n_questions = min(cfg.n_questions, 100)
+    if cfg.n_questions < 10 or cfg.batch < 1:
+        raise UserError("--n-questions must be >= 10 and --batch >= 1")
+    return cfg
+
+
+def evaluate_variants(fused, random_proj, qa: dict, k: int, cfg: ValConfig, device) -> tuple[dict, dict]:
+    """Accuracy on present and future questions for every variant and num_world_steps in {0, k}.
+
+    Returns the metrics and the future answers of the VLM alone and the fused model (for the picture)."""
+    m, kept = {}, {}
+    for kind, truth in (("present", qa["present"]), ("future", qa["future"])):
+        ans = answer_all(fused, qa, kind, "off", 0, cfg.batch, device)
+        m[f"vlm_alone/{kind}_acc"] = accuracy(ans, truth)
+        kept[("vlm", kind)] = ans
+        for name, model, mode in (
+            ("random_proj", random_proj, "on"),
+            ("fused", fused, "on"),
+            ("zeroed", fused, "zero"),
+        ):
+            for steps, tag in ((0, "0"), (k, "k")):
+                ans = answer_all(model, qa, kind, mode, steps, cfg.batch, device)
+                m[f"{name}/{tag}/{kind}_acc"] = accuracy(ans, truth)
+                if name == "fused" and tag == "k" and kind == "future":
+                    kept[("fused", kind)] = ans
+                    m["fused/k/future_acc_wall_stopped"] = accuracy(ans, truth, qa["blocked"])
+    vlm = m["vlm_alone/future_acc"]
+    m["vlm_alone/future_acc_wall_stopped"] = accuracy(kept[("vlm", "future")], qa["future"], qa["blocked"])
+    m["fused/k/future_gain_over_vlm"] = m["fused/k/future_acc"] - vlm
+    m["random_proj/k/future_gap_to_vlm"] = abs(m["random_proj/k/future_acc"] - vlm)
+    m["zeroed/k/future_gap_to_vlm"] = abs(m["zeroed/k/future_acc"] - vlm)
+    m["present_acc_min_over_variants"] = min(v for key, v in m.items() if key.endswith("present_acc"))
+    return m, {"vlm": kept[("vlm", "future")], "fused": kept[("fused", "future")]}
+
+
+def print_table(metrics: dict, baselines: dict) -> None:
+    """The aligned table: metric, value, target, baseline."""
+    print(f"\n{'metric':36s} {'value':>8s} {'target':>8s}   baseline")
+    for key, value in metrics.items():
+        tgt = f"{TARGETS[key][0]} {TARGETS[key][1]:g}" if key in TARGETS else ""
+        if key.endswith("future_acc_wall_stopped"):
+            bl = f"copy_present {baselines['future_acc_wall_stopped/copy_present']:.3f}"
+        elif key.endswith("future_acc") or key == "fused/k/future_gain_over_vlm":
+            bl = "copy_present {:.3f}, no_walls {:.3f}".format(
+                baselines["future_acc/copy_present"], baselines["future_acc/no_walls_physics"]
+            )
+        elif key.endswith("present_acc") or key == "present_acc_min_over_variants":
+            bl = f"chance {baselines['present_acc/chance']:.4f}"
+        elif key.endswith("gap_to_vlm"):
+            bl = f"vlm_alone future_acc {metrics['vlm_alone/future_acc']:.3f}"
+        elif key == "world_model/present_pos_err":
+            bl = f"arena_centre {baselines['present_pos_err/arena_centre']:.3f}"
+        elif key == "world_model/future_pos_err":
+            bl = f"copy_present {baselines['future_pos_err/copy_present']:.3f}"
+        elif key == "world_model/future_cell_acc":
+            bl = f"no_walls {baselines['future_acc/no_walls_physics']:.3f}"
+        elif key == "trainable_percent":
+            bl = "100 (train everything)"
+        else:
+            bl = ""
+        print(f"{key:36s} {value:8.3f} {tgt:>8s}   {bl}")
+
+
+def main(argv=None) -> None:
+    """Load the checkpoint, answer held-out questions with every variant, print and save the results."""
+    cfg = parse_args(argv)
+    set_threads(cfg.threads)
+    device = pick_device(cfg.device)
+    seed_everything(cfg.seed)
+    ckpt = load_checkpoint(cfg.checkpoint, "vlm-world-fusion")
+    fused, random_proj = build_models(ckpt, device)
+    k = ckpt["config"]["k"]
+    qa = load_questions(cfg.n_questions, k, seed=cfg.seed + HELDOUT_SEED_OFFSET, quiet=True)
+    with torch.no_grad():
+        metrics, answers = evaluate_variants(fused, random_proj, qa, k, cfg, device)
+        wm = world_model_errors(fused.world_model, qa, device)
+    metrics |= {key: v for key, v in wm.items() if key.startswith("world_model/")}
+    metrics["trainable_percent"] = fused.parameter_report()["percent"]
+    baselines = {
+        key.split("/", 1)[1].replace("future_cell_acc", "future_acc"): v
+        for key, v in wm.items()
+        if key.startswith("baseline/")
+    }
+    baselines["present_acc/chance"] = 1 / 16
+    targets = {key: list(v) for key, v in TARGETS.items()}
+    ok = {"<=": lambda a, t: a <= t, ">=": lambda a, t: a >= t}
+    passed = bool(all(ok[op](metrics[key], t) for key, (op, t) in targets.items()))
+    report = {
+        "chapter": "7.vlm-world-fusion",
+        "quick": cfg.quick,
+        "device": str(device),
+        "train_seconds": round(float(ckpt["train_seconds"]), 1),
+        "metrics": metrics,
+        "baselines": baselines,
+        "targets": targets,
+        "passed": passed,
+        "lm": ckpt["config"]["lm"],
+        "k": k,
+        "parameters": fused.parameter_report(),
+        "n_questions": cfg.n_questions,
+    }
+    OUT_DIR.mkdir(exist_ok=True)
+    (OUT_DIR / "metrics.json").write_text(json.dumps(report, indent=2))
+    save_answers(fused, qa, answers, device)
+    print_table(metrics, baselines)
+    share = report["parameters"]
+    print(
+        f"\nlanguage model {report['lm']}, k = {k}, held-out questions {cfg.n_questions}, "
+        f"wall-stopped futures {float(np.mean(qa['blocked'])):.2f}"
+    )
+    print(
+        f"trainable in stage 3: {share['trainable']:,} of {share['total']:,} parameters "
+        f"({share['percent']:.2f} %)"
+    )
+    print(f"train seconds {ckpt['train_seconds']:.0f}; targets {'PASSED' if passed else 'NOT met'}")
+    print(f"wrote {OUT_DIR / 'metrics.json'} and {OUT_DIR / 'fusion_answers.png'}")
+
+
+if __name__ == "__main__":
+    exit_on_user_error(main)
