@@ -1,0 +1,349 @@
+"""The adaptive world model: a robot that learns while it acts.
+
+One loop, forever:  perceive -> (gate) -> learn -> predict every action -> choose -> act.
+
+- Perceive: resize the camera frame, store it in the replay buffer.
+- Gate on quality: while the autoencoder reconstructs the current frame worse than
+  RECONSTRUCTION_THRESHOLD the robot waits and only the autoencoder trains (a predictor built on
+  latents that do not yet describe the scene would learn noise).
+- Learn: when the last prediction for the action actually taken missed by more than
+  PREDICTION_THRESHOLD, one joint step trains predictor and autoencoder together (the predictor's
+  losses flow into the encoder) on the fresh transition plus replayed ones.
+- Hierarchy: level k predicts LEVEL_CHUNK**k actions ahead. When level k's loss average stays under
+  LEVEL_CREATE_THRESHOLD for LEVEL_PATIENCE of its updates, level k+1 is created (up to MAX_LEVELS).
+- Choose: the action whose predicted outcome the action classifier is least sure about (highest
+  predictive entropy), with EXPLORATION_EPSILON random actions; or any part-1 action selector.
+- Persist: every CHECKPOINT_INTERVAL predictor steps (see learner_persistence.py).
+
+Shape key: B batch, H history, N tokens, D latent width, K actions, S frame side.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+import torch
+from config import AdaptiveWorldModelConfig
+from learner_logging import MetricsLogger, Viewer, render_view
+from learner_persistence import load_latest, save_set
+from learner_training import TrainingMixin
+from replay_buffer import ReplayBuffer
+from robots import RobotConnectionError
+
+from models import ConvAutoencoder, MaskedAutoencoderViT, TransformerActionConditionedPredictor, weighted_mse
+from utils import action_index, action_to_vector, preprocess_frame
+
+
+def build_codec(cfg: AdaptiveWorldModelConfig) -> torch.nn.Module:
+    """The autoencoder named by cfg.CODEC ('cnn' or 'mae'), both giving 64 tokens of LATENT_DIM."""
+    if cfg.CODEC == "cnn":
+        return ConvAutoencoder(cfg.MODEL_IMG_SIZE, cfg.LATENT_DIM, cfg.CNN_CHANNELS, cfg.FG_WEIGHT)
+    if cfg.CODEC == "mae":
+        return MaskedAutoencoderViT(
+            cfg.MODEL_IMG_SIZE,
+            cfg.MAE_PATCH,
+            cfg.LATENT_DIM,
+            cfg.MAE_DEPTH,
+            cfg.MAE_HEADS,
+            cfg.FG_WEIGHT,
+            (cfg.MASK_RATIO_MIN, cfg.MASK_RATIO_MAX),
+        )
+    raise ValueError(f"CODEC must be 'cnn' or 'mae', got {cfg.CODEC!r}")
+
+
+def build_predictor(cfg: AdaptiveWorldModelConfig, level: int, n_actions: int) -> torch.nn.Module:
+    """The level-``level`` predictor: its action is a chunk of LEVEL_CHUNK**level actions."""
+    chunk = cfg.LEVEL_CHUNK**level
+    n_tokens = (cfg.MODEL_IMG_SIZE // 8) ** 2
+    return TransformerActionConditionedPredictor(
+        n_tokens,
+        cfg.LATENT_DIM,
+        [tuple(r) for r in cfg.ACTION_RANGES] * chunk,
+        n_actions**chunk,
+        cfg.PREDICTION_HISTORY_SIZE,
+        cfg.PREDICTOR_DIM,
+        cfg.PREDICTOR_DEPTH,
+        cfg.PREDICTOR_HEADS,
+        tuple(cfg.FILM_BLOCK_IDS),
+        cfg.ACTION_EMBED_DIM,
+        cfg.FILM_HIDDEN_DIM,
+        cfg.TOKEN_MERGE,
+    )
+
+
+class AdaptiveWorldModel(TrainingMixin):
+    """The online learner around one robot (any RobotInterface)."""
+
+    def __init__(
+        self,
+        robot,
+        action_selector=None,
+        checkpoint_dir: str | Path | None = None,
+        wandb_project: str | None = None,
+        interactive: bool = False,
+        config: AdaptiveWorldModelConfig | None = None,
+        device: str | torch.device = "cpu",
+        log_dir: str | Path | None = None,
+        display: bool | None = None,
+        seed: int = 0,
+        resume: bool = True,
+        log=print,
+    ):
+        """robot: a RobotInterface; action_selector: None (uncertainty-driven) or a callable
+        observation -> (action_dict, metadata); checkpoint_dir / log_dir: default per robot (config);
+        interactive: ask on stdin for each action; display: None = window if a display exists."""
+        self.cfg = cfg = config or AdaptiveWorldModelConfig()
+        self.robot, self.selector, self.interactive, self.log = robot, action_selector, interactive, log
+        self.device = torch.device(device)
+        self.action_space = list(robot.action_space)
+        self.table = torch.tensor([action_to_vector(a, cfg.ACTION_CHANNELS) for a in self.action_space])
+        self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else cfg.checkpoint_dir
+        log_dir = Path(log_dir) if log_dir else cfg.log_dir
+        self.rng = np.random.default_rng(seed)
+        torch.manual_seed(seed)
+        self.codec = build_codec(cfg).to(self.device)
+        self.ae_opt = torch.optim.AdamW(self.codec.parameters(), lr=cfg.AUTOENCODER_LR, weight_decay=0.0)
+        self.predictors, self.pred_opts = [], []
+        self._add_level()
+        self.buffer = ReplayBuffer(cfg.REPLAY_SIZE, cfg.MODEL_IMG_SIZE)
+        self.step_count, self.ae_steps, self.train_seconds = 0, 0, 0.0
+        self.pred_steps, self.level_ema, self.level_good = [0], [None], [0]
+        self.gated_in_row, self.need_frame, self.last = 0, True, {}
+        self.history = deque(maxlen=cfg.HISTORY_TO_SAVE)
+        self.exec_times, self.loop_times = deque(maxlen=500), deque(maxlen=500)
+        self.resumed_from = self._resume() if resume else None
+        self.logger = MetricsLogger(log_dir, wandb_project, cfg.to_dict())
+        self.viewer = Viewer(log_dir, display)
+
+    # ----- models and persistence -----
+    def _add_level(self) -> None:
+        """Create the next hierarchy level's predictor and its optimiser."""
+        p = build_predictor(self.cfg, len(self.predictors), len(self.action_space)).to(self.device)
+        self.predictors.append(p)
+        self.pred_opts.append(torch.optim.AdamW(p.parameters(), lr=self.cfg.PREDICTOR_LR, weight_decay=0.0))
+
+    def save(self) -> None:
+        """Write the checkpoint set (weights, optimisers, counters, last 100 history entries)."""
+        blobs = {
+            "autoencoder": {
+                "model": "adaptive-autoencoder",
+                "config": self.cfg.to_dict(),
+                "state_dict": self.codec.state_dict(),
+                "optimizer": self.ae_opt.state_dict(),
+            },
+            "history": self.buffer.recent(self.cfg.HISTORY_TO_SAVE),
+        }
+        for k, (p, o) in enumerate(zip(self.predictors, self.pred_opts, strict=True)):
+            blobs[f"predictor_{k}"] = {
+                "model": f"adaptive-predictor-{k}",
+                "state_dict": p.state_dict(),
+                "optimizer": o.state_dict(),
+            }
+        state = {
+            "step": self.step_count,
+            "ae_steps": self.ae_steps,
+            "pred_steps": self.pred_steps,
+            "levels": len(self.predictors),
+            "level_ema": self.level_ema,
+            "level_good": self.level_good,
+            "train_seconds": self.train_seconds,
+            "robot": self.cfg.ROBOT_NAME,
+            "history": list(self.history),
+            "config": self.cfg.to_dict(),
+        }
+        save_set(self.checkpoint_dir, blobs, state)
+
+    def _resume(self) -> str | None:
+        """Load the latest usable checkpoint set if there is one; return 'primary', 'backup' or None."""
+        found = load_latest(self.checkpoint_dir, self.log)
+        if found is None:
+            return None
+        state, blobs, which = found
+        self.codec.load_state_dict(blobs["autoencoder"]["state_dict"])
+        self.ae_opt.load_state_dict(blobs["autoencoder"]["optimizer"])
+        while len(self.predictors) < state["levels"]:
+            self._add_level()
+        for k, (p, o) in enumerate(zip(self.predictors, self.pred_opts, strict=True)):
+            p.load_state_dict(blobs[f"predictor_{k}"]["state_dict"])
+            o.load_state_dict(blobs[f"predictor_{k}"]["optimizer"])
+        self.step_count, self.ae_steps = state["step"], state["ae_steps"]
+        self.pred_steps, self.level_ema = state["pred_steps"], state["level_ema"]
+        self.level_good, self.train_seconds = state["level_good"], state["train_seconds"]
+        self.history.extend(state["history"])
+        self.buffer.restore(blobs["history"])
+        self.log(f"resumed at step {self.step_count} from the {which} checkpoint in {self.checkpoint_dir}")
+        return which
+
+    # ----- acting -----
+    def reset_history(self) -> None:
+        """The next observation does not follow the last one (an episode reset): start a new segment."""
+        self.buffer.new_segment()
+        self.need_frame, self.last = True, {}
+
+    def _current_history(self) -> torch.Tensor | None:
+        """Frames (H, 3, S, S) and past action indices (H-1,) of the current segment, or None."""
+        h, b = self.cfg.PREDICTION_HISTORY_SIZE, self.buffer
+        if b.count < h:
+            return None
+        idx = torch.arange(b.count - h, b.count) % b.capacity
+        if (b.segments[idx] != b.segment).any() or (b.actions[idx[:-1]] < 0).any():
+            return None
+        return b.frames[idx].float() / 255.0, b.actions[idx[:-1]]
+
+    @torch.no_grad()
+    def predict_all(self, frames: torch.Tensor, past: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Level-0 predictions for every action. frames: (H, 3, S, S); past: (H-1,) action indices.
+
+        Returns predicted frames (K, 3, S, S) and the classifier's predictive entropy per action (K,).
+        """
+        k, pred = len(self.action_space), self.predictors[0]
+        z = self.codec.encode(frames.to(self.device))[None].expand(k, -1, -1, -1)  # (K, H, N, D)
+        idx = torch.cat([past[None].expand(k, -1), torch.arange(k)[:, None]], dim=1)  # (K, H)
+        z_next = pred(z, self.table[idx].to(self.device))
+        pf = self.codec.decode(z_next)  # (K, 3, S, S)
+        probs = pred.classifier(pf - frames[-1].to(self.device)).softmax(dim=-1)
+        entropy = -(probs * probs.clamp_min(1e-12).log()).sum(dim=-1)
+        return pf.cpu(), entropy.cpu()
+
+    def _choose(self, frame_np: np.ndarray, entropy: torch.Tensor | None) -> tuple[dict | None, dict]:
+        """Pick the next action: a part-1 selector, the user, or uncertainty with epsilon exploration."""
+        if self.selector is not None:
+            return self.selector(frame_np)
+        if entropy is None or self.rng.random() < self.cfg.EXPLORATION_EPSILON:
+            choice, meta = int(self.rng.integers(len(self.action_space))), {"reason": "random"}
+        else:
+            choice, meta = int(entropy.argmax()), {"reason": "max_entropy", "entropy": entropy.tolist()}
+        if self.interactive:
+            typed = input(f"action index 0-{len(self.action_space) - 1} (enter = {choice}): ").strip()
+            if typed.isdigit() and int(typed) < len(self.action_space):
+                choice, meta = int(typed), {"reason": "typed"}
+        return self.action_space[choice], meta
+
+    def step(self) -> dict:
+        """One pass of the loop; returns a record of what happened (losses, action, timings)."""
+        t0, cfg = time.perf_counter(), self.cfg
+        frame_np = self.robot.get_observation()
+        if frame_np is None:
+            return {"step": self.step_count, "skipped": "no observation"}
+        x = preprocess_frame(frame_np, cfg.MODEL_IMG_SIZE)
+        if self.need_frame:
+            self.buffer.append(x)
+            self.need_frame = False
+        rec, shown_pred = {"step": self.step_count}, self.last.get("pred_taken")
+        if shown_pred is not None:  # how wrong was the prediction for the action we took?
+            rec["fresh_pred_error"] = float(weighted_mse(shown_pred, x, cfg.FG_WEIGHT))
+            rec["copy_last_error"] = float(weighted_mse(self.last["frame"], x, cfg.FG_WEIGHT))  # baseline
+        with torch.no_grad():
+            decoded = self.codec.decode(self.codec.encode(x[None].to(self.device)))[0].cpu()
+        rec["recon_loss"] = recon = float(weighted_mse(decoded, x, cfg.FG_WEIGHT))
+        gated = recon > cfg.RECONSTRUCTION_THRESHOLD and self.gated_in_row < cfg.MAX_GATED_STEPS
+        rec["gated"] = gated
+        rec.update(self.learn(recon, rec.get("fresh_pred_error")))
+        action, entropy, preds = None, None, []
+        if not gated:
+            hist = self._current_history()
+            if hist is not None:
+                preds, entropy = self.predict_all(*hist)
+            action, meta = self._choose(frame_np, entropy)
+            rec["action_meta"] = meta
+        if action is None and not gated:
+            rec["stop"] = "selector returned no action"
+            return rec
+        if gated:
+            self.gated_in_row += 1
+        else:
+            self.gated_in_row = 0
+            idx = action_index(action, self.action_space)
+            t1 = time.perf_counter()
+            self.robot.execute_action(action)  # RobotConnectionError propagates to run()
+            self.exec_times.append(time.perf_counter() - t1)
+            if cfg.ACTION_DELAY > 0:
+                time.sleep(cfg.ACTION_DELAY)
+            self.buffer.set_last_action(idx)
+            self.need_frame = True
+            self.last = {"pred_taken": preds[idx] if len(preds) else None, "pred_all": preds, "frame": x}
+            if self.last["pred_taken"] is None:
+                del self.last["pred_taken"]
+            rec["action"] = idx
+        self._after_step(rec, x, decoded, recon, t0, shown_pred)
+        return rec
+
+    def _after_step(self, rec, x, decoded, recon, t0, shown_pred) -> None:
+        """Counters, history, logging, the view and the periodic checkpoint."""
+        cfg = self.cfg
+        self.loop_times.append(time.perf_counter() - t0)
+        self.step_count += 1
+        self.history.append({k: v for k, v in rec.items() if k != "action_meta"})
+        if self.step_count % cfg.LOG_INTERVAL == 0:
+            self.logger.log({**rec, **self.timing_stats(), "levels": len(self.predictors)})
+        show = self.step_count % cfg.DISPLAY_INTERVAL == 0
+        if self.viewer.window or show:
+            names = [str(a) for a in self.action_space]
+            img = render_view(
+                x,
+                decoded,
+                recon,
+                shown_pred,
+                x if shown_pred is not None else None,
+                rec.get("fresh_pred_error", 0.0),
+                list(self.last.get("pred_all", [])),
+                names,
+            )
+            self.viewer.show(img, show)
+
+    def timing_stats(self) -> dict:
+        """Loop steps per second and action-execution time statistics over the recent steps."""
+        out = {}
+        if self.loop_times:
+            out["steps_per_second"] = len(self.loop_times) / sum(self.loop_times)
+        if self.exec_times:
+            t = np.array(self.exec_times) * 1000
+            out.update(
+                {
+                    "action_ms_mean": float(t.mean()),
+                    "action_ms_p95": float(np.percentile(t, 95)),
+                    "action_ms_max": float(t.max()),
+                }
+            )
+        return out
+
+    def run(self, steps: int, progress: bool = True, on_step=None, dashboard: bool = True) -> dict:
+        """Run until ``steps`` loop steps have been taken in total (a resumed run continues its count).
+
+        A lost robot connection saves a checkpoint and returns with stop_reason 'connection_lost'.
+        on_step(learner, record) is called after every step (train.py uses it to reset episodes).
+        """
+        from tqdm import tqdm
+
+        reason, start = "done", time.perf_counter()
+        bar = tqdm(total=steps, initial=min(self.step_count, steps), disable=not progress, desc="steps")
+        try:
+            while self.step_count < steps:
+                t = time.perf_counter()
+                rec = self.step()
+                self.train_seconds += time.perf_counter() - t
+                if "stop" in rec:
+                    reason = rec["stop"]
+                    break
+                if "skipped" not in rec:
+                    bar.update(1)
+                    if "total_loss" in rec:
+                        bar.set_postfix(recon=f"{rec['recon_loss']:.4f}", pred=f"{rec['total_loss']:.3f}")
+                if on_step is not None:
+                    on_step(self, rec)
+        except RobotConnectionError as e:
+            reason = f"connection_lost: {e}"
+        finally:
+            bar.close()
+            self.save()
+            if dashboard:  # matplotlib costs seconds: tests switch it off
+                self.logger.dashboard()
+        return {
+            "steps": self.step_count,
+            "seconds": time.perf_counter() - start,
+            "stop_reason": reason,
+            **self.timing_stats(),
+        }

@@ -1,0 +1,118 @@
+"""Every knob of the adaptive world model in one dataclass, plus the per-robot action presets.
+
+Names follow the seed project (UPPER_CASE fields) so the README can talk about ``MASK_RATIO_MIN`` or
+``FILM_BLOCK_IDS`` and a reader finds them here. ``AdaptiveWorldModelConfig.to_dict`` gives the plain
+dict that checkpoints store (no pickled objects).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+HERE = Path(__file__).parent
+
+# Which numbers of an action dict the model sees, and the physical range of each (mapped to [-1, 1]).
+ROBOT_PRESETS = {
+    "toroidal_dot": {"ACTION_CHANNELS": ["action"], "ACTION_RANGES": [(0.0, 1.0)], "ACTION_DELAY": 0.0},
+    "jetbot": {
+        "ACTION_CHANNELS": ["motor_left", "motor_right"],
+        "ACTION_RANGES": [(0.0, 0.12), (0.0, 0.12)],
+        "ACTION_DELAY": 0.05,  # let the camera catch up after a 0.2 s motor pulse
+    },
+}
+
+
+@dataclass
+class AdaptiveWorldModelConfig:
+    """Settings of the learner: models, losses, gates, hierarchy, intervals, persistence and recording."""
+
+    ROBOT_NAME: str = "toroidal_dot"
+    ACTION_CHANNELS: list = field(default_factory=lambda: ["action"])
+    ACTION_RANGES: list = field(default_factory=lambda: [(0.0, 1.0)])
+    # --- perception: the codec ("cnn" is the default the README measured; "mae" is the ViT) ---
+    CODEC: str = "cnn"
+    MODEL_IMG_SIZE: int = 64  # observations are resized (area-averaged) to this side before the model
+    LATENT_DIM: int = 64  # D, width of each of the 64 tokens per frame
+    CNN_CHANNELS: int = 16
+    MAE_PATCH: int = 8
+    MAE_DEPTH: int = 4
+    MAE_HEADS: int = 4
+    MASK_RATIO_MIN: float = 0.3
+    MASK_RATIO_MAX: float = 0.85
+    FG_WEIGHT: float = 20.0  # a bright pixel counts this much more in pixel losses
+    # --- prediction ---
+    PREDICTION_HISTORY_SIZE: int = 3
+    PREDICTOR_DIM: int = 64
+    PREDICTOR_DEPTH: int = 4
+    PREDICTOR_HEADS: int = 4
+    TOKEN_MERGE: int = 2
+    FILM_BLOCK_IDS: list = field(default_factory=lambda: [0, 2])
+    ACTION_EMBED_DIM: int = 64
+    FILM_HIDDEN_DIM: int = 128
+    PATCH_LOSS_WEIGHT: float = 0.2
+    LATENT_LOSS_WEIGHT: float = 0.8
+    ACTION_LOSS_WEIGHT: float = 1.0
+    ENCODER_PRED_GRAD_SCALE: float = 0.1  # share of the predictor's gradient that reaches the encoder
+    # --- learning ---
+    AUTOENCODER_LR: float = 1e-4
+    PREDICTOR_LR: float = 1e-4
+    BATCH_SIZE: int = 16  # the fresh sample plus replayed ones
+    REPLAY_SIZE: int = 4000  # frames kept in memory for replay
+    GRAD_CLIP: float = 1.0
+    UPDATES_PER_STEP: int = 2  # optimiser steps per loop step when training is due (fresh + replay)
+    RECONSTRUCTION_THRESHOLD: float = 0.00025  # above it the robot waits and the autoencoder trains
+    MAX_GATED_STEPS: int = 3  # safety valve: act anyway after this many waiting steps in a row
+    PREDICTION_THRESHOLD: float = 0.0002  # a fresh prediction worse than this triggers predictor training
+    # --- hierarchy of predictors (level k predicts LEVEL_CHUNK**k actions ahead) ---
+    MAX_LEVELS: int = 2
+    LEVEL_CHUNK: int = 2
+    LEVEL_CREATE_THRESHOLD: float = 0.0005  # level k's loss EMA must stay under this ...
+    LEVEL_PATIENCE: int = 200  # ... for this many of its updates before level k+1 is created
+    HIGHER_LEVEL_TRAIN_EVERY: int = 4  # a higher level trains once every this many loop steps
+    # --- acting ---
+    EXPLORATION_EPSILON: float = 0.2  # share of random actions beside the uncertainty-driven choice
+    ACTION_DELAY: float = 0.0  # seconds to wait after an action before the next observation
+    # --- intervals, persistence, recording ---
+    LOG_INTERVAL: int = 50
+    DISPLAY_INTERVAL: int = 250
+    CHECKPOINT_INTERVAL: int = 200  # in predictor training steps
+    HISTORY_TO_SAVE: int = 100
+    RECORDING_MODE: bool = False
+    RECORDING_MAX_GB: float = 2.0
+
+    @classmethod
+    def for_robot(cls, robot_name: str, **overrides) -> AdaptiveWorldModelConfig:
+        """The defaults with a robot's action preset (see ROBOT_PRESETS) and any overrides applied."""
+        if robot_name not in ROBOT_PRESETS:
+            raise ValueError(f"unknown robot {robot_name!r}; known: {', '.join(ROBOT_PRESETS)}")
+        return cls(ROBOT_NAME=robot_name, **{**ROBOT_PRESETS[robot_name], **overrides})
+
+    @classmethod
+    def from_dict(cls, d: dict) -> AdaptiveWorldModelConfig:
+        """Rebuild from ``to_dict`` output (unknown keys are ignored, so old checkpoints still load)."""
+        known = {f.name for f in fields(cls)}
+        d = {k: v for k, v in d.items() if k in known}
+        d["ACTION_RANGES"] = [tuple(r) for r in d.get("ACTION_RANGES", [(0.0, 1.0)])]
+        return cls(**d)
+
+    def to_dict(self) -> dict:
+        """A plain, JSON-friendly dict of every setting."""
+        d = asdict(self)
+        d["ACTION_RANGES"] = [list(r) for r in self.ACTION_RANGES]
+        return d
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        """Default checkpoint folder of this robot: checkpoints/<robot>/."""
+        return HERE / "checkpoints" / self.ROBOT_NAME
+
+    @property
+    def recording_dir(self) -> Path:
+        """Default recording folder of this robot: recordings/<robot>/."""
+        return HERE / "recordings" / self.ROBOT_NAME
+
+    @property
+    def log_dir(self) -> Path:
+        """Where the JSONL metrics, the dashboard and the view PNGs go: outputs/<robot>/."""
+        return HERE / "outputs" / self.ROBOT_NAME

@@ -1,0 +1,24 @@
+"""Drive a JetBot (real, or sim_jetbot_server.py) with an action selector, optionally recording it.
+
+    uv run sim_jetbot_server.py &                                 # or jetbot_server.py on the robot
+    uv run jetbot_runner_example.py --ip 127.0.0.1 --steps 50 --record
+    uv run jetbot_runner_example.py --ip 192.168.1.42 --selector alternate --no-display
+
+A lost connection ends the run with one line and exit code 1, after the recording is saved.
+"""
+
+from __future__ import annotations
+
+from robots import JetBotInterface
+from runner.cli import parse_example_args, run_example
+
+
+def main(argv=None) -> None:
+    """Parse the flags, connect, run."""
+    s = parse_example_args(__doc__.splitlines()[0], jetbot=True, argv=argv, steps=50)
+    meta = {"seed": s.seed, "selector": s.selector, "server": f"{s.ip}:{s.port}"}
+    run_example(lambda: JetBotInterface(s.ip, s.port), s, meta)
+
+
+if __name__ == "__main__":
+    main()

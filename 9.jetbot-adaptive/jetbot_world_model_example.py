@@ -1,0 +1,87 @@
+"""The adaptive world model on a JetBot over RPyC: the real robot, or the simulated one.
+
+    uv run sim_jetbot_server.py                                   # terminal 1: a simulated JetBot
+    uv run jetbot_world_model_example.py --steps 50 --no-display  # terminal 2: learn while acting
+
+On a real JetBot run jetbot_server.py on the robot and pass --ip. A lost connection saves a checkpoint
+and exits with one line (run the same command again to resume). At the end it prints the learner's
+prediction error beside the copy-last-frame error over the same steps.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from adaptive_world_model import AdaptiveWorldModel
+from config import AdaptiveWorldModelConfig
+from robots import RobotConnectionError
+from toroidal_dot_world_model_example import summary
+
+from utils import UserError, exit_on_user_error, set_threads
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    """Flags as in part 1's JetBot examples, plus the learner's."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--ip", default="127.0.0.1", help="the JetBot (or simulated server) address")
+    p.add_argument("--port", type=int, default=18861)
+    p.add_argument("--steps", type=int, default=50, help="total loop steps (a resumed run continues)")
+    p.add_argument("--no-display", action="store_true", help="no window: write view.png instead")
+    p.add_argument("--record", action="store_true", help="record the session (part 1's RecordingRobot)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--checkpoint-dir", default=None, help="default: checkpoints/jetbot")
+    p.add_argument("--interactive", action="store_true", help="type each action (enter accepts the model's)")
+    p.add_argument("--wandb-project", default=None, help="also log to Weights & Biases (if installed)")
+    a = p.parse_args(argv)
+    if a.steps <= 0:
+        raise UserError(f"--steps must be positive, got {a.steps}")
+    return a
+
+
+def main(argv=None) -> None:
+    """Connect, learn for --steps, report; a lost robot saves and exits with one line (code 2)."""
+    a = parse_args(argv)
+    set_threads()
+    from robots.jetbot import JetBotInterface
+
+    try:
+        robot = JetBotInterface(a.ip, a.port)
+    except RobotConnectionError as e:
+        raise UserError(f"cannot reach the JetBot at {a.ip}:{a.port} ({e}); is the server running?") from e
+    cfg = AdaptiveWorldModelConfig.for_robot(
+        "jetbot", AUTOENCODER_LR=1e-3, PREDICTOR_LR=1e-3, LOG_INTERVAL=10, CHECKPOINT_INTERVAL=25
+    )
+    if a.record:
+        from recording import RecordingRobot
+
+        robot = RecordingRobot(robot, max_disk_gb=cfg.RECORDING_MAX_GB, metadata={"seed": a.seed})
+    try:
+        learner = AdaptiveWorldModel(
+            robot,
+            checkpoint_dir=a.checkpoint_dir,
+            config=cfg,
+            seed=a.seed,
+            display=not a.no_display and None,
+            interactive=a.interactive,
+            wandb_project=a.wandb_project,
+        )
+        stats = learner.run(a.steps)
+    except (ValueError, RuntimeError) as e:
+        if isinstance(e, RobotConnectionError):
+            raise UserError(f"lost the JetBot before the first step ({e})") from e
+        raise UserError(f"cannot resume: {str(e).splitlines()[0]}") from e
+    finally:
+        try:
+            robot.cleanup()
+        except Exception:  # noqa: BLE001 - the robot may already be gone; nothing left to stop
+            pass
+    print(summary(learner, stats))
+    if stats["stop_reason"].startswith("connection_lost"):
+        raise UserError(
+            f"connection to the JetBot lost at step {learner.step_count}; checkpoint saved to "
+            f"{learner.checkpoint_dir} (run again to resume)"
+        )
+
+
+if __name__ == "__main__":
+    exit_on_user_error(main)

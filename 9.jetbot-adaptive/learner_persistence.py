@@ -1,0 +1,103 @@
+"""Checkpoints that survive a crash: one consistent set of files, and the previous set as a backup.
+
+A save writes ``autoencoder.pth``, ``predictor_<k>.pth`` (one per hierarchy level), ``history.pth``
+(the last 100 frames and actions) and ``state.json`` (step counters, levels, the last 100 history
+entries). Before a new set is written the current one is renamed to its ``*_backup`` twins (one deep,
+rolling). Every file carries the same ``save_id``: a set whose files do not all load or do not agree
+(a crash in the middle of a save, a corrupted file) is refused as a whole, and loading falls back to
+the backup set. Files are written atomically (temp file, then os.replace) and read with
+``torch.load(weights_only=True)``: tensors and plain containers only, never pickled code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import torch
+
+BACKUP = "_backup"
+
+
+def _atomic_write(path: Path, write) -> None:
+    """Call ``write(tmp_path)`` then move the temp file over ``path`` in one step."""
+    tmp = path.with_name(path.name + ".tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def file_names(levels: int, suffix: str = "") -> dict:
+    """The names of one checkpoint set: {'autoencoder': 'autoencoder.pth', 'predictor_0': ..., ...}."""
+    names = {"autoencoder": f"autoencoder{suffix}.pth", "history": f"history{suffix}.pth"}
+    for k in range(levels):
+        names[f"predictor_{k}"] = f"predictor_{k}{suffix}.pth"
+    names["state"] = f"state{suffix}.json"
+    return names
+
+
+def save_set(folder: Path, blobs: dict, state: dict) -> None:
+    """Rotate the current set to ``*_backup`` and write a new one.
+
+    Args:
+        folder: the checkpoint folder (created if missing).
+        blobs: {'autoencoder': dict, 'history': dict, 'predictor_0': dict, ...} of tensors / plain data.
+        state: the JSON-able learner state (must hold 'levels').
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    save_id = f"{time.time():.6f}-{os.getpid()}"
+    levels = state["levels"]
+    new, old = file_names(levels), file_names(levels, BACKUP)
+    if (folder / new["state"]).exists():  # the previous complete set becomes the backup
+        for key, name in file_names(levels).items():
+            if (folder / name).exists():
+                os.replace(folder / name, folder / old[key])
+    for key, name in new.items():
+        if key == "state":
+            continue
+        _atomic_write(folder / name, lambda p, b=blobs[key]: torch.save({**b, "save_id": save_id}, p))
+    text = json.dumps({**state, "save_id": save_id}, indent=1)
+    _atomic_write(folder / new["state"], lambda p: p.write_text(text))  # written last: marks "complete"
+
+
+def _load_set(folder: Path, suffix: str) -> tuple[dict, dict]:
+    """Load one set; raise ValueError naming the first file that is missing, corrupt or inconsistent."""
+    state_path = folder / f"state{suffix}.json"
+    try:
+        state = json.loads(state_path.read_text())
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{state_path.name}: {type(e).__name__}") from e
+    blobs = {}
+    for key, name in file_names(int(state.get("levels", 1)), suffix).items():
+        if key == "state":
+            continue
+        try:
+            blobs[key] = torch.load(folder / name, map_location="cpu", weights_only=True)
+        except Exception as e:  # torch raises many types for a damaged file
+            raise ValueError(f"{name}: {type(e).__name__}") from e
+        if not isinstance(blobs[key], dict) or blobs[key].get("save_id") != state.get("save_id"):
+            raise ValueError(f"{name} does not belong to the same save as {state_path.name}")
+    return state, blobs
+
+
+def load_latest(folder: Path, log=print) -> tuple[dict, dict, str] | None:
+    """Load the primary set, or the backup when the primary is damaged; None when neither exists.
+
+    Returns (state, blobs, which) with which in {'primary', 'backup'}; raises ValueError when files
+    exist but neither set is usable.
+    """
+    folder = Path(folder)
+    if not (folder / "state.json").exists() and not (folder / f"state{BACKUP}.json").exists():
+        return None
+    errors = []
+    for which, suffix in (("primary", ""), ("backup", BACKUP)):
+        try:
+            state, blobs = _load_set(folder, suffix)
+        except ValueError as e:
+            errors.append(f"{which}: {e}")
+            continue
+        if errors:
+            log(f"primary checkpoint unusable ({errors[0]}); resumed from the backup set")
+        return state, blobs, which
+    raise ValueError(f"no usable checkpoint in {folder} ({'; '.join(errors)})")

@@ -1,0 +1,53 @@
+"""The one contract every robot in this chapter keeps: see, act, list your actions, clean up.
+
+Everything above this file (the runner, the recorder, the adaptive world model) talks to a robot only
+through these four members, so the same learner drives a simulated dot, a replayed session or a real
+JetBot over the network without knowing which one it has.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+
+
+class RobotConnectionError(RuntimeError):
+    """The robot stopped answering (network lost, server gone); callers catch this type to save and exit."""
+
+
+class RobotInterface(ABC):
+    """What a robot must offer the learning loop.
+
+    Observations are RGB images, uint8, shape (H, W, 3). Actions are plain dicts (for example
+    ``{"action": 1}`` for the toroidal dot, ``{"motor_left": 0.0, "motor_right": 0.12, "duration": 0.2}``
+    for the JetBot), so they are easy to log as JSON and to type by hand.
+
+    Besides the four abstract members, a robot may override two plain ones: ``robot_type`` (a short
+    name; recordings are stored under ``saved/sessions/<robot_type>/``) and ``finished`` (True when it
+    has nothing more to show, as a replayed session at its end).
+    """
+
+    robot_type: str = "robot"
+
+    @property
+    def finished(self) -> bool:
+        """True when the robot will never produce another observation (a live robot never is)."""
+        return False
+
+    @abstractmethod
+    def get_observation(self) -> np.ndarray | None:
+        """The current camera frame: (H, W, 3) uint8 RGB, or None when no frame is available yet."""
+
+    @abstractmethod
+    def execute_action(self, action: dict) -> bool:
+        """Carry out one action (one entry of ``action_space``); return True when it was executed."""
+
+    @property
+    @abstractmethod
+    def action_space(self) -> list[dict]:
+        """Every action this robot can take, as a list of action dicts."""
+
+    @abstractmethod
+    def cleanup(self) -> None:
+        """Stop motors, close connections and files. Safe to call more than once."""

@@ -1,0 +1,109 @@
+"""Helpers shared by this chapter's part-1 tests: servers in subprocesses or threads, one-line errors."""
+
+from __future__ import annotations
+
+import os
+import select
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+
+CHAPTER = Path(__file__).resolve().parents[1]
+FAKE_JETBOT = Path(__file__).resolve().parent / "fake_jetbot"
+
+
+def env(**extra) -> dict:
+    """The environment for a subprocess: one torch/BLAS thread (CI machines are small), plus ``extra``."""
+    return {**os.environ, "OMP_NUM_THREADS": "1", **extra}
+
+
+def start_server(script: str, *args: str, cwd: Path = CHAPTER, timeout: float = 60, **extra_env):
+    """Start ``script --port 0 ...`` and wait for its "listening on HOST:PORT" line; return (proc, port)."""
+    proc = subprocess.Popen(
+        [sys.executable, script, "--port", "0", *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env(**extra_env),
+    )
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    line = proc.stdout.readline() if ready else ""
+    if "listening on" not in line:
+        stop_process(proc)
+        raise RuntimeError(f"{script} did not start: {line!r} {proc.stderr.read()[-2000:]}")
+    return proc, int(line.strip().rsplit(":", 1)[1])
+
+
+def stop_process(proc: subprocess.Popen) -> None:
+    """Kill a subprocess we started and reap it."""
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait(timeout=30)
+    for stream in (proc.stdout, proc.stderr):
+        if stream:
+            stream.close()
+
+
+def run(folder: Path, *args: str, timeout: int = 400, **extra_env) -> subprocess.CompletedProcess:
+    """Run a chapter script with this Python inside ``folder``."""
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env(**extra_env),
+    )
+
+
+def assert_one_line_error(out: subprocess.CompletedProcess, code: int, *words: str) -> None:
+    """Exit ``code``, a single line on stderr containing ``words``, and no traceback."""
+    assert out.returncode == code, (out.returncode, out.stderr[-2000:])
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in out.stderr, out.stderr[-2000:]
+    for w in words:
+        assert w in lines[0], lines[0]
+
+
+def copy_chapter(dst: Path) -> Path:
+    """A copy of the chapter's code (no generated folders, no tests): scripts then write inside it."""
+    ignore = shutil.ignore_patterns("data", "checkpoints", "outputs", "saved", "__pycache__", "tests")
+    shutil.copytree(CHAPTER, dst, ignore=ignore)
+    return dst
+
+
+class FakeHardware:
+    """In-process hardware for JetBotService: a frame that changes with every motor command, and a log."""
+
+    def __init__(self, size: int = 64):
+        """Start at rest with a black frame."""
+        self.size = size
+        self.commands: list[tuple[float, float]] = []
+        self.bad_frames = False  # True: read_frame returns something that is not an image
+
+    def read_frame(self):
+        """(H, W, 3) uint8 BGR whose brightness counts the commands so far."""
+        level = (10 * len(self.commands)) % 256
+        return np.full((self.size, self.size, 3), level, np.uint8)
+
+    def set_motors(self, left: float, right: float) -> None:
+        """Log the command."""
+        self.commands.append((left, right))
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def serve_in_thread(service):
+    """Serve ``service`` on a free loopback port from a daemon thread; return (server, port)."""
+    from jetbot_server import make_server
+
+    server = make_server(service, "127.0.0.1", 0)
+    server._listen()  # listening before the first client connects (start() would do it in the thread)
+    threading.Thread(target=server.start, daemon=True).start()
+    return server, server.port

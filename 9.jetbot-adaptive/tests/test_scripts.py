@@ -1,0 +1,174 @@
+"""End-to-end: train.py --quick then validate.py --quick, resume, one-line errors, the session explorer
+on a recorded fixture session, and the JetBot example's error when no robot answers.
+
+The chapter is copied to a temporary folder first, so the tests never touch your own checkpoints.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+CHAPTER = Path(__file__).resolve().parents[1]
+
+
+def run(folder: Path, *args: str, timeout: int = 400) -> subprocess.CompletedProcess:
+    """Run a chapter script with this Python inside ``folder`` (one torch thread: CI machines are small)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("DISPLAY", None)  # headless: the learner writes view.png instead of opening a window
+    return subprocess.run(
+        [sys.executable, *args], cwd=folder, capture_output=True, text=True, timeout=timeout, env=env
+    )
+
+
+@pytest.fixture(scope="module")
+def chapter_copy(tmp_path_factory) -> Path:
+    """A fresh copy of the chapter's code (no checkpoints, outputs or recordings)."""
+    dst = tmp_path_factory.mktemp("chapter9") / "9.jetbot-adaptive"
+    ignore = shutil.ignore_patterns("checkpoints", "outputs", "saved", "recordings", "__pycache__", "tests")
+    shutil.copytree(CHAPTER, dst, ignore=ignore)
+    return dst
+
+
+@pytest.fixture(scope="module")
+def trained(chapter_copy) -> Path:
+    """The chapter copy after `train.py --quick`."""
+    out = run(chapter_copy, "train.py", "--quick")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert (chapter_copy / "checkpoints" / "toroidal_dot" / "predictor_0.pth").exists()
+    assert "trained in" in out.stdout.splitlines()[-1]  # the final one-line summary
+    return chapter_copy
+
+
+def assert_one_line_error(out: subprocess.CompletedProcess, *words: str) -> None:
+    """Exit code 2, a single line on stderr that contains ``words``, and no traceback."""
+    assert out.returncode == 2, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in out.stderr, out.stderr
+    for w in words:
+        assert w in lines[0], lines[0]
+
+
+def test_validate_without_checkpoint_says_run_train_first(chapter_copy):
+    assert_one_line_error(run(chapter_copy, "validate.py", "--quick"), "train.py")
+
+
+def test_bad_flags_are_one_line_errors(chapter_copy):
+    assert_one_line_error(run(chapter_copy, "train.py", "--steps", "0"), "--steps")
+    out = run(chapter_copy, "train.py", "--codec", "magic")
+    assert out.returncode == 2 and "usage:" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_quick_train_then_validate_end_to_end(trained):
+    val = run(trained, "validate.py", "--quick")
+    assert val.returncode == 0, val.stderr[-2000:]
+    report = json.loads((trained / "outputs" / "metrics.json").read_text())
+    assert report["chapter"] == "9.jetbot-adaptive" and report["quick"] is True
+    for key in ("chapter", "quick", "device", "train_seconds", "metrics", "baselines", "targets", "passed"):
+        assert key in report
+    m, b = report["metrics"], report["baselines"]
+    for key in ("pos_within_2px/both_actions", "r2_patch", "action_acc", "loop_steps_per_second"):
+        assert isinstance(m[key], float), key
+    assert b["pos_within_2px/both_actions/copy_last"] == 0.0  # copying is always 7 px off for "move"
+    ok = {"<=": lambda x, t: x <= t, ">=": lambda x, t: x >= t}
+    assert report["passed"] == all(ok[op](m[k], t) for k, (op, t) in report["targets"].items())
+    assert (trained / "outputs" / "predictions.png").stat().st_size > 0
+    assert "copy_last" in val.stdout and "chance" in val.stdout
+
+
+def test_restart_resumes_at_the_saved_step_and_backup_saves_a_corrupt_primary(trained, tmp_path):
+    ckpt = trained / "checkpoints" / "toroidal_dot"
+    saved = json.loads((ckpt / "state.json").read_text())["step"]
+    # a restart continues from the saved step; its own save rotates the first set to *_backup
+    out = run(trained, "train.py", "--quick", "--steps", str(saved + 3))
+    assert out.returncode == 0 and f"resumed at step {saved}" in out.stdout, out.stdout[-1000:]
+    assert (ckpt / "predictor_0_backup.pth").exists()
+    copy = tmp_path / "ckpt"
+    shutil.copytree(ckpt, copy)
+    (copy / "predictor_0.pth").write_bytes(b"half a file")
+    val = run(trained, "validate.py", "--quick", "--episodes", "1", "--checkpoint", str(copy))
+    assert val.returncode == 0 and "backup" in val.stdout, val.stderr[-1000:]
+    (copy / "predictor_0_backup.pth").write_bytes(b"half a file")
+    assert_one_line_error(run(trained, "validate.py", "--checkpoint", str(copy)), "no usable checkpoint")
+
+
+def test_explorer_commands_on_a_recorded_session(trained, tmp_path, capsys):
+    import session_explorer
+    from recording import RecordingRobot
+    from robots import ToroidalDotConfig, ToroidalDotRobot
+
+    robot = RecordingRobot(ToroidalDotRobot(ToroidalDotConfig(seed=5)), root=tmp_path)
+    for i in range(12):
+        robot.get_observation()
+        robot.execute_action({"action": (i // 2) % 2})
+    robot.get_observation()
+    robot.cleanup()
+    ck = str(trained / "checkpoints" / "toroidal_dot")
+    common = ["0", "--root", str(tmp_path), "--checkpoint", ck, "--out", str(tmp_path / "pictures")]
+    session_explorer.main(["sessions", "--root", str(tmp_path)])
+    assert "toroidal_dot" in capsys.readouterr().out
+    session_explorer.main(["actions", *common])
+    assert "50.0%" in capsys.readouterr().out  # six stays and six moves
+    for cmd in ("frames", "run", "sweep", "attention", "counterfactual", "gradflow", "weights"):
+        session_explorer.main([cmd, *common])
+        out = capsys.readouterr().out
+        assert out.strip(), cmd
+    session_explorer.main(["sweep", *common])
+    assert "<- recorded" in capsys.readouterr().out
+    session_explorer.main(["attention", *common])
+    out = capsys.readouterr().out
+    assert all(k in out for k in ("APA", "ALF", "TTAR", "RI@16", "entropy")), out
+    session_explorer.main(["train", *common, "--frames", "0-6", "--steps", "2"])
+    assert "step 1" in capsys.readouterr().out
+    for picture in ("frames.png", "sweep.png", "attention.png", "weights.png"):
+        assert (tmp_path / "pictures" / picture).stat().st_size > 0
+
+
+def test_jetbot_example_learns_against_the_sim_server_and_survives_losing_it(chapter_copy):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("DISPLAY", None)
+    server = subprocess.Popen(
+        [sys.executable, "sim_jetbot_server.py", "--port", "0"],
+        cwd=chapter_copy,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        port = server.stdout.readline().strip().rsplit(":", 1)[1]
+        example = subprocess.Popen(
+            [
+                sys.executable,
+                "jetbot_world_model_example.py",
+                "--port",
+                port,
+                "--steps",
+                "1000",
+                "--no-display",
+            ],
+            cwd=chapter_copy,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        import time
+
+        state = chapter_copy / "outputs" / "jetbot" / "metrics.jsonl"
+        deadline = time.time() + 300
+        while not state.exists() and time.time() < deadline and example.poll() is None:
+            time.sleep(0.5)  # wait until the learner has logged its first steps
+        server.terminate()  # the robot goes away mid-run
+        out, err = example.communicate(timeout=120)
+    finally:
+        server.kill()
+    lines = [line for line in err.strip().splitlines() if line.strip()]
+    assert example.returncode == 2 and "Traceback" not in err, err[-2000:]
+    assert "connection to the JetBot lost" in lines[-1] and "checkpoint saved" in lines[-1]
+    assert "prediction error" in out  # the summary beside copy-last-frame is printed before exiting
+    assert (chapter_copy / "checkpoints" / "jetbot" / "state.json").exists()

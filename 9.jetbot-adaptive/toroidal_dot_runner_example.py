@@ -1,0 +1,23 @@
+"""Run the toroidal dot with an action selector (no learning), optionally recording the session.
+
+uv run toroidal_dot_runner_example.py                        # 100 random actions, live view
+uv run toroidal_dot_runner_example.py --selector alternate --steps 50 --no-display --record
+uv run toroidal_dot_runner_example.py --interactive          # Enter accepts, 0/1 overrides, stop ends
+"""
+
+from __future__ import annotations
+
+from robots import ToroidalDotConfig, ToroidalDotRobot
+from runner.cli import parse_example_args, run_example
+
+
+def main(argv=None) -> None:
+    """Parse the flags, build the dot world from the seed, run it."""
+    s = parse_example_args(__doc__.splitlines()[0], jetbot=False, argv=argv)
+    run_example(
+        lambda: ToroidalDotRobot(ToroidalDotConfig(seed=s.seed)), s, {"seed": s.seed, "selector": s.selector}
+    )
+
+
+if __name__ == "__main__":
+    main()

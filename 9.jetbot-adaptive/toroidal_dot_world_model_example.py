@@ -1,0 +1,77 @@
+"""The adaptive world model on the toroidal dot, with a window (or view.png) showing what it thinks.
+
+    uv run toroidal_dot_world_model_example.py --steps 500
+    uv run toroidal_dot_world_model_example.py --steps 500 --no-display --record
+
+It resumes from checkpoints/toroidal_dot/ when a checkpoint is there (the one train.py writes), so you
+can watch a trained learner; --steps counts the total, as in train.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from adaptive_world_model import AdaptiveWorldModel
+from config import AdaptiveWorldModelConfig
+from robots import ToroidalDotConfig, ToroidalDotRobot
+
+from utils import UserError, exit_on_user_error, set_threads
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    """The flags shared with part 1's examples, plus the learner's."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--steps", type=int, default=300, help="total loop steps (a resumed run continues)")
+    p.add_argument("--no-display", action="store_true", help="no window: write view.png instead")
+    p.add_argument("--record", action="store_true", help="record the session (part 1's RecordingRobot)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--checkpoint-dir", default=None, help="default: checkpoints/toroidal_dot")
+    p.add_argument("--interactive", action="store_true", help="type each action (enter accepts the model's)")
+    p.add_argument("--wandb-project", default=None, help="also log to Weights & Biases (if installed)")
+    a = p.parse_args(argv)
+    if a.steps <= 0:
+        raise UserError(f"--steps must be positive, got {a.steps}")
+    return a
+
+
+def main(argv=None) -> None:
+    """Build robot and learner, run, print prediction error against copy-last-frame."""
+    a = parse_args(argv)
+    set_threads()
+    robot = ToroidalDotRobot(ToroidalDotConfig(seed=a.seed))
+    cfg = AdaptiveWorldModelConfig.for_robot("toroidal_dot", AUTOENCODER_LR=1e-3, PREDICTOR_LR=1e-3)
+    if a.record:
+        from recording import RecordingRobot
+
+        robot = RecordingRobot(robot, max_disk_gb=cfg.RECORDING_MAX_GB, metadata={"seed": a.seed})
+    try:
+        learner = AdaptiveWorldModel(
+            robot,
+            checkpoint_dir=a.checkpoint_dir,
+            config=cfg,
+            seed=a.seed,
+            display=not a.no_display and None,
+            interactive=a.interactive,
+            wandb_project=a.wandb_project,
+        )
+    except (ValueError, RuntimeError) as e:
+        raise UserError(f"cannot resume: {str(e).splitlines()[0]}") from e
+    stats = learner.run(a.steps)
+    robot.cleanup()
+    print(summary(learner, stats))
+
+
+def summary(learner, stats: dict) -> str:
+    """One line: steps, steps/s, mean fresh prediction error vs the copy-last-frame error."""
+    pairs = [(h["fresh_pred_error"], h["copy_last_error"]) for h in learner.history if "copy_last_error" in h]
+    pe = sum(p for p, _ in pairs) / max(len(pairs), 1)
+    ce = sum(c for _, c in pairs) / max(len(pairs), 1)
+    return (
+        f"{stats['steps']} steps ({stats['stop_reason']}), {stats.get('steps_per_second', 0):.2f} steps/s; "
+        f"over the last {len(pairs)} predictions: prediction error {pe:.5f} vs copy-last-frame {ce:.5f}"
+        f" -> {'beats' if pe < ce else 'does not beat'} copy-last; checkpoint {learner.checkpoint_dir}"
+    )
+
+
+if __name__ == "__main__":
+    exit_on_user_error(main)
