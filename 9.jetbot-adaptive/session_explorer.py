@@ -266,7 +266,8 @@ def cmd_train(a, cfg, codec, preds, table, data, ckpt: Path) -> None:
         total.backward()
         opt.step()
         if step % max(a.steps // 5, 1) == 0 or step == a.steps - 1:
-            print(f"step {step}: total {float(total):.5f} (patch {float(losses['patch']):.5f})")
+            patch = float(losses["patch"].detach())
+            print(f"step {step}: total {float(total.detach()):.5f} (patch {patch:.5f})")
     if a.save:
         from learner_persistence import save_set
 
