@@ -1,7 +1,8 @@
 """The three training stages of chapter 7, shared by train.py and the tests.
 
 1. ``train_world_model``: codec + proprioceptive head + action-conditioned predictor on trajectories.
-2. ``pretrain_vlm``: the VLM (ViT + image projection + LM) on questions about the *present* frame only.
+2. ``pretrain_vlm``: the VLM (ViT + image projection + LM) on questions about the *present* frame, and
+   on recorded clips read through a throwaway world projection (questions about their first or last frame).
 3. ``train_fusion``: TheWorld on present and future questions; by default only the world projection
    and the temporal embeddings receive gradients.
 
@@ -85,29 +86,73 @@ def present_samples(traj: dict) -> tuple[torch.Tensor, np.ndarray]:
     return frames, cell_of(pos[keep])
 
 
-def pretrain_vlm(vlm: VLM, traj: dict, cfg, device) -> dict:
-    """Stage 2: train the whole VLM on present questions ("where is the agent ?", and the same question
-    followed by 'before <actions>' whose words must be ignored). With probability ``cfg.slot_noise`` the
-    world slot holds 1..S+1 random tokens (else it is empty), so the LM learns to read the present from the
-    image whatever sits in the slot; the world tokens of stage 3 must then *earn* its attention. The
-    ViT's patch probe (which patch holds the agent?) trains beside the answers, standing in for the
-    vision encoder's own pre-training."""
+@torch.no_grad()
+def clip_latents(wm: WorldModel, traj: dict, device, chunk: int = 1000) -> torch.Tensor:
+    """The world model's encoding of every *recorded* trajectory frame: (N, T, Z). These are the
+    "video" the VLM learns to read in stage 2 (real frames, never imagined ones)."""
+    flat = to_tensor(traj["frames"].reshape(-1, *traj["frames"].shape[2:]))  # (N*T, 3, H, W) uint8
+    z = torch.cat([wm.encode(as_float(flat[i : i + chunk], device)) for i in range(0, len(flat), chunk)])
+    return z.view(*traj["frames"].shape[:2], -1)
+
+
+def clip_windows(traj: dict, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Windows of k + 1 recorded frames whose first and last cells are readable: (M,) trajectory and
+    (M,) start indices."""
+    readable = ~near_border(traj["proprio"])  # (N, T)
+    n, s = np.nonzero(readable[:, :-k] & readable[:, k:])
+    return n, s
+
+
+def pretrain_vlm(vlm: VLM, wm: WorldModel, traj: dict, cfg, device) -> dict:
+    """Stage 2: train the whole VLM (ViT, image projection, LM) with a throwaway world projection.
+
+    Two kinds of batch, half each:
+      - present: "where is the agent ?" (or "... before <actions> ?", whose words must be ignored); with
+        probability ``cfg.slot_noise`` the world slot holds 1..k+1 random tokens, else it is empty;
+      - clip ("video pre-training"): the world slot holds the world model's encodings of k + 1 *recorded*
+        frames (through the throwaway projection), the image is the first of them, and the question is
+        about the first ("where is the agent before <actions> ?") or the last ("where will the agent be
+        after <actions> ?") frame. The LM thus learns to read positions from world tokens in order,
+        as Gemma learned to read image and video tokens; the physics stays in the recording.
+    The ViT's patch probe (which patch holds the agent?) trains beside the answers, standing in for the
+    vision encoder's own pre-training. Stage 3 throws the projection away and trains a fresh one that
+    must deliver *imagined* latents the LM can read.
+    """
     frames, cells = present_samples(traj)
-    params = [p for p in vlm.parameters() if p.requires_grad]
+    K = cfg.k
+    z_all = clip_latents(wm, traj, device)  # (N, T, Z)
+    win_n, win_s = clip_windows(traj, K)
+    all_frames, prop = to_tensor(traj["frames"]), traj["proprio"]  # (N, T, 3, H, W), (N, T, 2)
+    pre = TheWorld(vlm, wm, num_world_steps=K, freeze_vision=False, freeze_language=False).to(device)
+    params = [p for p in pre.parameters() if p.requires_grad]  # the VLM and the throwaway projection
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.vlm_steps, pct_start=0.1)
     rng, hist, t0 = np.random.default_rng(cfg.seed + 2), {"step": [], "loss": []}, time.time()
-    bar = tqdm(range(1, cfg.vlm_steps + 1), desc="2/3 VLM on present questions", mininterval=2)
+    bar = tqdm(range(1, cfg.vlm_steps + 1), desc="2/3 VLM (present + recorded clips)", mininterval=2)
+    B = cfg.batch_size
     for step in bar:
-        i = rng.integers(0, len(frames), cfg.batch_size)
-        kind = "present" if rng.random() < 0.5 else "before"
-        qs, ans = questions_for(kind, rng.integers(1, 5, (cfg.batch_size, cfg.k)), cells[i])
+        if rng.random() < 0.5:  # present questions, world slot empty or noise
+            i = rng.integers(0, len(frames), B)
+            kind = "present" if rng.random() < 0.5 else "before"
+            qs, ans = questions_for(kind, rng.integers(1, 5, (B, K)), cells[i])
+            img, patch_cells = as_float(frames[i], device), cells[i]
+            world = None
+            if rng.random() < cfg.slot_noise:
+                world = torch.randn(B, int(rng.integers(1, K + 2)), vlm.lm.dim, device=device)
+        else:  # a recorded clip in the world slot; questions about its first or last frame
+            j = rng.integers(0, len(win_n), B)
+            n, s = win_n[j], win_s[j]
+            idx = s[:, None] + np.arange(K + 1)  # (B, K+1) frame indices of each clip
+            first, last = cell_of(prop[n, s]), cell_of(prop[n, s + K])
+            kinds = rng.choice(["future", "before", "present"], B, p=[0.5, 0.25, 0.25])
+            acts = traj["actions"][n[:, None], idx[:, :-1]]  # (B, K) the recorded action words
+            qs = [question_text(q, a) for q, a in zip(kinds, acts, strict=True)]
+            ans = [answer_text(c) for c in np.where((kinds == "future")[:, None], last, first)]
+            img, patch_cells = as_float(all_frames[n, s], device), first
+            world = pre.world_tokens(z_all[n[:, None], idx])  # (B, K+1, D)
         ids, labels = text_batch(vlm.tokenizer, qs, ans)
-        world = None
-        if rng.random() < cfg.slot_noise:
-            world = torch.randn(cfg.batch_size, int(rng.integers(1, cfg.k + 2)), vlm.lm.dim, device=device)
-        patch = torch.from_numpy(cells[i, 0] * GRID + cells[i, 1])  # the 8x8 patches are the 4x4 grid cells
-        loss = vlm(as_float(frames[i], device), ids, labels, world=world, agent_patch=patch)
+        patch = torch.from_numpy(patch_cells[:, 0] * GRID + patch_cells[:, 1])  # 8x8 patches = grid cells
+        loss = vlm(img, ids, labels, world=world, agent_patch=patch)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)

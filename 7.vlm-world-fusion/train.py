@@ -7,7 +7,9 @@
 Stages:
   1. the world model (codec + proprioceptive head + action-conditioned predictor) on random trajectories
      in the `wall` room;
-  2. the VLM (tiny ViT + image projection + language model) on questions about the *present* frame;
+  2. the VLM (tiny ViT + image projection + language model) on questions about the *present* frame, and
+     on recorded clips: the world model's encodings of k + 1 *recorded* frames sit in the world slot
+     (through a throwaway projection) and the question asks where the agent is before or after them;
   3. TheWorld: the world model's latents, projected into the LM's width with temporal embeddings, are
      placed before the image tokens; on present and future questions only the projection and the
      temporal embeddings train (vision, language and world model frozen unless --unfreeze says so).
@@ -59,7 +61,7 @@ class TrainConfig:
     wm_lr: float = 2e-3
     lr: float = 3e-3  # the VLM's
     fusion_lr: float = 1e-2
-    slot_noise: float = 0.5  # stage 2: chance that the world slot holds random tokens instead of nothing
+    slot_noise: float = 0.5  # stage 2, present batches: chance of random tokens in the world slot
     unfreeze: str = ""  # comma-separated parts that also train in stage 3: vision, language, world
     threads: int = 0  # torch threads (0: OMP_NUM_THREADS if set, else torch's default)
     seed: int = 0
@@ -103,6 +105,8 @@ def parse_args(argv=None) -> TrainConfig:
         raise UserError("--k must be at most 8 (the size of the temporal embedding table)")
     if not 2 <= cfg.wm_window <= cfg.traj_len or not 0 <= cfg.slot_noise <= 1:
         raise UserError("--wm-window must be in [2, --traj-len] and --slot-noise in [0, 1]")
+    if cfg.traj_len <= cfg.k:
+        raise UserError("--traj-len must exceed --k (stage 2 reads recorded clips of k + 1 frames)")
     bad = [p for p in cfg.unfreeze.split(",") if p and p not in PARTS]
     if bad:
         raise UserError(f"--unfreeze takes a comma-separated subset of {PARTS}, got {bad}")
@@ -143,7 +147,7 @@ def main(argv=None) -> None:
 
     wm, hists["1. world model"] = stages.train_world_model(traj, cfg, device)
     vlm = VLM(lm, tokenizer).to(device)
-    hists["2. VLM, present questions"] = stages.pretrain_vlm(vlm, traj, cfg, device)
+    hists["2. VLM, present + recorded clips"] = stages.pretrain_vlm(vlm, wm, traj, cfg, device)
     torch.manual_seed(cfg.seed + 4)  # the projection's initial weights: validate.py's random projection
     thaw = set(p for p in cfg.unfreeze.split(",") if p)
     fused = TheWorld(vlm, wm, num_world_steps=cfg.k, **{f"freeze_{p}": p not in thaw for p in PARTS}).to(
