@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from planners import cem, gradient_plan, model_cost, mpc, oracle_cost, random_shooting
+from planners import cem, gradient_plan, model_cost, mpc, oracle_cost, oracle_fields, random_shooting
 
 from data_utils import PointMassRoom, step_positions
 from models import WorldModel
@@ -36,10 +36,12 @@ class PlanConfig:
     samples: int = 300  # CEM samples per iteration (random shooting gets samples * iters in one go)
     elites: int = 30
     iters: int = 10
+    std: float = 0.3  # CEM's first standard deviation (per action dimension; actions are in [-1, 1])
     hold: int = 1  # CEM noise held for this many steps (coherent moves; 1 = independent)
     gd_steps: int = 30
     gd_restarts: int = 8
     pos_weight: float = 1.0  # weight of the position term in the model's objective
+    oracle_distance: str = "geodesic"  # the oracle's distance: "geodesic" (round the walls) or "straight"
 
 
 def to_tensor(frames: np.ndarray, device) -> torch.Tensor:
@@ -55,7 +57,7 @@ def load_model(ckpt: dict, device) -> WorldModel:
     """Rebuild the world model from a checkpoint (frozen: planning never trains it)."""
     cfg = ckpt["config"]
     try:
-        model = WorldModel(cfg["latent_dim"], cfg["ch"])
+        model = WorldModel(cfg["latent_dim"], cfg["ch"], cfg.get("hidden", 256))
         model.load_state_dict(ckpt["state"])
     except (KeyError, RuntimeError) as e:
         raise UserError(f"the checkpoint does not match this chapter's model ({type(e).__name__})") from None
@@ -74,7 +76,8 @@ def make_planner(name: str, pc: PlanConfig, gen: torch.Generator):
     elif name.endswith("gd"):
         fn = lambda c, m: gradient_plan(c, m, pc.gd_restarts, pc.gd_steps, gen=gen)  # noqa: E731
     else:
-        fn = lambda c, m: cem(c, m, 1.0, pc.samples, pc.elites, pc.iters, hold=pc.hold, gen=gen)  # noqa: E731
+        kw = {"hold": pc.hold, "gen": gen}
+        fn = lambda c, m: cem(c, m, pc.std, pc.samples, pc.elites, pc.iters, **kw)  # noqa: E731
     return fn, horizon, execute
 
 
@@ -117,7 +120,8 @@ def run_episodes(
         goal_frames = np.repeat(goal_frame[None], b, axis=0)
     fn, horizon, execute = make_planner(planner, pc, gen)
     if planner == "oracle":
-        make_cost = lambda e: oracle_cost(e.walls, e.pos, goals)  # noqa: E731
+        fields = oracle_fields(env.walls, goals) if pc.oracle_distance == "geodesic" else None
+        make_cost = lambda e: oracle_cost(e.walls, e.pos, goals, fields)  # noqa: E731
     else:
         with torch.no_grad():
             z_goal = model.encode(to_tensor(goal_frames, device))  # (B, D)

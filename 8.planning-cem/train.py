@@ -47,9 +47,11 @@ class TrainConfig:
     window: int = 6  # frames per training window (5 actions rolled out open-loop)
     steps: int = 3000  # optimiser steps
     batch: int = 32  # windows per step
+    wall_share: float = 0.5  # fraction of each batch from `wall` (the rest from `umaze`); rooms only
     lr: float = 1e-3
     latent_dim: int = 64
     ch: int = 32
+    hidden: int = 256  # width of the predictor's MLP (the position head gets half): planning's cost
     time_budget: float = 560.0  # seconds: training stops early past this (reported); 0 = no limit
     init_from: str = ""  # optional: start from a checkpoint of this chapter (matching tensors are loaded)
     seed: int = 0
@@ -87,15 +89,17 @@ def load_data(cfg: TrainConfig) -> list[dict]:
     return [load_trajectories(w, cfg.n_traj, cfg.traj_len, cfg.seed) for w in WORLDS]
 
 
-def sample_batch(data: list[dict], batch: int, window: int, rng: np.random.Generator, device) -> tuple:
-    """Random windows from random trajectories of every world.
+def sample_batch(data: list[dict], batch: int, window: int, rng: np.random.Generator, device, share=None):
+    """Random windows from random trajectories of every world (the first world gets ``share`` of the
+    batch when given, the others split the rest; default: round robin).
 
     Returns:
         frames (B, T, 3, 64, 64) float in [0, 1], actions (B, T-1, 2), proprio (B, T, 2), T = window.
     """
     frames, actions, proprio = [], [], []
+    n_first = round(batch * share) if share is not None and len(data) > 1 else None
     for i in range(batch):
-        d = data[i % len(data)]
+        d = data[i % len(data)] if n_first is None else data[0 if i < n_first else 1 + i % (len(data) - 1)]
         n, length = d["actions"].shape[:2]
         j, t = rng.integers(n), rng.integers(length + 1 - (window - 1))
         frames.append(d["frames"][j, t : t + window])
@@ -132,18 +136,18 @@ def main(argv=None) -> None:
     seed_everything(cfg.seed)
     device = pick_device(cfg.device)
     data = load_data(cfg)
-    model = WorldModel(cfg.latent_dim, cfg.ch).to(device)
+    model = WorldModel(cfg.latent_dim, cfg.ch, cfg.hidden).to(device)
     if cfg.init_from:
         print(f"init from {cfg.init_from}: {init_from(model, cfg.init_from)} tensors copied")
     print(f"world model: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters on {device}")
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.steps, pct_start=0.05)
-    rng, history, t0 = np.random.default_rng(cfg.seed), [], time.time()
+    rng, history, t0, cpu0 = np.random.default_rng(cfg.seed), [], time.time(), time.process_time()
     from tqdm import tqdm
 
     bar = tqdm(range(cfg.steps), desc="training", mininterval=2.0)
     for step in bar:
-        frames, actions, proprio = sample_batch(data, cfg.batch, cfg.window, rng, device)
+        frames, actions, proprio = sample_batch(data, cfg.batch, cfg.window, rng, device, cfg.wall_share)
         loss, parts = model.loss(frames, actions, proprio)
         opt.zero_grad()
         loss.backward()
@@ -158,6 +162,7 @@ def main(argv=None) -> None:
             break
     bar.close()
     seconds = time.time() - t0
+    cpu_seconds = time.process_time() - cpu0  # CPU time of all threads: what a free machine would need
     model.eval()
     name = "world_model_pusht.pt" if cfg.env == "pusht" else "world_model.pt"
     ckpt = {
@@ -166,6 +171,7 @@ def main(argv=None) -> None:
         "state": model.state_dict(),
         "latent_scale": latent_scale(model, data, device),
         "train_seconds": seconds,
+        "train_cpu_seconds": cpu_seconds,
         "steps_done": len(history),
         "loss_history": [h["loss"] for h in history],
     }
@@ -180,7 +186,8 @@ def main(argv=None) -> None:
     fig.savefig(OUT_DIR / ("train_loss_pusht.png" if cfg.env == "pusht" else "train_loss.png"), dpi=100)
     plt.close(fig)
     print(
-        f"trained in {seconds:.0f} s: {len(history)} steps, final loss {history[-1]['loss']:.4f}, "
+        f"trained in {seconds:.0f} s ({cpu_seconds:.0f} CPU-seconds): {len(history)} steps, "
+        f"final loss {history[-1]['loss']:.4f}, "
         f"imagined position error {history[-1]['pos_pred'] ** 0.5 * 64:.2f} px, checkpoint {CKPT_DIR / name}"
     )
 

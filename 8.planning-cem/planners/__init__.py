@@ -3,7 +3,7 @@
 from .cem import cem
 from .gradient import gradient_plan
 from .mpc import mpc
-from .objective import model_cost, oracle_cost
+from .objective import model_cost, oracle_cost, oracle_fields
 from .random_shooting import random_shooting
 
-__all__ = ["cem", "gradient_plan", "model_cost", "mpc", "oracle_cost", "random_shooting"]
+__all__ = ["cem", "gradient_plan", "model_cost", "mpc", "oracle_cost", "oracle_fields", "random_shooting"]

@@ -19,7 +19,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from data_utils import step_positions
+from data_utils import distance_field, geodesic, step_positions
 
 CostFn = Callable[[torch.Tensor], torch.Tensor]  # actions (B, S, H, A) -> costs (B, S)
 
@@ -46,11 +46,15 @@ def model_cost(model, z0, z_goal, latent_scale: float, pos_weight: float = 1.0) 
     return cost_fn
 
 
-def oracle_cost(walls: np.ndarray, pos0: np.ndarray, goal: np.ndarray) -> CostFn:
-    """The same objective with the true simulator: summed distance of the true positions to the goal.
+def oracle_cost(walls: np.ndarray, pos0: np.ndarray, goal: np.ndarray, fields=None) -> CostFn:
+    """The oracle's objective: the true simulator imagines, and the cost is the distance of the true
+    positions to the goal, summed over the horizon.
 
     Args:
         walls: (n_walls, 4) the room. pos0: (B, 2) true start positions. goal: (B, 2) true goal positions.
+        fields: None for the straight-line distance, or one ``distance_field`` per goal for the true
+            shortest-path distance round the walls (the default oracle: a perfect model *and* a
+            perfect distance, so it has no local minimum behind a wall).
     Returns:
         cost_fn: actions (B, S, H, A) -> (B, S) (not differentiable: the simulator is numpy).
     """
@@ -59,11 +63,19 @@ def oracle_cost(walls: np.ndarray, pos0: np.ndarray, goal: np.ndarray) -> CostFn
         b, s, h, _ = actions.shape
         acts = actions.detach().cpu().double().numpy().reshape(b * s, h, 2)
         pos = np.repeat(pos0, s, axis=0)  # (B*S, 2)
-        goal_rep = np.repeat(goal, s, axis=0)  # (B*S, 2)
-        cost = np.zeros(b * s)
+        cost = np.zeros((b, s))
         for t in range(h):
             pos = step_positions(walls, pos, acts[:, t])
-            cost += np.linalg.norm(pos - goal_rep, axis=1)
-        return torch.from_numpy(cost.reshape(b, s)).float()
+            p = pos.reshape(b, s, 2)
+            if fields is None:
+                cost += np.linalg.norm(p - goal[:, None], axis=-1)
+            else:
+                cost += np.stack([geodesic(fields[i], goal[i], p[i]) for i in range(b)])
+        return torch.from_numpy(cost).float()
 
     return cost_fn
+
+
+def oracle_fields(walls: np.ndarray, goals: np.ndarray) -> list[np.ndarray]:
+    """One shortest-path distance field per goal (B, 2) -> B arrays (64, 64); computed once per episode."""
+    return [distance_field(walls, g) for g in goals]

@@ -7,7 +7,7 @@ import torch
 from evaluate import PlanConfig, run_episodes
 from planners import cem, gradient_plan, mpc, oracle_cost, random_shooting
 
-from data_utils import PointMassRoom
+from data_utils import PointMassRoom, distance_field, geodesic
 from models import WorldModel
 
 TARGET = torch.tensor([[0.5, -0.3], [0.2, 0.7], [-0.6, 0.1]])  # (H=3, A=2), inside the bounds
@@ -102,3 +102,14 @@ def test_a_seeded_evaluation_is_reproducible_and_batching_changes_nothing():
     first = paths(7)
     assert np.array_equal(first, paths(7)) and not np.array_equal(first, paths(8))
     assert first.shape == (2, 5, 2)
+
+
+def test_the_oracle_distance_goes_round_the_walls():
+    env = PointMassRoom("wall")
+    start, goal = np.array([[0.2, 0.2]]), np.array([0.8, 0.2])
+    field = distance_field(env.walls, goal)
+    through_door = geodesic(field, goal, start)[0]
+    assert 0.75 < through_door < 0.9 and through_door > np.linalg.norm(start - goal) + 0.15
+    assert geodesic(field, goal, goal[None])[0] == 0.0  # exact at the goal: no pixel-sized offset
+    near = geodesic(field, goal, np.array([[0.75, 0.2]]))[0]
+    assert near == pytest.approx(0.05, abs=0.01)
