@@ -33,14 +33,22 @@ from learner_training import TrainingMixin
 from replay_buffer import ReplayBuffer
 from robots import RobotConnectionError
 
-from models import ConvAutoencoder, MaskedAutoencoderViT, TransformerActionConditionedPredictor, weighted_mse
+from models import (
+    ConvAutoencoder,
+    MaskedAutoencoderViT,
+    TransformerActionConditionedPredictor,
+    decode_prediction,
+    relative_weighted_mse,
+)
 from utils import action_index, action_to_vector, preprocess_frame
 
 
 def build_codec(cfg: AdaptiveWorldModelConfig) -> torch.nn.Module:
-    """The autoencoder named by cfg.CODEC ('cnn' or 'mae'), both giving 64 tokens of LATENT_DIM."""
+    """The autoencoder named by cfg.CODEC ('cnn' or 'mae'): tokens (B, N, LATENT_DIM) for a frame."""
     if cfg.CODEC == "cnn":
-        return ConvAutoencoder(cfg.MODEL_IMG_SIZE, cfg.LATENT_DIM, cfg.CNN_CHANNELS, cfg.FG_WEIGHT)
+        return ConvAutoencoder(
+            cfg.MODEL_IMG_SIZE, cfg.LATENT_DIM, cfg.CNN_CHANNELS, cfg.FG_WEIGHT, cfg.CNN_WRAP, cfg.CNN_STRIDE
+        )
     if cfg.CODEC == "mae":
         return MaskedAutoencoderViT(
             cfg.MODEL_IMG_SIZE,
@@ -57,7 +65,7 @@ def build_codec(cfg: AdaptiveWorldModelConfig) -> torch.nn.Module:
 def build_predictor(cfg: AdaptiveWorldModelConfig, level: int, n_actions: int) -> torch.nn.Module:
     """The level-``level`` predictor: its action is a chunk of LEVEL_CHUNK**level actions."""
     chunk = cfg.LEVEL_CHUNK**level
-    n_tokens = (cfg.MODEL_IMG_SIZE // 8) ** 2
+    n_tokens = (cfg.MODEL_IMG_SIZE // (cfg.CNN_STRIDE if cfg.CODEC == "cnn" else cfg.MAE_PATCH)) ** 2
     return TransformerActionConditionedPredictor(
         n_tokens,
         cfg.LATENT_DIM,
@@ -203,7 +211,8 @@ class AdaptiveWorldModel(TrainingMixin):
         z = self.codec.encode(frames.to(self.device))[None].expand(k, -1, -1, -1)  # (K, H, N, D)
         idx = torch.cat([past[None].expand(k, -1), torch.arange(k)[:, None]], dim=1)  # (K, H)
         z_next = pred(z, self.table[idx].to(self.device))
-        pf = self.codec.decode(z_next)  # (K, 3, S, S)
+        last = frames[-1:].to(self.device).expand(k, -1, -1, -1)  # (K, 3, S, S)
+        pf = decode_prediction(self.codec, z_next, z[:, -1], last)  # (K, 3, S, S)
         probs = pred.classifier(pf - frames[-1].to(self.device)).softmax(dim=-1)
         entropy = -(probs * probs.clamp_min(1e-12).log()).sum(dim=-1)
         return pf.cpu(), entropy.cpu()
@@ -234,11 +243,11 @@ class AdaptiveWorldModel(TrainingMixin):
             self.need_frame = False
         rec, shown_pred = {"step": self.step_count}, self.last.get("pred_taken")
         if shown_pred is not None:  # how wrong was the prediction for the action we took?
-            rec["fresh_pred_error"] = float(weighted_mse(shown_pred, x, cfg.FG_WEIGHT))
-            rec["copy_last_error"] = float(weighted_mse(self.last["frame"], x, cfg.FG_WEIGHT))  # baseline
+            rec["fresh_pred_error"] = float(relative_weighted_mse(shown_pred, x, cfg.FG_WEIGHT))
+            rec["copy_last_error"] = float(relative_weighted_mse(self.last["frame"], x, cfg.FG_WEIGHT))
         with torch.no_grad():
             decoded = self.codec.decode(self.codec.encode(x[None].to(self.device)))[0].cpu()
-        rec["recon_loss"] = recon = float(weighted_mse(decoded, x, cfg.FG_WEIGHT))
+        rec["recon_loss"] = recon = float(relative_weighted_mse(decoded, x, cfg.FG_WEIGHT))  # 1 = all black
         gated = recon > cfg.RECONSTRUCTION_THRESHOLD and self.gated_in_row < cfg.MAX_GATED_STEPS
         rec["gated"] = gated
         rec.update(self.learn(recon, rec.get("fresh_pred_error")))

@@ -14,7 +14,12 @@ HERE = Path(__file__).parent
 
 # Which numbers of an action dict the model sees, and the physical range of each (mapped to [-1, 1]).
 ROBOT_PRESETS = {
-    "toroidal_dot": {"ACTION_CHANNELS": ["action"], "ACTION_RANGES": [(0.0, 1.0)], "ACTION_DELAY": 0.0},
+    "toroidal_dot": {
+        "ACTION_CHANNELS": ["action"],
+        "ACTION_RANGES": [(0.0, 1.0)],
+        "ACTION_DELAY": 0.0,
+        "CNN_WRAP": True,  # the dot's world is a ring: a dot leaving on the right comes back on the left
+    },
     "jetbot": {
         "ACTION_CHANNELS": ["motor_left", "motor_right"],
         "ACTION_RANGES": [(0.0, 0.12), (0.0, 0.12)],
@@ -33,26 +38,29 @@ class AdaptiveWorldModelConfig:
     # --- perception: the codec ("cnn" is the default the README measured; "mae" is the ViT) ---
     CODEC: str = "cnn"
     MODEL_IMG_SIZE: int = 64  # observations are resized (area-averaged) to this side before the model
-    LATENT_DIM: int = 64  # D, width of each of the 64 tokens per frame
+    LATENT_DIM: int = 16  # D, width of each token (the CNN gives 256 tokens per frame, the MAE 64)
     CNN_CHANNELS: int = 16
+    CNN_STRIDE: int = 4  # pixels per token side: 4 -> 16x16 tokens of a 64-px frame (README, question 3)
+    CNN_WRAP: bool = False  # pad the CNN circularly (worlds that wrap around, like the toroidal dot)
     MAE_PATCH: int = 8
     MAE_DEPTH: int = 4
     MAE_HEADS: int = 4
     MASK_RATIO_MIN: float = 0.3
     MASK_RATIO_MAX: float = 0.85
-    FG_WEIGHT: float = 20.0  # a bright pixel counts this much more in pixel losses
+    FG_WEIGHT: float = 50.0  # a bright pixel (and its 1-px ring) counts this much more in pixel losses
     # --- prediction ---
     PREDICTION_HISTORY_SIZE: int = 3
     PREDICTOR_DIM: int = 64
     PREDICTOR_DEPTH: int = 4
     PREDICTOR_HEADS: int = 4
-    TOKEN_MERGE: int = 2
+    TOKEN_MERGE: int = 4  # the predictor merges 4x4 CNN tokens into one (16 per frame); use 2 for the MAE
     FILM_BLOCK_IDS: list = field(default_factory=lambda: [0, 2])
     ACTION_EMBED_DIM: int = 64
     FILM_HIDDEN_DIM: int = 128
     PATCH_LOSS_WEIGHT: float = 0.2
     LATENT_LOSS_WEIGHT: float = 0.8
     ACTION_LOSS_WEIGHT: float = 1.0
+    ACTION_GRAD_SCALE: float = 0.0  # share of the action loss gradient reaching the prediction (README)
     ENCODER_PRED_GRAD_SCALE: float = 0.1  # share of the predictor's gradient that reaches the encoder
     # --- learning ---
     AUTOENCODER_LR: float = 1e-4
@@ -61,13 +69,14 @@ class AdaptiveWorldModelConfig:
     REPLAY_SIZE: int = 4000  # frames kept in memory for replay
     GRAD_CLIP: float = 1.0
     UPDATES_PER_STEP: int = 2  # optimiser steps per loop step when training is due (fresh + replay)
-    RECONSTRUCTION_THRESHOLD: float = 0.00025  # above it the robot waits and the autoencoder trains
+    # Errors below are *relative* (relative_weighted_mse: 0 perfect, 1 = an all-black frame).
+    RECONSTRUCTION_THRESHOLD: float = 0.1  # above it the robot waits and the autoencoder trains
     MAX_GATED_STEPS: int = 3  # safety valve: act anyway after this many waiting steps in a row
-    PREDICTION_THRESHOLD: float = 0.0002  # a fresh prediction worse than this triggers predictor training
+    PREDICTION_THRESHOLD: float = 0.02  # a fresh prediction worse than this triggers predictor training
     # --- hierarchy of predictors (level k predicts LEVEL_CHUNK**k actions ahead) ---
     MAX_LEVELS: int = 2
     LEVEL_CHUNK: int = 2
-    LEVEL_CREATE_THRESHOLD: float = 0.0005  # level k's loss EMA must stay under this ...
+    LEVEL_CREATE_THRESHOLD: float = 0.2  # level k's (relative) patch loss EMA must stay under this ...
     LEVEL_PATIENCE: int = 200  # ... for this many of its updates before level k+1 is created
     HIGHER_LEVEL_TRAIN_EVERY: int = 4  # a higher level trains once every this many loop steps
     # --- acting ---

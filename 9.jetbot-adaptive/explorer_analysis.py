@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 import torch
 
-from models import predictor_losses
+from models import decode_prediction, predictor_losses
 from utils import action_index, preprocess_frame
 
 
@@ -55,7 +55,8 @@ def predict_batch(codec, pred, table, hist, action_idx) -> torch.Tensor:
     with torch.no_grad():
         b, h = hist.shape[:2]
         z = codec.encode(hist.flatten(0, 1)).view(b, h, -1, codec.latent_dim)
-        return codec.decode(pred(z, table[action_idx].reshape(b, h, -1))).clamp(0, 1)
+        z_next = pred(z, table[action_idx].reshape(b, h, -1))
+        return decode_prediction(codec, z_next, z[:, -1], hist[:, -1]).clamp(0, 1)
 
 
 def attention_metrics(codec, pred, table, data: dict, i: int) -> tuple[dict, np.ndarray]:
@@ -108,7 +109,7 @@ def gradient_flow(codec, pred, table, data: dict, n: int = 16) -> dict:
         z = codec.encode(hist.flatten(0, 1)).view(b, h, -1, codec.latent_dim)
         z_tgt = codec.encode(nxt)
     z_pred = pred(z, table[idx].reshape(b, h, -1))
-    pf = codec.decode(z_pred)
+    pf = decode_prediction(codec, z_pred, z[:, -1], hist[:, -1])
     losses = predictor_losses(pf, nxt, z_pred, z_tgt, pred.classifier(pf - hist[:, -1]), idx[:, -1])
     losses["total"].backward()
     groups = {"action_embed": [], "act_proj": [], "films": [], "classifier": [], "transformer + rest": []}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from replay_buffer import chunk_vectors, rng_choice
 
-from models import explained_variance, patchify, predictor_losses
+from models import decode_prediction, explained_variance, patchify, predictor_losses
 
 
 def grad_norm(params) -> float:
@@ -87,10 +87,13 @@ class TrainingMixin:
         acts = chunk_vectors(batch["action_idx"], self.table).to(self.device)  # (B, H, c*A)
         bsz = f.shape[0]
         joint = level == 0
-        recon_loss, info = 0.0, {"mask_ratio": 0.0}
+        recon_loss, info, base = 0.0, {"mask_ratio": 0.0}, None
         if joint:  # the newest history frame is encoded with gradients: predictor losses reach the encoder
-            recon_loss, _, info = self.codec.reconstruction_loss(f[:, h - 1])
-            z_last = info["tokens"] if info["tokens"] is not None else self.codec.encode(f[:, h - 1])
+            recon_loss, base, info = self.codec.reconstruction_loss(f[:, h - 1])
+            if info["tokens"] is None:  # the MAE saw a masked frame: encode (and later decode) it whole
+                z_last, base = self.codec.encode(f[:, h - 1]), None
+            else:
+                z_last = info["tokens"]
         else:
             with torch.no_grad():
                 z_last = self.codec.encode(f[:, h - 1])
@@ -102,13 +105,15 @@ class TrainingMixin:
             s = cfg.ENCODER_PRED_GRAD_SCALE
             z_last = z_last.detach() + s * (z_last - z_last.detach())  # same value, gradient x s
         z_pred = pred(torch.cat([z_old, z_last[:, None]], dim=1), acts)
-        pf = self.codec.decode(z_pred, frozen=True)  # (B, 3, S, S); the decoder learns from recon only
-        logits = pred.classifier(pf - f[:, h - 1])
-        # In the latent loss the skip path (z_pred = z_last + delta) is detached: otherwise its gradient
-        # pulls the encoder towards giving consecutive frames the same latent (collapse). Measured: with
-        # full-strength predictor gradients in encoder and decoder, a codec that had learned to draw
-        # the dot (loss 0.0004) fell back to the all-black plateau (0.0012) within 400 joint steps.
-        z_for_latent = z_pred - z_last + z_last.detach()
+        # The skip path (z_pred = z_last + delta) is detached before any loss: otherwise its gradient
+        # pulls the encoder's latent of the current frame towards the next frame's (collapse). Measured:
+        # with it, a codec that drew the dot well (loss 0.0004) fell back to all black within 400 joint
+        # steps. The encoder still hears the predictor, through the transformer's input.
+        z_pred = z_pred - z_last + z_last.detach()
+        pf = decode_prediction(self.codec, z_pred, z_last.detach(), f[:, h - 1], True, base)  # (B, 3, S, S)
+        a = cfg.ACTION_GRAD_SCALE  # how much the action loss may reshape the prediction itself
+        logits = pred.classifier(pf.detach() + a * (pf - pf.detach()) - f[:, h - 1])
+        z_for_latent = z_pred
         losses = predictor_losses(
             pf,
             f[:, h],
@@ -119,6 +124,7 @@ class TrainingMixin:
             cfg.FG_WEIGHT,
             8,
             self.loss_weights(),
+            z_last.detach(),
         )
         total = losses["total"] + recon_loss
         log_now = self.step_count % cfg.LOG_INTERVAL == 0

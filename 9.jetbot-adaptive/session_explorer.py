@@ -241,7 +241,7 @@ def cmd_weights(codec, preds) -> None:
 
 def cmd_train(a, cfg, codec, preds, table, data, ckpt: Path) -> None:
     """Train autoencoder and level-0 predictor on the chosen recorded steps; optionally save."""
-    from models import predictor_losses
+    from models import decode_prediction, predictor_losses
 
     lo, _, hi = a.frames.partition("-")
     if not (lo.isdigit() and hi.isdigit()) or int(lo) >= int(hi):
@@ -257,7 +257,7 @@ def cmd_train(a, cfg, codec, preds, table, data, ckpt: Path) -> None:
         b, h = hist.shape[:2]
         z = codec.encode(hist.flatten(0, 1)).view(b, h, -1, codec.latent_dim)
         z_pred = pred(z, table[idx].reshape(b, h, -1))
-        pf = codec.decode(z_pred)
+        pf = decode_prediction(codec, z_pred, z[:, -1], hist[:, -1])
         losses = predictor_losses(
             pf, nxt, z_pred, codec.encode(nxt), pred.classifier(pf - hist[:, -1]), idx[:, -1], cfg.FG_WEIGHT
         )

@@ -24,7 +24,7 @@ from learner_logging import to_image
 from learner_persistence import load_latest
 from robots import ToroidalDotConfig, ToroidalDotEnvironment
 
-from models import explained_variance, patchify
+from models import decode_prediction, explained_variance, patchify
 from utils import (
     HERE,
     UserError,
@@ -139,7 +139,8 @@ def evaluate(codec, pred, table, data: dict, device, batch: int = 64) -> tuple[d
         per_action = []
         for a in (0, 1):
             idx = torch.cat([data["past"][i : i + batch], torch.full((b, 1), a)], dim=1)  # (b, H)
-            pf = codec.decode(pred(z, table[idx].to(device))).clamp(0, 1)
+            z_next = pred(z, table[idx].to(device))
+            pf = decode_prediction(codec, z_next, z[:, -1], hist[:, -1]).clamp(0, 1)
             per_action.append(pf.cpu())
             logits.append(pred.classifier(pf - hist[:, -1]).cpu().argmax(dim=1) == a)
         preds.append(torch.stack(per_action, dim=1))

@@ -1,7 +1,7 @@
 """The chapter's models: two codecs with one interface, and the action-conditioned predictor."""
 
 from .attention import MAX_TOKENS, EncoderLayer, MultiHeadSelfAttention, sincos_2d
-from .codec_common import explained_variance, patchify, unpatchify, weighted_mse
+from .codec_common import explained_variance, patchify, relative_weighted_mse, unpatchify, weighted_mse
 from .conv_autoencoder import ConvAutoencoder
 from .mae_vit import MASK_RATIO_MAX, MASK_RATIO_MIN, MaskedAutoencoderViT
 from .predictor import (
@@ -10,6 +10,7 @@ from .predictor import (
     ActionEmbedding,
     FiLM,
     TransformerActionConditionedPredictor,
+    decode_prediction,
     predictor_losses,
 )
 
@@ -26,9 +27,11 @@ __all__ = [
     "MaskedAutoencoderViT",
     "MultiHeadSelfAttention",
     "TransformerActionConditionedPredictor",
+    "decode_prediction",
     "explained_variance",
     "patchify",
     "predictor_losses",
+    "relative_weighted_mse",
     "sincos_2d",
     "unpatchify",
     "weighted_mse",

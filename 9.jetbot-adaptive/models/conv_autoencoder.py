@@ -12,19 +12,45 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
-from .codec_common import check_frames, frozen_call, weighted_mse
+from .codec_common import check_frames, frozen_call, relative_weighted_mse
+
+
+def conv(c_in: int, c_out: int, k: int, stride: int = 1, wrap: bool = False) -> nn.Conv2d:
+    """A convolution padded by k // 2 (3x3) or 1 (4x4, stride 2); ``wrap`` pads circularly (a torus)."""
+    pad = 1 if k == 4 else k // 2
+    return nn.Conv2d(c_in, c_out, k, stride=stride, padding=pad, padding_mode="circular" if wrap else "zeros")
+
+
+class Up(nn.Module):
+    """x2 up-sampling (transposed convolution, kernel 4, stride 2), optionally on a torus (as chapter 3).
+
+    ConvTranspose2d has no circular padding, so with ``wrap`` the input is wrapped by one cell on every
+    side, transpose-convolved without padding (2h + 6 pixels) and cropped by 3 on each side: exactly the
+    padding-1 transposed convolution with the wrapped cells in place of zeros.
+    """
+
+    def __init__(self, c_in: int, c_out: int, wrap: bool = False):
+        """c_in, c_out: channels; wrap: pad circularly."""
+        super().__init__()
+        self.wrap = wrap
+        self.conv = nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=0 if wrap else 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (B, C_in, h, w) -> (B, C_out, 2h, 2w)."""
+        if self.wrap:
+            return self.conv(F.pad(x, (1, 1, 1, 1), mode="circular"))[..., 3:-3, 3:-3]
+        return self.conv(x)
 
 
 class ResBlock(nn.Module):
     """x + conv(act(conv(act(x)))): two 3x3 convolutions on a residual path, shape preserved."""
 
-    def __init__(self, ch: int):
-        """ch: channels in and out."""
+    def __init__(self, ch: int, wrap: bool = False):
+        """ch: channels in and out; wrap: pad circularly."""
         super().__init__()
-        self.net = nn.Sequential(
-            nn.SiLU(), nn.Conv2d(ch, ch, 3, padding=1), nn.SiLU(), nn.Conv2d(ch, ch, 3, padding=1)
-        )
+        self.net = nn.Sequential(nn.SiLU(), conv(ch, ch, 3, wrap=wrap), nn.SiLU(), conv(ch, ch, 3, wrap=wrap))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, C, h, w) -> (B, C, h, w)."""
@@ -32,41 +58,45 @@ class ResBlock(nn.Module):
 
 
 class ConvAutoencoder(nn.Module):
-    """Frames (B, 3, 64, 64) <-> tokens (B, 64, D) through three stride-2 convolutions and back."""
+    """Frames (B, 3, S, S) <-> tokens (B, N, D) through stride-2 convolutions and back.
+
+    ``stride`` 8 (three stages) gives an 8x8 grid of tokens for a 64x64 frame, 4 (two stages) a 16x16
+    grid: each token then covers a 4x4-pixel patch, so a small object's position is mostly *which*
+    token holds it rather than a sub-token code, which the decoder redraws far more precisely (README).
+    """
 
     kind = "cnn"
 
-    def __init__(self, img_size: int = 64, latent_dim: int = 64, ch: int = 16, fg_weight: float = 20.0):
-        """img_size: S (divisible by 8); latent_dim: D; ch: width of the first stage; fg_weight: how much
-        more a bright pixel counts in the reconstruction loss."""
+    def __init__(
+        self,
+        img_size: int = 64,
+        latent_dim: int = 64,
+        ch: int = 16,
+        fg_weight: float = 20.0,
+        wrap: bool = False,
+        stride: int = 8,
+    ):
+        """img_size: S (divisible by stride); latent_dim: D; ch: width of the first stage; fg_weight: how
+        much more a bright pixel counts in the reconstruction loss; wrap: pad circularly (the world is a
+        ring); stride: 4 or 8, the side of the pixel square behind one token."""
         super().__init__()
-        if img_size % 8:
-            raise ValueError(f"img_size must be divisible by 8, got {img_size}")
+        if stride not in (4, 8) or img_size % stride:
+            raise ValueError(f"stride must be 4 or 8 and divide img_size, got {stride} and {img_size}")
         self.img_size, self.latent_dim, self.fg_weight = img_size, latent_dim, fg_weight
-        self.grid = img_size // 8
-        self.enc = nn.Sequential(
-            nn.Conv2d(3, ch, 4, stride=2, padding=1),  # (B, ch, S/2, S/2)
-            ResBlock(ch),
-            nn.Conv2d(ch, 2 * ch, 4, stride=2, padding=1),  # (B, 2ch, S/4, S/4)
-            ResBlock(2 * ch),
-            nn.Conv2d(2 * ch, 4 * ch, 4, stride=2, padding=1),  # (B, 4ch, S/8, S/8)
-            ResBlock(4 * ch),
-            nn.SiLU(),
-            nn.Conv2d(4 * ch, latent_dim, 1),  # (B, D, S/8, S/8)
-        )
-        self.dec = nn.Sequential(
-            nn.Conv2d(latent_dim, 4 * ch, 3, padding=1),
-            ResBlock(4 * ch),
-            nn.SiLU(),
-            nn.ConvTranspose2d(4 * ch, 2 * ch, 4, stride=2, padding=1),  # (B, 2ch, S/4, S/4)
-            ResBlock(2 * ch),
-            nn.SiLU(),
-            nn.ConvTranspose2d(2 * ch, ch, 4, stride=2, padding=1),  # (B, ch, S/2, S/2)
-            ResBlock(ch),
-            nn.SiLU(),
-            nn.ConvTranspose2d(ch, 3, 4, stride=2, padding=1),  # (B, 3, S, S)
-        )
-        nn.init.constant_(self.dec[-1].bias, -1.0)  # start by painting black: most pixels of a robot's
+        self.grid = img_size // stride
+        self.n_tokens = self.grid**2
+        w, widths = wrap, [ch * 2**i for i in range(stride.bit_length() - 1)]  # [ch, 2ch(, 4ch)]
+        enc, c_in = [], 3
+        for c in widths:  # each stage halves the side: (B, c, S/2^k, S/2^k)
+            enc += [conv(c_in, c, 4, 2, w), ResBlock(c, w)]
+            c_in = c
+        self.enc = nn.Sequential(*enc, ResBlock(c_in, w), nn.SiLU(), nn.Conv2d(c_in, latent_dim, 1))
+        dec = [conv(latent_dim, c_in, 3, 1, w), ResBlock(c_in, w), ResBlock(c_in, w)]  # (B, c, g, g)
+        for c_out in [*widths[-2::-1], 3]:  # each stage doubles the side, the last one paints RGB
+            dec += [nn.SiLU(), Up(c_in, c_out, w)] + ([ResBlock(c_out, w)] if c_out != 3 else [])
+            c_in = c_out
+        self.dec = nn.Sequential(*dec)
+        nn.init.constant_(self.dec[-1].conv.bias, -1.0)  # start by painting black: most pixels of a robot's
         # dot world are black, and a mid-grey start costs hundreds of steps just to learn the background
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
@@ -87,7 +117,10 @@ class ConvAutoencoder(nn.Module):
         return (out + 1) / 2  # bias -1 at init -> black
 
     def reconstruction_loss(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, dict]:
-        """Encode and decode x (B, 3, S, S); returns (weighted MSE, reconstruction, info dict)."""
+        """Encode and decode x (B, 3, S, S); returns (relative weighted MSE, reconstruction, info dict).
+
+        Relative (0 perfect, 1 = all black), like the predictor's pixel loss, so that in a joint step
+        the two speak on one scale."""
         z = self.encode(x)
         recon = self.decode(z)
-        return weighted_mse(recon, x, self.fg_weight), recon, {"mask_ratio": 0.0, "tokens": z}
+        return relative_weighted_mse(recon, x, self.fg_weight), recon, {"mask_ratio": 0.0, "tokens": z}

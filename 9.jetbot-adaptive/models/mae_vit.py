@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from .attention import EncoderLayer, sincos_2d
-from .codec_common import check_frames, frozen_call, patchify, unpatchify, weighted_mse
+from .codec_common import check_frames, frozen_call, patchify, relative_weighted_mse, unpatchify
 
 MASK_RATIO_MIN, MASK_RATIO_MAX = 0.3, 0.85  # drawn afresh for every training step
 
@@ -92,5 +92,5 @@ class MaskedAutoencoderViT(nn.Module):
         full = self.mask_token.expand(b, n, -1).clone()  # (B, N, E): every slot starts as "hidden"
         full.scatter_(1, keep[..., None].expand(-1, -1, full.shape[-1]), visible)
         recon = self.decode(full)
-        loss = weighted_mse(patchify(recon, self.patch), patchify(x, self.patch), self.fg_weight)
+        loss = relative_weighted_mse(recon, x, self.fg_weight)  # relative: 0 perfect, 1 = all black
         return loss, recon, {"mask_ratio": 1 - n_keep / n, "tokens": None}

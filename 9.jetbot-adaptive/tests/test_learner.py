@@ -39,7 +39,7 @@ def small_cfg(**kw) -> AdaptiveWorldModelConfig:
         UPDATES_PER_STEP=1,
         RECONSTRUCTION_THRESHOLD=1e9,
         MAX_GATED_STEPS=0,
-        PREDICTION_THRESHOLD=0.0,
+        PREDICTION_THRESHOLD=-1.0,  # train the predictor at every step (a perfect "stay" scores 0)
         CHECKPOINT_INTERVAL=5,
         LOG_INTERVAL=5,
         DISPLAY_INTERVAL=10,
