@@ -100,6 +100,11 @@ class FSQAutoencoder(nn.Module):
         return self.decoder(zq)
 
     def forward(self, x: torch.Tensor) -> dict:
-        """Reconstruct x (B, 3, 64, 64); returns {"recon": (B, 3, 64, 64), "z": (B, D, 16, 16)}."""
-        zq = self.encode(x)
-        return {"recon": self.decode(zq), "z": zq}
+        """Reconstruct x (B, 3, 64, 64).
+
+        Returns {"recon": (B, 3, 64, 64), "z": quantised (B, D, 16, 16), "z_pre": the encoder's output
+        before tanh and rounding (B, D, 16, 16), which the training loss keeps in tanh's working range}.
+        """
+        z_pre = self.encoder(x)
+        zq = self.fsq(z_pre)
+        return {"recon": self.decode(zq), "z": zq, "z_pre": z_pre}
