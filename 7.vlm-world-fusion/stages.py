@@ -66,7 +66,11 @@ def train_world_model(traj: dict, cfg, device) -> tuple[WorldModel, dict]:
         idx = s[:, None] + torch.arange(W)  # (B, W) frame indices of each window
         f = as_float(frames[i[:, None], idx], device)  # (B, W, 3, H, W)
         loss, _ = world_model_loss(
-            wm, f, acts[i[:, None], idx[:, :-1]].to(device), prop[i[:, None], idx].to(device)
+            wm,
+            f,
+            acts[i[:, None], idx[:, :-1]].to(device),
+            prop[i[:, None], idx].to(device),
+            latent_weight=cfg.wm_latent_weight,
         )
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -96,14 +100,16 @@ def clip_latents(wm: WorldModel, traj: dict, device, chunk: int = 1000) -> torch
 
 
 def clip_windows(traj: dict, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Windows of k + 1 recorded frames whose first and last cells are readable: (M,) trajectory and
-    (M,) start indices."""
+    """Windows of k + 1 recorded frames whose first and last cells are readable and whose k action words
+    all move (no 'stay', like the questions of stage 3): (M,) trajectory and (M,) start indices."""
     readable = ~near_border(traj["proprio"])  # (N, T)
-    n, s = np.nonzero(readable[:, :-k] & readable[:, k:])
+    T = readable.shape[1]
+    moving = np.stack([(traj["actions"][:, s : s + k] != 0).all(1) for s in range(T - k)], 1)  # (N, T-k)
+    n, s = np.nonzero(readable[:, :-k] & readable[:, k:] & moving)
     return n, s
 
 
-def pretrain_vlm(vlm: VLM, wm: WorldModel, traj: dict, cfg, device) -> dict:
+def pretrain_vlm(vlm: VLM, wm: WorldModel, traj: dict, cfg, device) -> tuple[dict, TheWorld]:
     """Stage 2: train the whole VLM (ViT, image projection, LM) with a throwaway world projection.
 
     Two kinds of batch, half each:
@@ -116,7 +122,8 @@ def pretrain_vlm(vlm: VLM, wm: WorldModel, traj: dict, cfg, device) -> dict:
         as Gemma learned to read image and video tokens; the physics stays in the recording.
     The ViT's patch probe (which patch holds the agent?) trains beside the answers, standing in for the
     vision encoder's own pre-training. Stage 3 throws the projection away and trains a fresh one that
-    must deliver *imagined* latents the LM can read.
+    must deliver *imagined* latents the LM can read. Returns the loss history and the stage-2 TheWorld
+    (its projection is the throwaway one).
     """
     frames, cells = present_samples(traj)
     K = cfg.k
@@ -149,7 +156,11 @@ def pretrain_vlm(vlm: VLM, wm: WorldModel, traj: dict, cfg, device) -> dict:
             qs = [question_text(q, a) for q, a in zip(kinds, acts, strict=True)]
             ans = [answer_text(c) for c in np.where((kinds == "future")[:, None], last, first)]
             img, patch_cells = as_float(all_frames[n, s], device), first
-            world = pre.world_tokens(z_all[n[:, None], idx])  # (B, K+1, D)
+            drop = torch.from_numpy((kinds == "future") & (rng.random(B) < cfg.clip_image_drop))
+            img[drop] = 0.0  # no picture: the answer must come from the world slot, not the present
+            z = z_all[n[:, None], idx]  # (B, K+1, Z) encodings of the recorded frames
+            z = z + cfg.clip_noise * torch.randn_like(z)  # the imagination will not be exact: read robustly
+            world = pre.world_tokens(z)  # (B, K+1, D)
         ids, labels = text_batch(vlm.tokenizer, qs, ans)
         patch = torch.from_numpy(patch_cells[:, 0] * GRID + patch_cells[:, 1])  # 8x8 patches = grid cells
         loss = vlm(img, ids, labels, world=world, agent_patch=patch)
@@ -161,7 +172,7 @@ def pretrain_vlm(vlm: VLM, wm: WorldModel, traj: dict, cfg, device) -> dict:
         _log(bar, hist, step, loss.item(), t0, 50)
     hist["seconds"] = time.time() - t0
     vlm.eval()
-    return hist
+    return hist, pre.eval()
 
 
 def fusion_batch(qa: dict, i: np.ndarray, kind: str, tokenizer, device):
@@ -175,7 +186,8 @@ def fusion_batch(qa: dict, i: np.ndarray, kind: str, tokenizer, device):
 
 
 def train_fusion(fused: TheWorld, qa: dict, cfg, device) -> dict:
-    """Stage 3: half the batches ask about the present, half about the future (after K action words)."""
+    """Stage 3: a share ``cfg.future_share`` of the batches asks about the future (after K action words),
+    the rest about the present."""
     params = [p for p in fused.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.fusion_lr, weight_decay=0.0)
     sched = torch.optim.lr_scheduler.OneCycleLR(
@@ -187,7 +199,7 @@ def train_fusion(fused: TheWorld, qa: dict, cfg, device) -> dict:
     bar = tqdm(range(1, cfg.fusion_steps + 1), desc="3/3 fusion (projection)", mininterval=2)
     for step in bar:
         i = rng.integers(0, len(qa["frames"]), cfg.batch_size)
-        kind = "present" if rng.random() < 0.5 else "future"
+        kind = "future" if rng.random() < cfg.future_share else "present"
         frames, ids, labels, actions = fusion_batch(qa, i, kind, fused.vlm.tokenizer, device)
         loss = fused(frames, ids, labels, actions)
         opt.zero_grad(set_to_none=True)

@@ -95,12 +95,15 @@ def world_model_loss(
     actions: torch.Tensor,
     proprio: torch.Tensor,
     fg_weight: float = 20.0,
+    latent_weight: float = 1.0,
 ) -> tuple[torch.Tensor, dict]:
     """Train the codec, the proprioceptive head and the predictor together on short trajectories.
 
     Args:
         frames: (B, T, 3, H, W) in [0, 1]; actions: (B, T-1) int64; proprio: (B, T, 2) true (x, y).
         fg_weight: pixels that differ from the background (the agent) count this much more.
+        latent_weight: weight of (1); a high weight keeps imagined latents in the space of real encodings,
+        which is what lets a reader trained on encodings of recorded frames read the imagination.
     Returns:
         the total loss and its parts. Every imagined latent must (1) match the encoding of the true next
         frame, (2) give the true position through the head and (3) decode to the true frame: that keeps
@@ -118,4 +121,6 @@ def world_model_loss(
     latent = F.mse_loss(imagined[:, 1:], z[:, 1:].detach())
     parts = {"recon": recon, "recon_imagined": recon_imagined, "pos": pos, "pos_imagined": pos_imagined}
     parts["latent"] = latent
-    return recon + recon_imagined + pos + pos_imagined + latent, {k: v.item() for k, v in parts.items()}
+    return recon + recon_imagined + pos + pos_imagined + latent_weight * latent, {
+        k: v.item() for k, v in parts.items()
+    }

@@ -159,3 +159,20 @@ def test_bad_inputs_are_clear_errors(monkeypatch):
     monkeypatch.setitem(sys.modules, "gguf", None)  # as if the optional group were not installed
     with pytest.raises(LMUnavailable, match="uv sync --group gemma"):
         _require_gemma_group()
+
+
+def test_stage2_clips_are_encodings_of_recorded_frames_with_readable_ends():
+    from data_utils import cell_of, make_trajectories, near_border
+
+    d = make_trajectories(6, 6, seed=2)
+    n, s = stages.clip_windows(d, 3)
+    assert len(n) > 0 and (s + 3 < 6).all()
+    assert not near_border(d["proprio"][n, s]).any() and not near_border(d["proprio"][n, s + 3]).any()
+    torch.manual_seed(0)
+    wm = WorldModel().eval()
+    z = stages.clip_latents(wm, d, "cpu", chunk=7)  # a chunk size that does not divide N * T
+    assert z.shape == (6, 6, 64)
+    with torch.no_grad():
+        one = wm.encode(stages.as_float(stages.to_tensor(d["frames"][n[0], s[0] + 3]), "cpu")[None])
+    assert torch.allclose(z[n[0], s[0] + 3], one[0], atol=1e-5)
+    assert cell_of(d["proprio"][n, s + 3]).shape == (len(n), 2)
