@@ -47,7 +47,7 @@ class TrainConfig:
     window: int = 6  # frames per training window (5 actions rolled out open-loop)
     steps: int = 3000  # optimiser steps
     batch: int = 32  # windows per step
-    wall_share: float = 0.5  # fraction of each batch from `wall` (the rest from `umaze`); rooms only
+    wall_share: float = 0.67  # fraction of each batch from `wall` (the rest from `umaze`); rooms only
     lr: float = 1e-3
     latent_dim: int = 64
     ch: int = 32

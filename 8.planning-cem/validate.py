@@ -126,7 +126,7 @@ def read_goal_image(path: str) -> np.ndarray:
     return frame
 
 
-def print_table(metrics: dict, baselines: dict, targets: dict, tasks: dict) -> None:
+def print_table(metrics: dict, baselines: dict, targets: dict, tasks: dict | None = None) -> None:
     """The aligned table: metric, value, tasks it was measured on, target, baseline."""
     rows = [("metric", "value", "tasks", "target", "baseline")]
     for k, v in metrics.items():
@@ -134,7 +134,7 @@ def print_table(metrics: dict, baselines: dict, targets: dict, tasks: dict) -> N
         base = "  ".join(
             f"{b.split('/')[-1]} {bv:.3g}" for b, bv in baselines.items() if b.rsplit("/", 1)[0] == k
         )
-        rows.append((k, f"{v:.3g}", str(tasks.get(k.split("/", 1)[1], "")), t, base))
+        rows.append((k, f"{v:.3g}", str((tasks or {}).get(k.split("/", 1)[1], "")), t, base))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))

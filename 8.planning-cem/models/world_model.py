@@ -12,9 +12,10 @@ proprioception), shrunk to what planning needs and copied so this chapter stands
   easy, linear question for it.
 - The position head is trained jointly (predict the agent's (x, y) from the latent). Without it, a small
   disk on a big background is the last thing a reconstruction loss bothers to encode.
-- The predictor is a residual MLP: z_t+1 = z_t + f(z_t, a_t). It is trained on open-loop rollouts, the way
-  a planner uses it, against the encoder's latents of the true future frames (stop-gradient), plus a
-  variance floor per latent dimension (VICReg's) so the latent cannot collapse to a constant.
+- The predictor is a residual MLP: z_t+1 = z_t + f(z_t, a_t). It is trained on open-loop rollouts from
+  every frame of a window, the way a planner uses it, against the encoder's latents of the true future
+  frames (stop-gradient), plus a variance floor per latent dimension (VICReg's) so the latent cannot
+  collapse to a constant.
 
 Shape key: B batch, T time, H horizon, D latent dim, A = 2 action dims, P = 2 position dims.
 """
@@ -106,6 +107,10 @@ class WorldModel(nn.Module):
     def loss(self, frames: torch.Tensor, actions: torch.Tensor, proprio: torch.Tensor, pos_weight=100.0):
         """The training loss on a batch of trajectory windows.
 
+        The predictor is rolled out open-loop from *every* frame of the window at once (the frames are
+        encoded once, and the MLP is cheap next to the encoder): from frame s it imagines frames s+1 ...
+        T-1, so one window of T frames gives T(T-1)/2 imagined latents to learn from instead of T-1.
+
         Args:
             frames: (B, T, 3, 64, 64) in [0, 1]; actions: (B, T-1, A); proprio: (B, T, P) true (x, y).
         Returns:
@@ -113,10 +118,17 @@ class WorldModel(nn.Module):
         """
         b, t = frames.shape[:2]
         z = self.encode(frames.flatten(0, 1)).view(b, t, -1)  # (B, T, D)
-        pred = self.rollout(z[:, 0], actions)  # (B, T-1, D) open loop, as a planner imagines
-        latent = F.mse_loss(pred, z[:, 1:].detach())  # stop-gradient on the targets
+        cur, preds, targets, pos = z[:, :-1], [], [], []  # cur[:, s]: imagined latent, started at frame s
+        for k in range(1, t):  # k steps after each start: starts s = 0 .. T-1-k still have a target
+            n = t - k
+            cur = self.step(cur[:, :n], actions[:, k - 1 : k - 1 + n])  # (B, n, D): frames s + k
+            preds.append(cur)
+            targets.append(z[:, k:].detach())  # stop-gradient on the targets
+            pos.append(proprio[:, k:])
+        pred, target, p_true = (torch.cat(x, dim=1) for x in (preds, targets, pos))  # (B, T(T-1)/2, .)
+        latent = F.mse_loss(pred, target)
         pos_enc = F.mse_loss(self.position(z), proprio)  # the head reads the encoder's latent...
-        pos_pred = F.mse_loss(self.position(pred), proprio[:, 1:])  # ...and the imagined ones
+        pos_pred = F.mse_loss(self.position(pred), p_true)  # ...and the imagined ones
         std = z.flatten(0, 1).std(dim=0)  # (D,) spread of each latent dimension over the batch
         variance = F.relu(1.0 - std).mean()  # VICReg's floor: no dimension may collapse
         total = latent + pos_weight * (pos_enc + pos_pred) + variance

@@ -79,8 +79,9 @@ def test_quick_train_then_validate_end_to_end(trained):
 
 def test_one_planner_on_one_environment(trained):
     out = run(
-        trained, "validate.py", "--planner", "gd", "--env", "umaze", "--episodes", "1", "--n-steps", "3"
-    )
+        trained, "validate.py", "--planner", "gd", "--env", "umaze", "--episodes", "1", "--n-steps", "3",
+        "--gd-steps", "3", "--gd-restarts", "2",
+    )  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]
     m = json.loads((trained / "outputs" / "metrics.json").read_text())["metrics"]
     assert set(m) == {"success/umaze/gd", "final_dist/umaze/gd", "plan_s/umaze/gd"}
