@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from config import AdaptiveWorldModelConfig
 from learner_logging import MetricsLogger, Viewer, render_view
-from learner_persistence import load_latest, save_set
+from learner_persistence import PersistenceMixin
 from learner_training import TrainingMixin
 from replay_buffer import ReplayBuffer
 from robots import RobotConnectionError
@@ -82,7 +82,7 @@ def build_predictor(cfg: AdaptiveWorldModelConfig, level: int, n_actions: int) -
     )
 
 
-class AdaptiveWorldModel(TrainingMixin):
+class AdaptiveWorldModel(TrainingMixin, PersistenceMixin):
     """The online learner around one robot (any RobotInterface)."""
 
     def __init__(
@@ -133,58 +133,6 @@ class AdaptiveWorldModel(TrainingMixin):
         self.predictors.append(p)
         self.pred_opts.append(torch.optim.AdamW(p.parameters(), lr=self.cfg.PREDICTOR_LR, weight_decay=0.0))
 
-    def save(self) -> None:
-        """Write the checkpoint set (weights, optimisers, counters, last 100 history entries)."""
-        blobs = {
-            "autoencoder": {
-                "model": "adaptive-autoencoder",
-                "config": self.cfg.to_dict(),
-                "state_dict": self.codec.state_dict(),
-                "optimizer": self.ae_opt.state_dict(),
-            },
-            "history": self.buffer.recent(self.cfg.HISTORY_TO_SAVE),
-        }
-        for k, (p, o) in enumerate(zip(self.predictors, self.pred_opts, strict=True)):
-            blobs[f"predictor_{k}"] = {
-                "model": f"adaptive-predictor-{k}",
-                "state_dict": p.state_dict(),
-                "optimizer": o.state_dict(),
-            }
-        state = {
-            "step": self.step_count,
-            "ae_steps": self.ae_steps,
-            "pred_steps": self.pred_steps,
-            "levels": len(self.predictors),
-            "level_ema": self.level_ema,
-            "level_good": self.level_good,
-            "train_seconds": self.train_seconds,
-            "robot": self.cfg.ROBOT_NAME,
-            "history": list(self.history),
-            "config": self.cfg.to_dict(),
-        }
-        save_set(self.checkpoint_dir, blobs, state)
-
-    def _resume(self) -> str | None:
-        """Load the latest usable checkpoint set if there is one; return 'primary', 'backup' or None."""
-        found = load_latest(self.checkpoint_dir, self.log)
-        if found is None:
-            return None
-        state, blobs, which = found
-        self.codec.load_state_dict(blobs["autoencoder"]["state_dict"])
-        self.ae_opt.load_state_dict(blobs["autoencoder"]["optimizer"])
-        while len(self.predictors) < state["levels"]:
-            self._add_level()
-        for k, (p, o) in enumerate(zip(self.predictors, self.pred_opts, strict=True)):
-            p.load_state_dict(blobs[f"predictor_{k}"]["state_dict"])
-            o.load_state_dict(blobs[f"predictor_{k}"]["optimizer"])
-        self.step_count, self.ae_steps = state["step"], state["ae_steps"]
-        self.pred_steps, self.level_ema = state["pred_steps"], state["level_ema"]
-        self.level_good, self.train_seconds = state["level_good"], state["train_seconds"]
-        self.history.extend(state["history"])
-        self.buffer.restore(blobs["history"])
-        self.log(f"resumed at step {self.step_count} from the {which} checkpoint in {self.checkpoint_dir}")
-        return which
-
     # ----- acting -----
     def reset_history(self) -> None:
         """The next observation does not follow the last one (an episode reset): start a new segment."""
@@ -223,6 +171,8 @@ class AdaptiveWorldModel(TrainingMixin):
             return self.selector(frame_np)
         if entropy is None or self.rng.random() < self.cfg.EXPLORATION_EPSILON:
             choice, meta = int(self.rng.integers(len(self.action_space))), {"reason": "random"}
+        elif float(entropy.max()) < self.cfg.ENTROPY_FLOOR:  # sure of every action: uncertainty says nothing
+            choice, meta = int(self.rng.integers(len(self.action_space))), {"reason": "all_certain"}
         else:
             choice, meta = int(entropy.argmax()), {"reason": "max_entropy", "entropy": entropy.tolist()}
         if self.interactive:

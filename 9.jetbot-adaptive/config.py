@@ -24,6 +24,7 @@ ROBOT_PRESETS = {
         "ACTION_CHANNELS": ["motor_left", "motor_right"],
         "ACTION_RANGES": [(0.0, 0.12), (0.0, 0.12)],
         "ACTION_DELAY": 0.05,  # let the camera catch up after a 0.2 s motor pulse
+        "PREDICTION_THRESHOLD": 0.0,  # a camera is never noise-free: train on every fresh prediction
     },
 }
 
@@ -81,6 +82,9 @@ class AdaptiveWorldModelConfig:
     HIGHER_LEVEL_TRAIN_EVERY: int = 4  # a higher level trains once every this many loop steps
     # --- acting ---
     EXPLORATION_EPSILON: float = 0.2  # share of random actions beside the uncertainty-driven choice
+    # Below this entropy (nats) for every action the choice is random: measured, argmax over near-zero
+    # entropies picked "stay" 84 % of the time, and the predictor starved of "move" examples.
+    ENTROPY_FLOOR: float = 0.1
     ACTION_DELAY: float = 0.0  # seconds to wait after an action before the next observation
     # --- intervals, persistence, recording ---
     LOG_INTERVAL: int = 50

@@ -101,3 +101,59 @@ def load_latest(folder: Path, log=print) -> tuple[dict, dict, str] | None:
             log(f"primary checkpoint unusable ({errors[0]}); resumed from the backup set")
         return state, blobs, which
     raise ValueError(f"no usable checkpoint in {folder} ({'; '.join(errors)})")
+
+
+class PersistenceMixin:
+    """``save`` and ``_resume`` of the adaptive world model (they use the attributes its __init__ makes)."""
+
+    def save(self) -> None:
+        """Write the checkpoint set (weights, optimisers, counters, last 100 history entries)."""
+        blobs = {
+            "autoencoder": {
+                "model": "adaptive-autoencoder",
+                "config": self.cfg.to_dict(),
+                "state_dict": self.codec.state_dict(),
+                "optimizer": self.ae_opt.state_dict(),
+            },
+            "history": self.buffer.recent(self.cfg.HISTORY_TO_SAVE),
+        }
+        for k, (p, o) in enumerate(zip(self.predictors, self.pred_opts, strict=True)):
+            blobs[f"predictor_{k}"] = {
+                "model": f"adaptive-predictor-{k}",
+                "state_dict": p.state_dict(),
+                "optimizer": o.state_dict(),
+            }
+        state = {
+            "step": self.step_count,
+            "ae_steps": self.ae_steps,
+            "pred_steps": self.pred_steps,
+            "levels": len(self.predictors),
+            "level_ema": self.level_ema,
+            "level_good": self.level_good,
+            "train_seconds": self.train_seconds,
+            "robot": self.cfg.ROBOT_NAME,
+            "history": list(self.history),
+            "config": self.cfg.to_dict(),
+        }
+        save_set(self.checkpoint_dir, blobs, state)
+
+    def _resume(self) -> str | None:
+        """Load the latest usable checkpoint set if there is one; return 'primary', 'backup' or None."""
+        found = load_latest(self.checkpoint_dir, self.log)
+        if found is None:
+            return None
+        state, blobs, which = found
+        self.codec.load_state_dict(blobs["autoencoder"]["state_dict"])
+        self.ae_opt.load_state_dict(blobs["autoencoder"]["optimizer"])
+        while len(self.predictors) < state["levels"]:
+            self._add_level()
+        for k, (p, o) in enumerate(zip(self.predictors, self.pred_opts, strict=True)):
+            p.load_state_dict(blobs[f"predictor_{k}"]["state_dict"])
+            o.load_state_dict(blobs[f"predictor_{k}"]["optimizer"])
+        self.step_count, self.ae_steps = state["step"], state["ae_steps"]
+        self.pred_steps, self.level_ema = state["pred_steps"], state["level_ema"]
+        self.level_good, self.train_seconds = state["level_good"], state["train_seconds"]
+        self.history.extend(state["history"])
+        self.buffer.restore(blobs["history"])
+        self.log(f"resumed at step {self.step_count} from the {which} checkpoint in {self.checkpoint_dir}")
+        return which

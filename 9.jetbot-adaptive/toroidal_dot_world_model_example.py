@@ -62,14 +62,20 @@ def main(argv=None) -> None:
 
 
 def summary(learner, stats: dict) -> str:
-    """One line: steps, steps/s, mean fresh prediction error vs the copy-last-frame error."""
+    """One line: steps, steps/s, mean fresh prediction error vs the copy-last-frame error, over all the
+    recent predictions and over their second half (after the learner has had some steps to learn)."""
     pairs = [(h["fresh_pred_error"], h["copy_last_error"]) for h in learner.history if "copy_last_error" in h]
-    pe = sum(p for p, _ in pairs) / max(len(pairs), 1)
-    ce = sum(c for _, c in pairs) / max(len(pairs), 1)
+
+    def compare(ps) -> str:
+        pe, ce = (sum(x[i] for x in ps) / max(len(ps), 1) for i in (0, 1))
+        verdict = "beats" if pe < ce else "does not beat"
+        return f"prediction error {pe:.5f} vs copy-last-frame {ce:.5f} ({verdict})"
+
     return (
         f"{stats['steps']} steps ({stats['stop_reason']}), {stats.get('steps_per_second', 0):.2f} steps/s; "
-        f"over the last {len(pairs)} predictions: prediction error {pe:.5f} vs copy-last-frame {ce:.5f}"
-        f" -> {'beats' if pe < ce else 'does not beat'} copy-last; checkpoint {learner.checkpoint_dir}"
+        f"over the last {len(pairs)} predictions: {compare(pairs)}; over the last "
+        f"{len(pairs) - len(pairs) // 2}: {compare(pairs[len(pairs) // 2 :])}; "
+        f"checkpoint {learner.checkpoint_dir}"
     )
 
 

@@ -27,7 +27,7 @@ from utils import HERE, UserError, exit_on_user_error, pick_device, seed_everyth
 class TrainConfig:
     """Settings of a training run (the learner's own settings live in config.py)."""
 
-    steps: int = 3000  # loop steps (observations); a step that waits on the quality gate counts too
+    steps: int = 1200  # loop steps (observations); a step that waits on the quality gate counts too
     episode_len: int = 20  # loop steps per episode: then the dot jumps to a new random place
     codec: str = "cnn"
     lr: float = 1e-3  # predictor; config.py keeps the seed's 1e-4, too slow for a 10-minute run (README)
@@ -40,7 +40,7 @@ class TrainConfig:
     seed: int = 0
 
 
-QUICK = {"steps": 60, "batch": 8}
+QUICK = {"steps": 60, "batch": 8, "gate": 0.6}  # the smoke run opens the gate early to reach every part
 
 
 def parse_args(argv=None) -> TrainConfig:
@@ -117,6 +117,9 @@ def main(argv=None) -> None:
         CHECKPOINT_INTERVAL=20 if cfg.quick else 200,
         LOG_INTERVAL=10 if cfg.quick else 50,
         BATCH_SIZE=QUICK["batch"] if cfg.quick else AdaptiveWorldModelConfig.BATCH_SIZE,
+        RECONSTRUCTION_THRESHOLD=QUICK["gate"]
+        if cfg.quick
+        else AdaptiveWorldModelConfig.RECONSTRUCTION_THRESHOLD,
     )
     start = time.perf_counter()
     if cfg.replay:
