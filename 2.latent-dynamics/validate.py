@@ -23,7 +23,7 @@ import torch
 from PIL import Image
 
 from data_utils import BALL_COLOURS, ball_error, load_videos, locate_balls, soft_disc
-from models import FSQAutoencoder, LatentDynamics, latents_to_tokens, tokens_to_latents
+from models import FSQAutoencoder, LatentDynamics, latents_to_tokens, snap_to_grid, tokens_to_latents
 from utils import (
     CKPT_DIR,
     OUT_DIR,
@@ -71,9 +71,11 @@ def parse_args(argv=None) -> ValConfig:
 
 @torch.no_grad()
 def decode(codec: FSQAutoencoder, tok: torch.Tensor) -> np.ndarray:
-    """Tokens (B, T, N, P) -> frames (B, T, 64, 64, 3) float in [0, 1]."""
+    """Tokens (B, T, N, P), continuous or codes -> frames (B, T, 64, 64, 3) float in [0, 1]."""
     b, t = tok.shape[:2]
-    frames = codec.decode(tokens_to_latents(tok).flatten(0, 1)).clamp(0, 1)  # (B*T, 3, 64, 64)
+    levels = [int(lv) for lv in codec.fsq.levels]
+    zq = tokens_to_latents(snap_to_grid(tok, levels))  # (B, T, D, 16, 16) the decoder reads codes only
+    frames = codec.decode(zq.flatten(0, 1)).clamp(0, 1)  # (B*T, 3, 64, 64)
     return frames.permute(0, 2, 3, 1).reshape(b, t, 64, 64, 3).cpu().numpy()
 
 
@@ -140,7 +142,7 @@ def save_plot(curves: dict, path: Path) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     h = np.arange(1, HORIZON + 1)
     for name, (mse, err) in curves.items():
-        style = "--" if name in ("copy_last", "constant_velocity", "codec_floor") else "-"
+        style = "--" if name in ("copy_last", "constant_velocity", "codec_floor", "empty_frame") else "-"
         axes[0].plot(h, err, style, label=name)
         axes[1].plot(h, mse, style, label=name)
     axes[0].set(xlabel="horizon (frames)", ylabel="ball centroid error (px)", title="where are the balls?")
@@ -186,18 +188,21 @@ def main(argv=None) -> None:
     truth = videos[:, CONTEXT:].astype(np.float32) / 255.0  # (B, H, 64, 64, 3) what really happens
     with torch.no_grad():
         flat = torch.from_numpy(videos.reshape(-1, 64, 64, 3)).permute(0, 3, 1, 2).to(device).float() / 255.0
-        z = torch.cat([codec.encode(flat[i : i + 500]) for i in range(0, len(flat), 500)])
-    tokens = latents_to_tokens(z.view(len(videos), -1, 4, 16, 16))  # (B, C+H, N, P)
+        z = torch.cat([codec.encode_continuous(flat[i : i + 500]) for i in range(0, len(flat), 500)])
+    tokens = latents_to_tokens(z.view(len(videos), -1, 4, 16, 16))  # (B, C+H, N, P) before rounding
+    codes = snap_to_grid(tokens, ckpt["config"]["levels"])  # (B, C+H, N, P) the FSQ codes
 
-    curves = {"codec_floor": horizon_metrics(decode(codec, tokens[:, CONTEXT:]), truth)}
+    curves = {"codec_floor": horizon_metrics(decode(codec, codes[:, CONTEXT:]), truth)}
     preds = {}
-    for name, model in models.items():
-        preds[name] = decode(codec, rollout(model, tokens[:, :CONTEXT], HORIZON))
+    for name, model in models.items():  # regression reads continuous latents, classification codes
+        inp = tokens if model.head_kind == "regression" else codes
+        preds[name] = decode(codec, rollout(model, inp[:, :CONTEXT], HORIZON))
         curves[name] = horizon_metrics(preds[name], truth)
     tf_mse, tf_err = horizon_metrics(decode(codec, teacher_forced(models[MAIN], tokens, HORIZON)), truth)
     last = np.repeat(videos[:, CONTEXT - 1 : CONTEXT].astype(np.float32) / 255.0, HORIZON, axis=1)
     curves["copy_last"] = horizon_metrics(last, truth)
     curves["constant_velocity"] = horizon_metrics(constant_velocity(videos, HORIZON), truth)
+    curves["empty_frame"] = horizon_metrics(np.zeros_like(truth), truth)  # every ball erased
     # context 1 vs 4: one-step prediction of the same frame from only its predecessor, or from four frames
     ctx1 = decode(codec, models[MAIN].predict_next(tokens[:, CONTEXT - 1 : CONTEXT])[:, None])
     ctx1_err = ball_error(ctx1[:, 0], truth[:, 0]).mean()
@@ -217,9 +222,8 @@ def main(argv=None) -> None:
             target = metrics if name == MAIN else baselines
             target[key_m if name == MAIN else f"{key_m}/{name}"] = float(m_mse[h - 1])
             target[key_e if name == MAIN else f"{key_e}/{name}"] = float(m_err[h - 1])
-    baselines["mse_h10_over_copy_last/constant_velocity"] = float(
-        curves["constant_velocity"][0][9] / curves["copy_last"][0][9]
-    )
+    for name in ("constant_velocity", "empty_frame"):
+        baselines[f"mse_h10_over_copy_last/{name}"] = float(curves[name][0][9] / curves["copy_last"][0][9])
     for h in (5, 10, 20):  # teacher forcing: every step gets a true context (not available when dreaming)
         baselines[f"ball_err_h{h}_px/teacher_forced"] = float(tf_err[h - 1])
 
@@ -247,9 +251,11 @@ def main(argv=None) -> None:
 
 def print_tables(metrics: dict, curves: dict, tf_err: np.ndarray) -> None:
     """Print the targets table and the error-vs-horizon table (models and baselines side by side)."""
-    cl, cv = curves["copy_last"], curves["constant_velocity"]
+    cl, cv, ef = curves["copy_last"], curves["constant_velocity"], curves["empty_frame"]
     base = {  # the same number for the simple alternatives, where one exists
-        "mse_h10_over_copy_last": f"constant_velocity {cv[0][9] / cl[0][9]:.3f}",
+        "mse_h10_over_copy_last": (
+            f"constant_velocity {cv[0][9] / cl[0][9]:.3f}, empty_frame {ef[0][9] / cl[0][9]:.3f}"
+        ),
         "ball_err_h5_px": f"copy_last {cl[1][4]:.2f}, constant_velocity {cv[1][4]:.2f}",
         "ball_err_h1_ctx3_px": f"copy_last {cl[1][0]:.2f}, constant_velocity {cv[1][0]:.2f}",
     }

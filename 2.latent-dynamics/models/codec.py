@@ -86,6 +86,18 @@ class Decoder(nn.Module):
         return (self.net(z) + 1) / 2
 
 
+def empty_cells(x: torch.Tensor, margin: int = 4, threshold: float = 0.05) -> torch.Tensor:
+    """Which latent cells see only empty (black) space: (B, 3, 64, 64) -> (B, 1, 16, 16) bool.
+
+    A cell covers a 4x4 pixel patch; it counts as empty when no pixel of that patch, widened by
+    ``margin`` pixels on every side, is brighter than ``threshold``. The margin keeps the cells next to
+    a ball non-empty, so the ball's soft edge and sub-cell position can still be coded there.
+    """
+    bright = x.amax(dim=1, keepdim=True)  # (B, 1, 64, 64)
+    window = 4 + 2 * margin
+    return nn.functional.max_pool2d(bright, window, stride=4, padding=margin) < threshold
+
+
 def weighted_mse(recon: torch.Tensor, target: torch.Tensor, fg_weight: float) -> torch.Tensor:
     """Mean squared error in which bright (foreground) pixels count up to ``fg_weight`` times more.
 

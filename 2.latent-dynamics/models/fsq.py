@@ -14,7 +14,7 @@ Rounding has zero gradient almost everywhere, so the backward pass pretends it w
 import torch
 from torch import nn
 
-from .codec import Decoder, Encoder
+from .codec import Decoder, Encoder, empty_cells
 
 
 def round_ste(z: torch.Tensor) -> torch.Tensor:
@@ -78,20 +78,37 @@ class FSQ(nn.Module):
 class FSQAutoencoder(nn.Module):
     """Encoder -> FSQ -> decoder. A frame becomes a 16x16 grid of discrete codes.
 
+    New in this chapter (chapter 1's codec has no mask): every *empty* cell (see ``empty_cells``) gets
+    one canonical code, all zeros. Without it, black space is coded by whichever of many codes the
+    encoder happens to emit (measured: 90 of 256 cells of a ball frame held non-background codes and 36
+    changed every frame), and a dynamics model had to predict that noise too.
+
     Args:
         levels: FSQ levels per latent channel; the latent dim D is len(levels).
         ch: base channel width of the conv encoder/decoder.
+        mask_empty: give empty cells the canonical code 0 (this chapter's default).
     """
 
-    def __init__(self, levels=(8, 5, 5, 5), ch: int = 32):
+    def __init__(self, levels=(8, 5, 5, 5), ch: int = 32, mask_empty: bool = True):
         super().__init__()
         self.fsq = FSQ(levels)
         self.encoder = Encoder(self.fsq.dim, ch)
         self.decoder = Decoder(self.fsq.dim, ch)
+        self.mask_empty = mask_empty
+
+    def _mask(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Set the latents z (B, D, 16, 16) of the empty cells of frames x to the canonical code 0."""
+        return z.masked_fill(empty_cells(x), 0.0) if self.mask_empty else z
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Frames (B, 3, 64, 64) in [0, 1] -> quantised latents (B, D, 16, 16)."""
-        return self.fsq(self.encoder(x))
+        return self._mask(self.fsq(self.encoder(x)), x)
+
+    def encode_continuous(self, x: torch.Tensor) -> torch.Tensor:
+        """Frames (B, 3, 64, 64) -> the latents *before rounding* (B, D, 16, 16), on the same [-1, 1]
+        scale as the codes. They move smoothly as a ball moves; the rounded codes jump."""
+        half_width = self.fsq._per_channel(torch.div(self.fsq.levels, 2, rounding_mode="floor"))
+        return self._mask(self.fsq.bound(self.encoder(x)) / half_width, x)
 
     def encode_indices(self, x: torch.Tensor) -> torch.Tensor:
         """Frames (B, 3, 64, 64) -> code indices (B, 16, 16): the discrete tokens later chapters predict."""

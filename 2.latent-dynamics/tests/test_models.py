@@ -4,10 +4,13 @@ import pytest
 import torch
 
 from models import (
+    FSQAutoencoder,
     LatentDynamics,
     causal_mask,
     classification_loss,
+    empty_cells,
     latents_to_tokens,
+    snap_to_grid,
     tokens_to_digits,
     tokens_to_latents,
 )
@@ -98,3 +101,18 @@ def test_bad_token_shape_is_a_value_error():
         LatentDynamics("regression", LEVELS, dim=32, depth=1)(torch.zeros(2, 3, 16, 64))
     with pytest.raises(ValueError, match="head"):
         LatentDynamics("diffusion", LEVELS)
+
+
+def test_empty_space_has_one_code_and_continuous_latents_round_to_the_codes():
+    torch.manual_seed(0)
+    codec = FSQAutoencoder(LEVELS, ch=8).eval()
+    x = torch.zeros(2, 3, 64, 64)
+    x[1, 0, 30:36, 30:36] = 1.0  # a red square in frame 1, covering latent cells 7..8
+    empty = empty_cells(x)  # (2, 1, 16, 16)
+    assert empty[0].all() and not empty[1, 0, 8, 8] and empty[1, 0, 0, 0]
+    with torch.no_grad():
+        z, cont = codec.encode(x), codec.encode_continuous(x)  # (2, 4, 16, 16) each
+    assert torch.equal(z[0], torch.zeros_like(z[0]))  # a black frame: the canonical code everywhere
+    assert torch.equal(z[1, :, 0, 0], torch.zeros(4))  # far from the square too
+    codes = latents_to_tokens(z[:, None])
+    assert torch.allclose(snap_to_grid(latents_to_tokens(cont[:, None]), LEVELS), codes, atol=1e-6)
