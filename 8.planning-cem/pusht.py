@@ -190,7 +190,7 @@ def validate_pusht(vc, pc, device) -> None:
     from validate import print_table
 
     print(f"{planner} on pusht: {len(tasks)} tasks in {time.time() - t0:.0f} s")
-    print_table(metrics, baselines, {}, {f"pusht/{planner}": len(tasks)})
+    print_table(metrics, baselines, {}, dict.fromkeys(metrics, len(tasks)))
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     report = {
         "chapter": "8.planning-cem", "quick": vc.quick, "device": str(device),

@@ -127,14 +127,15 @@ def read_goal_image(path: str) -> np.ndarray:
 
 
 def print_table(metrics: dict, baselines: dict, targets: dict, tasks: dict | None = None) -> None:
-    """The aligned table: metric, value, tasks it was measured on, target, baseline."""
+    """The aligned table: metric, value, tasks it was measured on (plan_s: one robot timed alone on
+    that many), target, baseline."""
     rows = [("metric", "value", "tasks", "target", "baseline")]
     for k, v in metrics.items():
         t = f"{targets[k][0]} {targets[k][1]}" if k in targets else ""
         base = "  ".join(
             f"{b.split('/')[-1]} {bv:.3g}" for b, bv in baselines.items() if b.rsplit("/", 1)[0] == k
         )
-        rows.append((k, f"{v:.3g}", str((tasks or {}).get(k.split("/", 1)[1], "")), t, base))
+        rows.append((k, f"{v:.3g}", str((tasks or {}).get(k, "")), t, base))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
@@ -168,7 +169,7 @@ def main(argv=None) -> None:
             one = (world, start[None], goal[None], planner, pc, model, scale, device, gen, goal_frame)
             seconds += run_episodes(*one)[1]
         key = f"{world}/{planner}"
-        counts[key] = n
+        counts.update({f"success/{key}": n, f"final_dist/{key}": n, f"plan_s/{key}": vc.latency})
         metrics[f"success/{key}"] = float(np.mean([r["success"] for r in res]))
         metrics[f"final_dist/{key}"] = float(np.median([r["final_dist"] for r in res]))
         metrics[f"plan_s/{key}"] = float(np.median(seconds))
