@@ -224,6 +224,8 @@ class AdaptiveWorldModel(TrainingMixin, PersistenceMixin):
             self.buffer.set_last_action(idx)
             self.need_frame = True
             self.last = {"pred_taken": preds[idx] if len(preds) else None, "pred_all": preds, "frame": x}
+            if entropy is not None:
+                self.last["entropy_taken"] = float(entropy[idx])
             if self.last["pred_taken"] is None:
                 del self.last["pred_taken"]
             rec["action"] = idx

@@ -25,6 +25,7 @@ ROBOT_PRESETS = {
         "ACTION_RANGES": [(0.0, 0.12), (0.0, 0.12)],
         "ACTION_DELAY": 0.05,  # let the camera catch up after a 0.2 s motor pulse
         "PREDICTION_THRESHOLD": 0.0,  # a camera is never noise-free: train on every fresh prediction
+        "RECONSTRUCTION_THRESHOLD": 0.1,  # textured frames: 0.1 is already a recognisable picture
     },
 }
 
@@ -79,7 +80,7 @@ class AdaptiveWorldModelConfig:
     LEVEL_CHUNK: int = 2
     LEVEL_CREATE_THRESHOLD: float = 0.2  # level k's (relative) patch loss EMA must stay under this ...
     LEVEL_PATIENCE: int = 200  # ... for this many of its updates before level k+1 is created
-    HIGHER_LEVEL_TRAIN_EVERY: int = 4  # a higher level trains once every this many loop steps
+    HIGHER_LEVEL_TRAIN_EVERY: int = 8  # a higher level trains once every this many loop steps
     # --- acting ---
     EXPLORATION_EPSILON: float = 0.2  # share of random actions beside the uncertainty-driven choice
     # Below this entropy (nats) for every action the choice is random: measured, argmax over near-zero

@@ -38,7 +38,11 @@ class TrainingMixin:
         """
         cfg, out = self.cfg, {}
         ends = self.buffer.valid_ends(cfg.PREDICTION_HISTORY_SIZE, 1)
-        wants_pred = fresh_err is None or fresh_err > cfg.PREDICTION_THRESHOLD
+        # Train when the last prediction missed, or when the model was unsure of the action it chose:
+        # measured, with the miss alone the learner kept choosing its most uncertain action ("stay"),
+        # whose outcome it predicted perfectly, so nothing ever trained its uncertainty away.
+        unsure = self.last.get("entropy_taken", 0.0) > cfg.ENTROPY_FLOOR
+        wants_pred = fresh_err is None or fresh_err > cfg.PREDICTION_THRESHOLD or unsure
         codec_ready = recon <= cfg.RECONSTRUCTION_THRESHOLD
         if codec_ready and len(ends) and wants_pred:
             for _ in range(cfg.UPDATES_PER_STEP):

@@ -27,7 +27,7 @@ from utils import HERE, UserError, exit_on_user_error, pick_device, seed_everyth
 class TrainConfig:
     """Settings of a training run (the learner's own settings live in config.py)."""
 
-    steps: int = 1200  # loop steps (observations); a step that waits on the quality gate counts too
+    steps: int = 1500  # loop steps (observations); a step that waits on the quality gate counts too
     episode_len: int = 20  # loop steps per episode: then the dot jumps to a new random place
     codec: str = "cnn"
     lr: float = 1e-3  # predictor; config.py keeps the seed's 1e-4, too slow for a 10-minute run (README)
