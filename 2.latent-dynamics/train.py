@@ -32,6 +32,7 @@ from models import (
     latents_to_tokens,
     snap_to_grid,
     tokens_to_digits,
+    tokens_to_latents,
     weighted_mse,
 )
 from utils import (
@@ -59,6 +60,9 @@ class TrainConfig:
     dyn_steps: int = 400  # teacher-forcing steps per dynamics model (the loss flattens after ~150)
     rollout_steps: int = 50  # extra fine-tuning steps with the rollout loss (each costs ~4 plain steps)
     rollout_len: int = 3  # open-loop steps unrolled in the rollout loss
+    pixel_loss: float = (
+        1.0  # regression: weight of a foreground-weighted pixel loss through the frozen decoder
+    )
     batch_size: int = 16
     lr: float = 1e-3
     dim: int = 64  # transformer width
@@ -165,12 +169,29 @@ def rollout_loss(model: LatentDynamics, clip: torch.Tensor, context: int, steps:
     return loss / steps
 
 
-def train_dynamics(head: str, cfg, tokens, device, init=None, rollout=False) -> tuple[LatentDynamics, dict]:
+def pixel_loss(codec: FSQAutoencoder, pred: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+    """Decode predicted latents with the frozen codec and compare pixels, balls weighted 20x.
+
+    Latent MSE counts every cell alike; this loss counts what the prediction *looks* like, so a ball
+    that is drawn faded or too far back costs more than a latent that decodes to the same black.
+    Rounding to the FSQ grid is straight-through, as in FSQ itself.
+
+    Args: pred (B, T, N, P) continuous latent tokens; frames (B, T, 3, 64, 64) true frames in [0, 1].
+    """
+    codes = pred + (snap_to_grid(pred, LEVELS) - pred).detach()  # (B, T, N, P) rounded, gradient as identity
+    recon = codec.decode(tokens_to_latents(codes).flatten(0, 1))  # (B*T, 3, 64, 64)
+    return weighted_mse(recon, frames.flatten(0, 1), fg_weight=20.0)
+
+
+def train_dynamics(
+    head: str, cfg, tokens, device, init=None, rollout=False, codec=None, videos=None
+) -> tuple[LatentDynamics, dict]:
     """Stage 3: train one dynamics model on random clips of the encoded training videos.
 
     Args:
         head: "regression" or "classification". init: a state dict to start from (fine-tuning).
         rollout: add the rollout loss (and run cfg.rollout_steps instead of cfg.dyn_steps).
+        codec, videos: the frozen codec and the uint8 videos (N, T, 64, 64, 3), for the pixel loss.
     """
     seed_everything(cfg.seed)
     context = cfg.clip_len - 1  # the longest context the model reads
@@ -194,6 +215,10 @@ def train_dynamics(head: str, cfg, tokens, device, init=None, rollout=False) -> 
             out = model(clip[:, :context]).float()  # predictions of frames 1..context from every prefix
             if head == "regression":
                 loss = (out - clip[:, 1 : context + 1]).pow(2).mean()  # teacher forcing: true inputs
+                if cfg.pixel_loss > 0:
+                    frames = torch.from_numpy(videos[vid[:, None].numpy(), idx[:, 1 : context + 1].numpy()])
+                    frames = frames.to(device).permute(0, 1, 4, 2, 3).float() / 255.0  # (B, C, 3, 64, 64)
+                    loss = loss + cfg.pixel_loss * pixel_loss(codec, out, frames)
             else:
                 loss = classification_loss(out, tokens_to_digits(clip[:, 1 : context + 1], LEVELS), LEVELS)
             if rollout:
@@ -247,9 +272,13 @@ def main(argv=None) -> None:
         }
         save_checkpoint(codec_ckpt, CKPT_DIR / "codec.pt")
     tokens = encode_videos(codec, videos, device)  # (N, T, 256, 4) continuous latents
+    codec.requires_grad_(False)  # frozen from here on: the pixel loss only flows through it
     codes = snap_to_grid(tokens, LEVELS)  # (N, T, 256, 4) the FSQ codes
-    reg_tf, h_tf = train_dynamics("regression", cfg, tokens, device)
-    reg_ro, h_ro = train_dynamics("regression", cfg, tokens, device, init=reg_tf.state_dict(), rollout=True)
+    reg_tf, h_tf = train_dynamics("regression", cfg, tokens, device, codec=codec, videos=videos)
+    init = reg_tf.state_dict()
+    reg_ro, h_ro = train_dynamics(
+        "regression", cfg, tokens, device, init=init, rollout=True, codec=codec, videos=videos
+    )
     cls, h_cls = train_dynamics("classification", cfg, codes, device)
     seconds = time.time() - t_start
     hists = {"regression (teacher forcing)": h_tf, "+ rollout loss": h_ro, "classification": h_cls}
