@@ -6,6 +6,8 @@ Adapted from chapter 5 (5.dino-predictor/data_utils.py, itself chapter 3's and c
   so up to 0.25 per action): 25 actions cross the arena through the door;
 - ``step_positions``: the physics written once, on a *batch* of positions, so that the oracle planner can
   imagine thousands of action sequences with the true simulator as fast as the learned model does;
+- ``distance_field`` / ``geodesic``: the true shortest-path distance to a goal round the walls
+  (Dijkstra on a grid), the oracle's objective;
 - seeded goal-reaching tasks and the goal image they come with.
 
 - ``wall``: two rooms joined by a door at mid-height (DINO-WM's Wall task in small).
