@@ -18,7 +18,7 @@ import torch
 from tqdm import tqdm
 
 from data_utils import GRID, answer_text, cell_of, near_border, question_text
-from models import VLM, TheWorld, WorldModel, text_batch, world_model_loss
+from models import IGNORE, VLM, TheWorld, WorldModel, text_batch, world_model_loss
 
 
 def to_tensor(frames: np.ndarray) -> torch.Tensor:
@@ -139,13 +139,14 @@ def pretrain_vlm(vlm: VLM, wm: WorldModel, traj: dict, cfg, device) -> tuple[dic
     B = cfg.batch_size
     for step in bar:
         if rng.random() < 0.5:  # present questions, world slot empty or noise
-            i = rng.integers(0, len(frames), B)
+            i, drop = rng.integers(0, len(frames), B), torch.zeros(B, dtype=torch.bool)
             kind = "present" if rng.random() < 0.5 else "before"
             qs, ans = questions_for(kind, rng.integers(1, 5, (B, K)), cells[i])
             img, patch_cells = as_float(frames[i], device), cells[i]
             world = None
-            if rng.random() < cfg.slot_noise:
-                world = torch.randn(B, int(rng.integers(1, K + 2)), vlm.lm.dim, device=device)
+            if rng.random() < cfg.slot_noise:  # random tokens of a random scale, all-zero ones included
+                scale = float(rng.choice([0.0, 0.1, 1.0]))
+                world = scale * torch.randn(B, int(rng.integers(1, K + 2)), vlm.lm.dim, device=device)
         else:  # a recorded clip in the world slot; questions about its first or last frame
             j = rng.integers(0, len(win_n), B)
             n, s = win_n[j], win_s[j]
@@ -163,6 +164,7 @@ def pretrain_vlm(vlm: VLM, wm: WorldModel, traj: dict, cfg, device) -> tuple[dic
             world = pre.world_tokens(z)  # (B, K+1, D)
         ids, labels = text_batch(vlm.tokenizer, qs, ans)
         patch = torch.from_numpy(patch_cells[:, 0] * GRID + patch_cells[:, 1])  # 8x8 patches = grid cells
+        patch[drop] = IGNORE  # a black picture has no agent for the probe to find
         loss = vlm(img, ids, labels, world=world, agent_patch=patch)
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -55,15 +55,15 @@ class TrainConfig:
     wm_steps: int = 800
     wm_batch: int = 32
     wm_window: int = 4  # frames per training window (open-loop unroll of window - 1 steps)
-    vlm_steps: int = 500
-    fusion_steps: int = 600
+    vlm_steps: int = 700
+    fusion_steps: int = 800
     batch_size: int = 32
     wm_lr: float = 2e-3
     wm_latent_weight: float = 1.0  # weight of "imagined latent = encoding of the true next frame"
     clip_noise: float = 0.15  # stage 2: std of Gaussian noise added to the recorded clips' latents
     lr: float = 3e-3  # the VLM's
     fusion_lr: float = 1e-2
-    clip_image_drop: float = 0.0  # stage 2: chance that a clip's "after" question comes without the image
+    clip_image_drop: float = 0.5  # stage 2: chance that a clip's "after" question comes without the image
     future_share: float = 0.75  # stage 3: fraction of batches that ask about the future (the rest: present)
     slot_noise: float = 0.5  # stage 2, present batches: chance of random tokens in the world slot
     unfreeze: str = ""  # comma-separated parts that also train in stage 3: vision, language, world
