@@ -130,7 +130,8 @@ def pretrain_vlm(vlm: VLM, wm: WorldModel, traj: dict, cfg, device) -> tuple[dic
     z_all = clip_latents(wm, traj, device)  # (N, T, Z)
     win_n, win_s = clip_windows(traj, K)
     all_frames, prop = to_tensor(traj["frames"]), traj["proprio"]  # (N, T, 3, H, W), (N, T, 2)
-    pre = TheWorld(vlm, wm, num_world_steps=K, freeze_vision=False, freeze_language=False).to(device)
+    lm_frozen = not any(p.requires_grad for p in vlm.lm.parameters())  # a real LM (Gemma) stays frozen
+    pre = TheWorld(vlm, wm, num_world_steps=K, freeze_vision=False, freeze_language=lm_frozen).to(device)
     params = [p for p in pre.parameters() if p.requires_grad]  # the VLM and the throwaway projection
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.vlm_steps, pct_start=0.1)
