@@ -1,13 +1,15 @@
-"""Train chapter 2: an FSQ codec for bouncing balls, then latent dynamics models on its codes.
+"""Train chapter 2: an FSQ codec for bouncing balls, then latent dynamics models on its latents.
 
     uv run train.py                      # everything (see the README for the minutes it takes)
     uv run train.py --init-from checkpoints/codec.pt   # skip stage 1: reuse the codec of an earlier run
     uv run train.py --init-from ../1.video-encoder-decoder/checkpoints/fsq.pt --codec-ch 32   # chapter 1's
+                                         # (its decoder never learnt this chapter's code for empty cells)
     uv run train.py --quick              # a smoke run in well under a minute
 
-Stages: (1) the FSQ autoencoder of chapter 1 on ball frames; (2) every training video encoded once to
-latent tokens; (3) three dynamics models on those tokens: regression with teacher forcing, the same
-model fine-tuned with a rollout loss, and a classification head. Writes checkpoints/dynamics.pt,
+Stages: (1) the FSQ autoencoder of chapter 1 on ball frames, empty cells on one code; (2) every
+training video encoded once to latent tokens (before rounding); (3) three dynamics models on them:
+regression with teacher forcing and a pixel loss, the same model fine-tuned with a rollout loss, and a
+classification head on the rounded codes. Writes checkpoints/dynamics.pt,
 checkpoints/codec.pt (chapter 1's format) and outputs/train_loss.png.
 """
 
