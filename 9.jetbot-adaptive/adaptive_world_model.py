@@ -13,6 +13,8 @@ One loop, forever:  perceive -> (gate) -> learn -> predict every action -> choos
   LEVEL_CREATE_THRESHOLD for LEVEL_PATIENCE of its updates, level k+1 is created (up to MAX_LEVELS).
 - Choose: the action whose predicted outcome the action classifier is least sure about (highest
   predictive entropy), with EXPLORATION_EPSILON random actions; or any part-1 action selector.
+- Trust: the prediction the learner *reports* is the last frame until, over its last TRUST_WINDOW
+  fresh predictions, the model has beaten copy-last-frame (``trusts_model``); training never stops.
 - Persist: every CHECKPOINT_INTERVAL predictor steps (see learner_persistence.py).
 
 Shape key: B batch, H history, N tokens, D latent width, K actions, S frame side.
@@ -165,6 +167,19 @@ class AdaptiveWorldModel(TrainingMixin, PersistenceMixin):
         entropy = -(probs * probs.clamp_min(1e-12).log()).sum(dim=-1)
         return pf.cpu(), entropy.cpu()
 
+    def trusts_model(self) -> bool:
+        """The trust gate: has the model beaten copy-last-frame on the stream so far?
+
+        True when the mean error of its last TRUST_WINDOW fresh predictions (the action taken, scored
+        on the frame that followed) is below the mean copy-last-frame error on the same frames; False
+        before TRUST_WINDOW such predictions exist. TRUST_WINDOW 0 trusts it always. Reads only
+        ``self.history``, so a resumed learner keeps its verdict.
+        """
+        w = self.cfg.TRUST_WINDOW
+        seen = [h for h in self.history if "copy_last_error" in h][-w:] if w > 0 else []
+        model, copy = (sum(h[k] for h in seen) for k in ("fresh_pred_error", "copy_last_error"))
+        return w <= 0 or (len(seen) == w and model < copy)
+
     def _choose(self, frame_np: np.ndarray, entropy: torch.Tensor | None) -> tuple[dict | None, dict]:
         """Pick the next action: a part-1 selector, the user, or uncertainty with epsilon exploration."""
         if self.selector is not None:
@@ -195,6 +210,9 @@ class AdaptiveWorldModel(TrainingMixin, PersistenceMixin):
         if shown_pred is not None:  # how wrong was the prediction for the action we took?
             rec["fresh_pred_error"] = float(relative_weighted_mse(shown_pred, x, cfg.FG_WEIGHT))
             rec["copy_last_error"] = float(relative_weighted_mse(self.last["frame"], x, cfg.FG_WEIGHT))
+            # what the trust gate reported, decided before this frame was seen: the model or the last frame
+            rec["gate_used_model"] = self.last["trusted"]
+            rec["reported_error"] = float(relative_weighted_mse(self.last["pred_reported"], x, cfg.FG_WEIGHT))
         with torch.no_grad():
             decoded = self.codec.decode(self.codec.encode(x[None].to(self.device)))[0].cpu()
         rec["recon_loss"] = recon = float(relative_weighted_mse(decoded, x, cfg.FG_WEIGHT))  # 1 = all black
@@ -238,6 +256,9 @@ class AdaptiveWorldModel(TrainingMixin, PersistenceMixin):
         self.loop_times.append(time.perf_counter() - t0)
         self.step_count += 1
         self.history.append({k: v for k, v in rec.items() if k != "action_meta"})
+        if "pred_taken" in self.last and "trusted" not in self.last:  # a new prediction: gate it on the
+            self.last["trusted"] = self.trusts_model()  # history up to this frame (the model keeps training)
+            self.last["pred_reported"] = self.last["pred_taken"] if self.last["trusted"] else x
         if self.step_count % cfg.LOG_INTERVAL == 0:
             self.logger.log({**rec, **self.timing_stats(), "levels": len(self.predictors)})
         show = self.step_count % cfg.DISPLAY_INTERVAL == 0

@@ -75,6 +75,10 @@ class AdaptiveWorldModelConfig:
     RECONSTRUCTION_THRESHOLD: float = 0.1  # above it the robot waits and the autoencoder trains
     MAX_GATED_STEPS: int = 3  # safety valve: act anyway after this many waiting steps in a row
     PREDICTION_THRESHOLD: float = 0.02  # a fresh prediction worse than this triggers predictor training
+    # Trust gate: the reported prediction is the last frame (copy-last) until the model's mean error over
+    # the last TRUST_WINDOW fresh predictions is below copy-last's on the same frames. 0 = always trust.
+    # It changes only what is reported; the predictor trains and acts exactly as without it (README).
+    TRUST_WINDOW: int = 5
     # --- hierarchy of predictors (level k predicts LEVEL_CHUNK**k actions ahead) ---
     MAX_LEVELS: int = 2
     LEVEL_CHUNK: int = 2

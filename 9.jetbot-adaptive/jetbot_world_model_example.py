@@ -4,8 +4,10 @@
     uv run jetbot_world_model_example.py --steps 50 --no-display  # terminal 2: learn while acting
 
 On a real JetBot run jetbot_server.py on the robot and pass --ip. A lost connection saves a checkpoint
-and exits with one line (run the same command again to resume). At the end it prints the learner's
-prediction error beside the copy-last-frame error over the same steps.
+and exits with one line (run the same command again to resume). At the end it prints the model's
+prediction error, the trust-gated error (the last frame until the model has beaten copy-last on the
+stream so far; TRUST_WINDOW in config.py) with how many steps used the model, and the copy-last-frame
+error over the same steps.
 """
 
 from __future__ import annotations

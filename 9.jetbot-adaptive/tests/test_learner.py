@@ -147,3 +147,26 @@ def test_replay_buffer_never_crosses_segments():
     assert list(ends) == [3, 4, 8, 9]
     batch = buf.sample(list(ends), 3, 1, 2)
     assert batch["frames"].shape == (4, 4, 3, 8, 8) and batch["action_idx"].shape == (4, 3, 1)
+
+
+def test_trust_gate_reports_the_last_frame_until_the_model_beats_copy_last(tmp_path):
+    a = learner(tmp_path, TRUST_WINDOW=3)
+    a.run(4, progress=False, dashboard=False)  # enough frames for real predictions
+    # Past pairs far from any real error (relative errors stay near [0, 1]), so the real pair each step
+    # appends before gating cannot flip the verdict.
+    worse, better = (
+        {"fresh_pred_error": 10.0, "copy_last_error": 0.0},
+        {"fresh_pred_error": 0.0, "copy_last_error": 10.0},
+    )
+    for pairs, trusted in (([worse] * 3, False), ([better], False), ([better] * 3, True)):
+        a.history.clear()
+        a.history.extend(pairs)
+        a.step()  # appends its own real pair, then gates its new prediction on the last 3 pairs
+        assert a.last["trusted"] == trusted  # ([better], False): too few pairs yet to trust the model
+        assert a.last["pred_reported"] is (a.last["pred_taken"] if trusted else a.last["frame"])
+        a.step()  # scores what was reported: the model's prediction or the last frame
+        r = a.history[-1]
+        assert r["gate_used_model"] == trusted
+        assert r["reported_error"] == (r["fresh_pred_error"] if trusted else r["copy_last_error"])
+        assert r["fresh_pred_error"] != r["copy_last_error"]  # the two really differ: the check has teeth
+    assert learner(tmp_path / "b", TRUST_WINDOW=0).trusts_model()  # 0: the gate is off
