@@ -8,9 +8,9 @@
 
 Stages: (1) the FSQ autoencoder of chapter 1 on ball frames, empty cells on one code; (2) every
 training video encoded once to latent tokens (before rounding); (3) three dynamics models on them:
-regression with teacher forcing and a pixel loss, the same model fine-tuned with a rollout loss, and a
-classification head on the rounded codes. Writes checkpoints/dynamics.pt,
-checkpoints/codec.pt (chapter 1's format) and outputs/train_loss.png.
+regression with teacher forcing and a pixel loss, the same model fine-tuned with a rollout loss (the
+pixel loss on every unrolled frame too), and a classification head on the rounded codes. Writes
+checkpoints/dynamics.pt, checkpoints/codec.pt (chapter 1's format) and outputs/train_loss.png.
 """
 
 from __future__ import annotations
@@ -154,19 +154,26 @@ def encode_videos(codec: FSQAutoencoder, videos: np.ndarray, device, batch: int 
     return latents_to_tokens(z)  # (N, T, 256, 4)
 
 
-def rollout_loss(model: LatentDynamics, clip: torch.Tensor, context: int, steps: int) -> torch.Tensor:
+def rollout_loss(
+    model: LatentDynamics, clip: torch.Tensor, context: int, steps: int, pix=None
+) -> torch.Tensor:
     """Feed the model its own predictions for ``steps`` frames and penalise every one of them.
 
     Teacher forcing only ever shows the model true context, so at test time, when its inputs are its
     own slightly wrong predictions, errors compound. Unrolling in training (gradients flow through the
     predictions) teaches it to correct its own drift.
 
-    Args: clip (B, T, N, P) true tokens with T >= context + steps.
+    Args: clip (B, T, N, P) true tokens with T >= context + steps. pix: None, or (weight, codec, frames
+        (B, T, 3, 64, 64)) to add the pixel loss on every unrolled frame: with latent MSE alone the
+        unroll taught the model to fade the balls (measured: 14.8 px at horizon 5, 6.1 px with it).
     """
     seq, loss = clip[:, :context], 0.0
     for k in range(steps):
         nxt = model(seq[:, -model.max_frames :])[:, -1:]  # (B, 1, N, P) prediction of frame context + k
         loss = loss + (nxt - clip[:, context + k : context + k + 1]).pow(2).mean()
+        if pix is not None:
+            weight, codec, frames = pix
+            loss = loss + weight * pixel_loss(codec, nxt, frames[:, context + k : context + k + 1])
         seq = torch.cat([seq, nxt], dim=1)
     return loss / steps
 
@@ -215,16 +222,18 @@ def train_dynamics(
         clip = tokens[vid[:, None], idx].to(device)  # (B, length, N, P)
         with autocast(device, cfg.precision):
             out = model(clip[:, :context]).float()  # predictions of frames 1..context from every prefix
+            pix = None
             if head == "regression":
                 loss = (out - clip[:, 1 : context + 1]).pow(2).mean()  # teacher forcing: true inputs
                 if cfg.pixel_loss > 0:
-                    frames = torch.from_numpy(videos[vid[:, None].numpy(), idx[:, 1 : context + 1].numpy()])
-                    frames = frames.to(device).permute(0, 1, 4, 2, 3).float() / 255.0  # (B, C, 3, 64, 64)
-                    loss = loss + cfg.pixel_loss * pixel_loss(codec, out, frames)
+                    frames = torch.from_numpy(videos[vid[:, None].numpy(), idx.numpy()])
+                    frames = frames.to(device).permute(0, 1, 4, 2, 3).float() / 255.0  # (B, L, 3, 64, 64)
+                    loss = loss + cfg.pixel_loss * pixel_loss(codec, out, frames[:, 1 : context + 1])
+                    pix = (cfg.pixel_loss, codec, frames)
             else:
                 loss = classification_loss(out, tokens_to_digits(clip[:, 1 : context + 1], LEVELS), LEVELS)
             if rollout:
-                loss = loss + rollout_loss(model, clip.float(), context, cfg.rollout_len)
+                loss = loss + rollout_loss(model, clip.float(), context, cfg.rollout_len, pix)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
