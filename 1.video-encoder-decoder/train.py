@@ -1,6 +1,6 @@
 """Train the chapter-1 frame codecs: a VAE and an FSQ autoencoder, on a mix of the three worlds.
 
-    uv run train.py                 # both models, ~8 minutes on a 2-core CPU (fp32)
+    uv run train.py                 # both models, ~3.5 minutes on a 2-core CPU (fp32)
     uv run train.py --model fsq     # only one of them
     uv run train.py --quick         # a smoke run in well under a minute
 
@@ -111,7 +111,7 @@ def train_one(name: str, cfg: TrainConfig, frames: torch.Tensor, device: torch.d
         if name == "vae":  # the VAE objective: reconstruction + beta * KL, KL averaged per latent value
             kl = kl_to_standard_normal(out["mu"].float(), out["logvar"].float()).mean()
             loss = recon_loss + cfg.beta * kl
-        else:  # FSQ needs no extra term: the codebook is fixed, nothing can collapse or drift
+        else:  # FSQ: no codebook to collapse, but tanh saturates (zero gradient) unless |z_pre| stays small
             kl = torch.zeros(())
             loss = recon_loss + cfg.z_penalty * (out["z_pre"].float().abs() - 2).clamp(min=0).pow(2).mean()
         opt.zero_grad(set_to_none=True)
