@@ -41,6 +41,10 @@ class PlanConfig:
     gd_steps: int = 30
     gd_restarts: int = 8
     pos_weight: float = 1.0  # weight of the position term in the model's objective
+    latent_weight: float = 1.0  # weight of the latent term in the model's objective
+    distance: str = (
+        "learned"  # the position term: "learned" (round the walls, the distance head) or "straight"
+    )
     oracle_distance: str = "geodesic"  # the oracle's distance: "geodesic" (round the walls) or "straight"
 
 
@@ -129,7 +133,7 @@ def run_episodes(
         def make_cost(e):
             with torch.no_grad():
                 z0 = model.encode(to_tensor(e.render(), device))  # (B, D): from the current frames only
-            return model_cost(model, z0, z_goal, latent_scale, pc.pos_weight)
+            return model_cost(model, z0, z_goal, latent_scale, pc.pos_weight, pc.distance, pc.latent_weight)
 
     desc = f"{planner} on {world}" if b > 1 else None
     out = mpc(env, make_cost, fn, horizon, pc.n_steps, execute, batch=b, desc=desc)

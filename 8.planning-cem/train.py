@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import matplotlib
 import numpy as np
 import torch
+from experience_graph import experience_distances, pair_targets
 
 from data_utils import WORLDS, load_trajectories
 from models import WorldModel
@@ -45,13 +46,15 @@ class TrainConfig:
     n_traj: int = 1200  # training trajectories per world
     traj_len: int = 16  # frames per trajectory
     window: int = 6  # frames per training window (5 actions rolled out open-loop)
-    steps: int = 3000  # optimiser steps
+    steps: int = 4000  # optimiser steps (~94 ms each on one free core: ~6 minutes)
     batch: int = 32  # windows per step
     wall_share: float = 0.67  # fraction of each batch from `wall` (the rest from `umaze`); rooms only
     lr: float = 1e-3
     latent_dim: int = 64
     ch: int = 32
     hidden: int = 256  # width of the predictor's MLP (the position head gets half): planning's cost
+    pairs: int = 1024  # frame pairs per step for the distance head (rooms only; 0 = do not train it)
+    grid: int = 32  # cells per side of the experience graph behind the distance head's targets
     time_budget: float = 560.0  # seconds: training stops early past this (reported); 0 = no limit
     init_from: str = ""  # optional: start from a checkpoint of this chapter (matching tensors are loaded)
     seed: int = 0
@@ -94,19 +97,45 @@ def sample_batch(data: list[dict], batch: int, window: int, rng: np.random.Gener
     batch when given, the others split the rest; default: round robin).
 
     Returns:
-        frames (B, T, 3, 64, 64) float in [0, 1], actions (B, T-1, 2), proprio (B, T, 2), T = window.
+        frames (B, T, 3, 64, 64) float in [0, 1], actions (B, T-1, 2), proprio (B, T, 2), T = window,
+        and world (B,) int numpy: which world each window comes from.
     """
-    frames, actions, proprio = [], [], []
+    frames, actions, proprio, world = [], [], [], []
     n_first = round(batch * share) if share is not None and len(data) > 1 else None
     for i in range(batch):
-        d = data[i % len(data)] if n_first is None else data[0 if i < n_first else 1 + i % (len(data) - 1)]
+        w = i % len(data) if n_first is None else (0 if i < n_first else 1 + i % (len(data) - 1))
+        d = data[w]
+        world.append(w)
         n, length = d["actions"].shape[:2]
         j, t = rng.integers(n), rng.integers(length + 1 - (window - 1))
         frames.append(d["frames"][j, t : t + window])
         actions.append(d["actions"][j, t : t + window - 1])
         proprio.append(d["proprio"][j, t : t + window])
     x = torch.from_numpy(np.stack(frames)).to(device).permute(0, 1, 4, 2, 3).float() / 255  # (B, T, 3, H, W)
-    return x, torch.from_numpy(np.stack(actions)).to(device), torch.from_numpy(np.stack(proprio)).to(device)
+    a, p = (torch.from_numpy(np.stack(v)).to(device) for v in (actions, proprio))
+    return x, a, p, np.array(world)
+
+
+def distance_pairs(tables: list[np.ndarray], proprio, world: np.ndarray, n: int, grid: int, rng, device):
+    """Random (from, to) pairs of frames of the same world in a batch, with the distance head's targets.
+
+    Args:
+        tables: one (C, C) experience_distances table per world. proprio: (B, T, 2) tensor. world: (B,).
+    Returns:
+        (i_from (M,), i_to (M,), target (M,)) indices into the B*T flattened frames; M <= n (pairs whose
+        cells the recorded transitions never connected are dropped).
+    """
+    p = proprio.flatten(0, 1).cpu().numpy()  # (B*T, 2)
+    w = np.repeat(world, proprio.shape[1])  # (B*T,) the world of each frame
+    i_from = rng.integers(len(p), size=n)
+    same = [np.flatnonzero(w == k) for k in range(len(tables))]  # frames of each world
+    i_to = np.array([same[w[i]][rng.integers(len(same[w[i]]))] for i in i_from])  # a partner, same world
+    target = np.empty(n, dtype=np.float32)
+    for k, table in enumerate(tables):
+        m = w[i_from] == k
+        target[m] = pair_targets(table, p[i_from[m]], p[i_to[m]], grid)
+    ok = np.isfinite(target)
+    return tuple(torch.from_numpy(v[ok]).to(device) for v in (i_from, i_to, target))
 
 
 @torch.no_grad()
@@ -114,7 +143,7 @@ def latent_scale(model: WorldModel, data: list[dict], device, n: int = 256, seed
     """Mean squared distance per dimension between the latents of two random training frames: the unit
     of the planning cost's latent term (so that term is about 1 for unrelated frames)."""
     rng = np.random.default_rng(seed)
-    x, _, _ = sample_batch(data, n, 1, rng, device)  # (n, 1, 3, H, W)
+    x = sample_batch(data, n, 1, rng, device)[0]  # (n, 1, 3, H, W)
     z = model.encode(x[:, 0])  # (n, D)
     return float((z - z[torch.randperm(n)]).pow(2).mean())
 
@@ -140,6 +169,8 @@ def main(argv=None) -> None:
     if cfg.init_from:
         print(f"init from {cfg.init_from}: {init_from(model, cfg.init_from)} tensors copied")
     print(f"world model: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters on {device}")
+    # The distance head's targets: shortest chains of recorded transitions, one table per room (~1 s).
+    tables = [experience_distances(d["proprio"], cfg.grid) for d in data] if cfg.env == "rooms" else []
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.steps, pct_start=0.05)
     rng, history, t0, cpu0 = np.random.default_rng(cfg.seed), [], time.time(), time.process_time()
@@ -147,8 +178,13 @@ def main(argv=None) -> None:
 
     bar = tqdm(range(cfg.steps), desc="training", mininterval=2.0)
     for step in bar:
-        frames, actions, proprio = sample_batch(data, cfg.batch, cfg.window, rng, device, cfg.wall_share)
-        loss, parts = model.loss(frames, actions, proprio)
+        frames, actions, proprio, world = sample_batch(
+            data, cfg.batch, cfg.window, rng, device, cfg.wall_share
+        )
+        pairs = None
+        if tables and cfg.pairs:
+            pairs = distance_pairs(tables, proprio, world, cfg.pairs, cfg.grid, rng, device)
+        loss, parts = model.loss(frames, actions, proprio, pairs)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -156,7 +192,10 @@ def main(argv=None) -> None:
         history.append({"loss": loss.item(), **parts})
         if step % 100 == 0 or step == cfg.steps - 1:
             pos_px = (parts["pos_pred"] ** 0.5) * 64
-            bar.write(f"step {step:5d}  loss {loss.item():.4f}  imagined position error {pos_px:.2f} px")
+            dist = f"  distance error {parts['distance'] ** 0.5:.3f}" if "distance" in parts else ""
+            bar.write(
+                f"step {step:5d}  loss {loss.item():.4f}  imagined position error {pos_px:.2f} px{dist}"
+            )
         if cfg.time_budget and time.time() - t0 > cfg.time_budget:
             bar.write(f"time budget of {cfg.time_budget:.0f} s reached after {step + 1} steps")
             break

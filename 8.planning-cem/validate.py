@@ -97,6 +97,8 @@ def parse_args(argv=None) -> tuple[ValConfig, PlanConfig]:
         raise UserError(
             "need --episodes, --few, --latency, --n-steps, --horizon >= 1, 1 <= --execute <= --horizon"
         )
+    if pc.distance not in ("learned", "straight") or pc.oracle_distance not in ("geodesic", "straight"):
+        raise UserError("need --distance learned|straight and --oracle-distance geodesic|straight")
     if not 2 <= pc.elites <= pc.samples or pc.iters < 1 or pc.hold < 1:
         raise UserError("need 2 <= --elites <= --samples, --iters >= 1 and --hold >= 1")
     return vc, pc

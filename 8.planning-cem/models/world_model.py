@@ -16,6 +16,9 @@ proprioception), shrunk to what planning needs and copied so this chapter stands
   every frame of a window, the way a planner uses it, against the encoder's latents of the true future
   frames (stop-gradient), plus a variance floor per latent dimension (VICReg's) so the latent cannot
   collapse to a constant.
+- The distance head reads off two latents how far apart their places are *going round the walls*: it is
+  trained on the shortest chains of recorded transitions between them (experience_graph.py), on
+  detached latents, so it learns from the world model's latents without bending them.
 
 Shape key: B batch, T time, H horizon, D latent dim, A = 2 action dims, P = 2 position dims.
 """
@@ -75,6 +78,7 @@ class WorldModel(nn.Module):
         self.encoder = Encoder(latent_dim, ch)
         self.position_head = mlp(latent_dim, hidden // 2, 2)  # z -> (x, y) in arena units
         self.predictor = mlp(latent_dim + action_dim, hidden, latent_dim)
+        self.distance_head = mlp(2 * latent_dim, hidden, 1)  # (z, z_goal) -> how far, round the walls
 
     def encode(self, frames: torch.Tensor) -> torch.Tensor:
         """frames: (B, 3, 64, 64) -> (B, D)."""
@@ -83,6 +87,17 @@ class WorldModel(nn.Module):
     def position(self, z: torch.Tensor) -> torch.Tensor:
         """z: (..., D) -> (..., P) the agent's predicted (x, y)."""
         return self.position_head(z)
+
+    def distance(self, z: torch.Tensor, z_goal: torch.Tensor) -> torch.Tensor:
+        """How far (arena units, round the walls) from latent z to latent z_goal.
+
+        Args:
+            z: (..., D); z_goal: (..., D), the same leading dims (or broadcastable to them).
+        Returns:
+            (...,) non-negative distances (softplus keeps them so).
+        """
+        z, z_goal = torch.broadcast_tensors(z, z_goal)
+        return F.softplus(self.distance_head(torch.cat([z, z_goal], dim=-1))).squeeze(-1)
 
     def step(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         """One imagined step: z (..., D), a (..., A) -> (..., D)."""
@@ -104,7 +119,7 @@ class WorldModel(nn.Module):
             zs.append(z)
         return torch.stack(zs, dim=-2)
 
-    def loss(self, frames: torch.Tensor, actions: torch.Tensor, proprio: torch.Tensor, pos_weight=100.0):
+    def loss(self, frames, actions, proprio, pairs=None, pos_weight=100.0, dist_weight=1.0):
         """The training loss on a batch of trajectory windows.
 
         The predictor is rolled out open-loop from *every* frame of the window at once (the frames are
@@ -113,6 +128,8 @@ class WorldModel(nn.Module):
 
         Args:
             frames: (B, T, 3, 64, 64) in [0, 1]; actions: (B, T-1, A); proprio: (B, T, P) true (x, y).
+            pairs: optional (i_from (M,), i_to (M,), target (M,)) for the distance head: indices into the
+                B*T frames of the batch (flattened) and the distance between their places.
         Returns:
             (total loss, {name: float} its parts).
         """
@@ -133,4 +150,9 @@ class WorldModel(nn.Module):
         variance = F.relu(1.0 - std).mean()  # VICReg's floor: no dimension may collapse
         total = latent + pos_weight * (pos_enc + pos_pred) + variance
         parts = {"latent": latent.item(), "pos_enc": pos_enc.item(), "pos_pred": pos_pred.item()}
+        if pairs is not None:  # detached latents: the distance head learns from them, never bends them
+            flat = z.detach().flatten(0, 1)  # (B*T, D)
+            i_from, i_to, target = pairs
+            dist = F.mse_loss(self.distance(flat[i_from], flat[i_to]), target)
+            total, parts["distance"] = total + dist_weight * dist, dist.item()
         return total, {**parts, "variance": variance.item()}

@@ -24,16 +24,24 @@ from data_utils import distance_field, geodesic, step_positions
 CostFn = Callable[[torch.Tensor], torch.Tensor]  # actions (B, S, H, A) -> costs (B, S)
 
 
-def model_cost(model, z0, z_goal, latent_scale: float, pos_weight: float = 1.0) -> CostFn:
+def model_cost(
+    model, z0, z_goal, latent_scale: float, pos_weight: float = 1.0, distance="straight", latent_weight=1.0
+) -> CostFn:
     """The learned objective.
 
     Args:
         model: a WorldModel. z0: (B, D) the current latent. z_goal: (B, D) the goal image's latent.
         latent_scale: the mean squared distance between two random frames' latents (so the latent term
             is about 1 for unrelated frames). pos_weight: weight of the position term.
+        distance: "straight": the position term is the straight line between the position read off the
+            imagined latent and the goal's; "learned": the larger of that and the model's distance head
+            (how far round the walls, learned from experience; never shorter than the straight line).
+        latent_weight: weight of the latent term.
     Returns:
         cost_fn: actions (B, S, H, A) -> (B, S), differentiable (the gradient planner needs that).
     """
+    if distance not in ("straight", "learned"):
+        raise ValueError(f"distance must be 'straight' or 'learned', got {distance!r}")
     p_goal = model.position(z_goal)  # (B, 2) where the goal image says the agent should be
 
     def cost_fn(actions: torch.Tensor) -> torch.Tensor:
@@ -41,7 +49,9 @@ def model_cost(model, z0, z_goal, latent_scale: float, pos_weight: float = 1.0) 
         z = model.rollout(z0[:, None].expand(-1, s, -1), actions)  # (B, S, H, D)
         latent = (z - z_goal[:, None, None]).pow(2).mean(-1) / latent_scale  # (B, S, H)
         pos = (model.position(z) - p_goal[:, None, None]).pow(2).sum(-1).add(1e-8).sqrt()  # (B, S, H)
-        return (latent + pos_weight * pos).sum(-1)  # summed over the horizon
+        if distance == "learned":  # round the walls far away; the straight line keeps the last pixels exact
+            pos = torch.maximum(pos, model.distance(z, z_goal[:, None, None]))  # (B, S, H)
+        return (latent_weight * latent + pos_weight * pos).sum(-1)  # summed over the horizon
 
     return cost_fn
 

@@ -66,3 +66,21 @@ def test_pusht_tasks_and_success_criterion():
     assert not pusht_success(goal, far)[0]
     turned = goal + np.array([0, 0, 0, 0, np.pi / 6])
     assert not pusht_success(goal, turned)[0]
+
+
+def test_experience_distances_go_round_the_wall():
+    from experience_graph import experience_distances, pair_targets
+
+    from data_utils import distance_field, geodesic
+
+    d = make_trajectories("wall", 300, 16, seed=0)
+    table = experience_distances(d["proprio"], grid=16)
+    assert table.shape == (256, 256) and np.all(np.diag(table) == 0)
+    left, right = np.array([[0.3, 0.15]]), np.array([[0.7, 0.15]])  # level with each other, wall between
+    through_door = pair_targets(table, left, right, grid=16)[0]
+    assert through_door > 0.4 + 0.2  # the straight line is 0.4; the way through the door is ~0.8
+    walls = PointMassRoom("wall").walls
+    true = geodesic(distance_field(walls, right[0]), right[0], left)[0]
+    assert abs(through_door - true) < 0.15 * true  # close to the true shortest path (no map was used)
+    near = pair_targets(table, left, left + [[0.01, 0.0]], grid=16)[0]
+    assert np.isclose(near, 0.01)  # inside one cell: the straight line
