@@ -12,9 +12,10 @@ One loop, forever:  perceive -> (gate) -> learn -> predict every action -> choos
 - Hierarchy: level k predicts LEVEL_CHUNK**k actions ahead. When level k's loss average stays under
   LEVEL_CREATE_THRESHOLD for LEVEL_PATIENCE of its updates, level k+1 is created (up to MAX_LEVELS).
 - Choose: the action whose predicted outcome the action classifier is least sure about (highest
-  predictive entropy), with EXPLORATION_EPSILON random actions; or any part-1 action selector.
-- Trust: the prediction the learner *reports* is the last frame until, over its last TRUST_WINDOW
-  fresh predictions, the model has beaten copy-last-frame (``trusts_model``); training never stops.
+  predictive entropy; near-ties at random), with EXPLORATION_EPSILON random actions; or any part-1
+  action selector.
+- Trust: the learner *reports* the last frame plus a share of the model's predicted change, the share
+  fitted per action on its last TRUST_WINDOW scored predictions (learner_trust.py); 0 = copy-last.
 - Persist: every CHECKPOINT_INTERVAL predictor steps (see learner_persistence.py).
 
 Shape key: B batch, H history, N tokens, D latent width, K actions, S frame side.
@@ -29,9 +30,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from config import AdaptiveWorldModelConfig
-from learner_logging import MetricsLogger, Viewer, render_view
+from learner_logging import MetricsLogger, Viewer, render_view, timing_stats
 from learner_persistence import PersistenceMixin
 from learner_training import TrainingMixin
+from learner_trust import TrustMixin
 from replay_buffer import ReplayBuffer
 from robots import RobotConnectionError
 
@@ -84,7 +86,7 @@ def build_predictor(cfg: AdaptiveWorldModelConfig, level: int, n_actions: int) -
     )
 
 
-class AdaptiveWorldModel(TrainingMixin, PersistenceMixin):
+class AdaptiveWorldModel(TrainingMixin, PersistenceMixin, TrustMixin):
     """The online learner around one robot (any RobotInterface)."""
 
     def __init__(
@@ -165,20 +167,7 @@ class AdaptiveWorldModel(TrainingMixin, PersistenceMixin):
         pf = decode_prediction(self.codec, z_next, z[:, -1], last)  # (K, 3, S, S)
         probs = pred.classifier(pf - frames[-1].to(self.device)).softmax(dim=-1)
         entropy = -(probs * probs.clamp_min(1e-12).log()).sum(dim=-1)
-        return pf.cpu(), entropy.cpu()
-
-    def trusts_model(self) -> bool:
-        """The trust gate: has the model beaten copy-last-frame on the stream so far?
-
-        True when the mean error of its last TRUST_WINDOW fresh predictions (the action taken, scored
-        on the frame that followed) is below the mean copy-last-frame error on the same frames; False
-        before TRUST_WINDOW such predictions exist. TRUST_WINDOW 0 trusts it always. Reads only
-        ``self.history``, so a resumed learner keeps its verdict.
-        """
-        w = self.cfg.TRUST_WINDOW
-        seen = [h for h in self.history if "copy_last_error" in h][-w:] if w > 0 else []
-        model, copy = (sum(h[k] for h in seen) for k in ("fresh_pred_error", "copy_last_error"))
-        return w <= 0 or (len(seen) == w and model < copy)
+        return pf.clamp(0, 1).cpu(), entropy.cpu()  # a pixel outside [0, 1] is wrong for certain
 
     def _choose(self, frame_np: np.ndarray, entropy: torch.Tensor | None) -> tuple[dict | None, dict]:
         """Pick the next action: a part-1 selector, the user, or uncertainty with epsilon exploration."""
@@ -188,8 +177,10 @@ class AdaptiveWorldModel(TrainingMixin, PersistenceMixin):
             choice, meta = int(self.rng.integers(len(self.action_space))), {"reason": "random"}
         elif float(entropy.max()) < self.cfg.ENTROPY_FLOOR:  # sure of every action: uncertainty says nothing
             choice, meta = int(self.rng.integers(len(self.action_space))), {"reason": "all_certain"}
-        else:
-            choice, meta = int(entropy.argmax()), {"reason": "max_entropy", "entropy": entropy.tolist()}
+        else:  # the most uncertain action; near-ties (within ENTROPY_TIE nats) are broken at random
+            tied = (entropy >= entropy.max() - self.cfg.ENTROPY_TIE).nonzero()[:, 0]  # (number tied,)
+            choice = int(tied[self.rng.integers(len(tied))])
+            meta = {"reason": "max_entropy" if len(tied) == 1 else "tie", "entropy": entropy.tolist()}
         if self.interactive:
             typed = input(f"action index 0-{len(self.action_space) - 1} (enter = {choice}): ").strip()
             if typed.isdigit() and int(typed) < len(self.action_space):
@@ -203,16 +194,14 @@ class AdaptiveWorldModel(TrainingMixin, PersistenceMixin):
         if frame_np is None:
             return {"step": self.step_count, "skipped": "no observation"}
         x = preprocess_frame(frame_np, cfg.MODEL_IMG_SIZE)
-        if self.need_frame:
+        new_frame, self.need_frame = self.need_frame, False  # the first frame since the last action?
+        if new_frame:
             self.buffer.append(x)
-            self.need_frame = False
         rec, shown_pred = {"step": self.step_count}, self.last.get("pred_taken")
         if shown_pred is not None:  # how wrong was the prediction for the action we took?
             rec["fresh_pred_error"] = float(relative_weighted_mse(shown_pred, x, cfg.FG_WEIGHT))
-            rec["copy_last_error"] = float(relative_weighted_mse(self.last["frame"], x, cfg.FG_WEIGHT))
-            # what the trust gate reported, decided before this frame was seen: the model or the last frame
-            rec["gate_used_model"] = self.last["trusted"]
-            rec["reported_error"] = float(relative_weighted_mse(self.last["pred_reported"], x, cfg.FG_WEIGHT))
+        if shown_pred is not None and new_frame:  # scored against copy-last once, not again while waiting
+            rec.update(self.score_prediction(x))  # and what was reported (learner_trust.py)
         with torch.no_grad():
             decoded = self.codec.decode(self.codec.encode(x[None].to(self.device)))[0].cpu()
         rec["recon_loss"] = recon = float(relative_weighted_mse(decoded, x, cfg.FG_WEIGHT))  # 1 = all black
@@ -242,6 +231,7 @@ class AdaptiveWorldModel(TrainingMixin, PersistenceMixin):
             self.buffer.set_last_action(idx)
             self.need_frame = True
             self.last = {"pred_taken": preds[idx] if len(preds) else None, "pred_all": preds, "frame": x}
+            self.last["action"] = idx
             if entropy is not None:
                 self.last["entropy_taken"] = float(entropy[idx])
             if self.last["pred_taken"] is None:
@@ -256,9 +246,8 @@ class AdaptiveWorldModel(TrainingMixin, PersistenceMixin):
         self.loop_times.append(time.perf_counter() - t0)
         self.step_count += 1
         self.history.append({k: v for k, v in rec.items() if k != "action_meta"})
-        if "pred_taken" in self.last and "trusted" not in self.last:  # a new prediction: gate it on the
-            self.last["trusted"] = self.trusts_model()  # history up to this frame (the model keeps training)
-            self.last["pred_reported"] = self.last["pred_taken"] if self.last["trusted"] else x
+        if "pred_taken" in self.last and "share" not in self.last:  # a new prediction: what to report
+            self.report()  # of it, from the history up to this frame (learner_trust.py)
         if self.step_count % cfg.LOG_INTERVAL == 0:
             self.logger.log({**rec, **self.timing_stats(), "levels": len(self.predictors)})
         show = self.step_count % cfg.DISPLAY_INTERVAL == 0
@@ -278,19 +267,7 @@ class AdaptiveWorldModel(TrainingMixin, PersistenceMixin):
 
     def timing_stats(self) -> dict:
         """Loop steps per second and action-execution time statistics over the recent steps."""
-        out = {}
-        if self.loop_times:
-            out["steps_per_second"] = len(self.loop_times) / sum(self.loop_times)
-        if self.exec_times:
-            t = np.array(self.exec_times) * 1000
-            out.update(
-                {
-                    "action_ms_mean": float(t.mean()),
-                    "action_ms_p95": float(np.percentile(t, 95)),
-                    "action_ms_max": float(t.max()),
-                }
-            )
-        return out
+        return timing_stats(self.loop_times, self.exec_times)
 
     def run(self, steps: int, progress: bool = True, on_step=None, dashboard: bool = True) -> dict:
         """Run until ``steps`` loop steps have been taken in total (a resumed run continues its count).

@@ -136,3 +136,20 @@ class Viewer:
         if save_png:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             cv2.imwrite(str(self.out_dir / "view.png"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+
+
+def timing_stats(loop_times, exec_times) -> dict:
+    """Loop steps per second and action-execution time statistics (ms) from recent durations (s)."""
+    out = {}
+    if loop_times:
+        out["steps_per_second"] = len(loop_times) / sum(loop_times)
+    if exec_times:
+        t = np.array(exec_times) * 1000
+        out.update(
+            {
+                "action_ms_mean": float(t.mean()),
+                "action_ms_p95": float(np.percentile(t, 95)),
+                "action_ms_max": float(t.max()),
+            }
+        )
+    return out

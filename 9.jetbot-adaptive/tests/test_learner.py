@@ -149,24 +149,56 @@ def test_replay_buffer_never_crosses_segments():
     assert batch["frames"].shape == (4, 4, 3, 8, 8) and batch["action_idx"].shape == (4, 3, 1)
 
 
-def test_trust_gate_reports_the_last_frame_until_the_model_beats_copy_last(tmp_path):
+def scored(action, change, copy, model):
+    """A history entry as score_prediction writes it: |delta|^2, |r|^2 and |delta - r|^2."""
+    return {"pred_action": action, "change_size": change, "copy_last_error": copy, "fresh_pred_error": model}
+
+
+def test_trust_share_reports_copy_last_until_the_model_has_earned_a_share(tmp_path):
+    from models import relative_weighted_mse
+
     a = learner(tmp_path, TRUST_WINDOW=3)
     a.run(4, progress=False, dashboard=False)  # enough frames for real predictions
-    # Past pairs far from any real error (relative errors stay near [0, 1]), so the real pair each step
-    # appends before gating cannot flip the verdict.
-    worse, better = (
-        {"fresh_pred_error": 10.0, "copy_last_error": 0.0},
-        {"fresh_pred_error": 0.0, "copy_last_error": 10.0},
+    k = len(a.action_space)
+    # Past entries ten times larger than any real error, so the real one each step adds barely moves
+    # the fit. <delta, r> = (change + copy - model) / 2; share = sum <delta, r> / sum change, in [0, 1].
+    cases = (
+        ([scored(i, 10.0, 10.0, 40.0) for i in range(k)] * 3, 0.0),  # the change points away: share 0
+        ([scored(i, 10.0, 10.0, 0.0) for i in range(k)], 0.0),  # perfect, but too few entries yet
+        ([scored(i, 10.0, 10.0, 0.0) for i in range(k)] * 3, 1.0),  # perfect: all of the change
+        ([scored(i, 40.0, 10.0, 10.0) for i in range(k)] * 3, 0.5),  # right direction, twice too big
     )
-    for pairs, trusted in (([worse] * 3, False), ([better], False), ([better] * 3, True)):
+    for entries, share in cases:
         a.history.clear()
-        a.history.extend(pairs)
-        a.step()  # appends its own real pair, then gates its new prediction on the last 3 pairs
-        assert a.last["trusted"] == trusted  # ([better], False): too few pairs yet to trust the model
-        assert a.last["pred_reported"] is (a.last["pred_taken"] if trusted else a.last["frame"])
-        a.step()  # scores what was reported: the model's prediction or the last frame
+        a.history.extend(entries)
+        a.step()  # appends its own real entry, then fits the share for its new prediction
+        last = a.last
+        assert last["share"] == pytest.approx(share, abs=0.02)
+        mix = last["frame"] + last["share"] * (last["pred_taken"] - last["frame"])
+        assert torch.equal(last["pred_reported"], mix)
+        a.step()  # scores what was reported
         r = a.history[-1]
-        assert r["gate_used_model"] == trusted
-        assert r["reported_error"] == (r["fresh_pred_error"] if trusted else r["copy_last_error"])
-        assert r["fresh_pred_error"] != r["copy_last_error"]  # the two really differ: the check has teeth
-    assert learner(tmp_path / "b", TRUST_WINDOW=0).trusts_model()  # 0: the gate is off
+        assert r["model_share"] == last["share"] and r["pred_action"] == last["action"]
+        x = a.buffer.frames[(a.buffer.count - 1) % a.buffer.capacity].float() / 255.0  # the frame it met
+        assert r["reported_error"] == pytest.approx(float(relative_weighted_mse(mix, x, a.cfg.FG_WEIGHT)))
+        if share == 0.0:
+            assert r["reported_error"] == r["copy_last_error"]
+    a.cfg.TRUST_WINDOW = 0
+    assert a.trust_share(0) == 1.0  # 0: the model is reported unscaled
+
+
+def test_a_prediction_is_scored_against_copy_last_once_even_while_the_robot_waits(tmp_path):
+    a = learner(tmp_path, RECONSTRUCTION_THRESHOLD=-1.0, MAX_GATED_STEPS=2)  # wait 2 steps after each act
+    a.run(12, progress=False, dashboard=False)
+    rows = list(a.history)
+    repeats = [h for h in rows if "fresh_pred_error" in h and "copy_last_error" not in h]
+    assert repeats  # the robot waited, so the same prediction met the same frame again (the test has teeth)
+    for before, h in zip(rows, rows[1:], strict=False):  # scored exactly on the first frame after acting
+        assert ("copy_last_error" in h) == ("fresh_pred_error" in h and "action" in before)
+
+
+def test_near_tied_entropies_are_broken_at_random(tmp_path):
+    a = learner(tmp_path, EXPLORATION_EPSILON=0.0)  # no random exploration: only the tie rule
+    pick = lambda entropy: a.action_space.index(a._choose(None, torch.tensor(entropy))[0])  # noqa: E731
+    assert {pick([0.6931, 0.6930]) for _ in range(40)} == {0, 1}  # 1e-4 nats apart: a tie, both chosen
+    assert {pick([0.3, 0.6]) for _ in range(40)} == {1}  # a real difference: the most uncertain one
