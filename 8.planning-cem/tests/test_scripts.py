@@ -120,6 +120,7 @@ def test_unknown_planner_environment_and_bad_values_are_user_errors():
         (["--planner", "mppi"], r"unknown planner 'mppi'.*mpc-cem"),
         (["--env", "maze"], r"unknown environment 'maze'.*umaze"),
         (["--elites", "500"], "--elites"),
+        (["--distance", "manhattan"], "--distance learned"),
     ):
         with pytest.raises(UserError, match=words):
             validate.parse_args(argv)
