@@ -117,7 +117,8 @@ def sample_batch(data: list[dict], batch: int, window: int, rng: np.random.Gener
 
 
 def distance_pairs(tables: list[np.ndarray], proprio, world: np.ndarray, n: int, grid: int, rng, device):
-    """Random (from, to) pairs of frames of the same world in a batch, with the distance head's targets.
+    """Random (from, to) pairs of frames of the same world in a batch (half of them from one window), with
+    the distance head's targets.
 
     Args:
         tables: one (C, C) experience_distances table per world. proprio: (B, T, 2) tensor. world: (B,).
@@ -127,9 +128,14 @@ def distance_pairs(tables: list[np.ndarray], proprio, world: np.ndarray, n: int,
     """
     p = proprio.flatten(0, 1).cpu().numpy()  # (B*T, 2)
     w = np.repeat(world, proprio.shape[1])  # (B*T,) the world of each frame
-    i_from = rng.integers(len(p), size=n)
+    i_from, t = rng.integers(len(p), size=n), proprio.shape[1]
     same = [np.flatnonzero(w == k) for k in range(len(tables))]  # frames of each world
     i_to = np.array([same[w[i]][rng.integers(len(same[w[i]]))] for i in i_from])  # a partner, same world
+    # Half the partners come from the same window (the frame itself included): short distances, which
+    # random pairs rarely are. Without them the head read ~0.07 for a frame against itself, and near the
+    # goal the planner's cost went flat (measured: goals next to the border were missed by a few pixels).
+    near = rng.random(n) < 0.5
+    i_to[near] = i_from[near] // t * t + rng.integers(t, size=near.sum())  # (M_near,) same window
     target = np.empty(n, dtype=np.float32)
     for k, table in enumerate(tables):
         m = w[i_from] == k
