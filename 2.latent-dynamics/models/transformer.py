@@ -13,8 +13,11 @@ its neighbourhood, not on the far side of the frame. So each block is *factorise
 spatio-temporal transformer:
 - across time: causal self-attention, each cell attending to the same cell in the current and earlier
   frames (the mask, built by hand below, hides later frames);
-- across space: a 3x3 depthwise convolution mixing each cell with its 8 neighbours in the same frame
-  (a cheap stand-in for local spatial attention; four blocks see 4 cells = 16 px around);
+- across space: a 3x3 convolution mixing each cell with its 8 neighbours in the same frame (a cheap
+  stand-in for local spatial attention; four blocks see 4 cells = 16 px around). A full convolution,
+  not a depthwise one: moving a ball by a fraction of a cell means combining *different* features
+  of the left and the right neighbour, and a depthwise filter (one 3x3 per feature) cannot tell
+  them apart (measured: 4.4 against 6.3 px at horizon 5 after 400 steps);
 - a per-token MLP.
 The output at frame t predicts frame t+1, so one forward pass trains T predictions at once, each with
 its own context length: frame 0's prediction has seen one frame, frame 2's three.
@@ -100,7 +103,7 @@ class Block(nn.Module):
     def __init__(self, dim: int, heads: int):
         super().__init__()
         self.norm1, self.norm2, self.norm3 = nn.LayerNorm(dim), nn.LayerNorm(dim), nn.LayerNorm(dim)
-        self.space = nn.Conv2d(dim, dim, 3, padding=1, groups=dim)  # depthwise: each feature its own 3x3
+        self.space = nn.Conv2d(dim, dim, 3, padding=1)  # (E, E, 3, 3): every feature of every neighbour
         self.time = TemporalAttention(dim, heads)
         self.mlp = nn.Sequential(nn.Linear(dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
 
