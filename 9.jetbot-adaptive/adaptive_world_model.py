@@ -230,8 +230,8 @@ class AdaptiveWorldModel(TrainingMixin, PersistenceMixin, TrustMixin):
                 time.sleep(cfg.ACTION_DELAY)
             self.buffer.set_last_action(idx)
             self.need_frame = True
-            self.last = {"pred_taken": preds[idx] if len(preds) else None, "pred_all": preds, "frame": x}
-            self.last["action"] = idx
+            pred_taken = preds[idx] if len(preds) else None
+            self.last = {"pred_taken": pred_taken, "pred_all": preds, "frame": x, "action": idx}
             if entropy is not None:
                 self.last["entropy_taken"] = float(entropy[idx])
             if self.last["pred_taken"] is None:
