@@ -47,15 +47,17 @@ class TrainConfig:
     traj_len: int = 16  # kept frames per trajectory (frame skip 5)
     vit_dim: int = 64  # the DINO ViT's width (16-px patches -> 16 tokens)
     vit_depth: int = 4
-    dino_steps: int = 400
+    dino_steps: int = 800
     dino_batch: int = 32  # frames per DINO step; each gives 2 global and n_local local crops
-    n_local: int = 2
-    global_scale: tuple = (0.7, 1.0)  # area of the 2 global crops (64 px), as a fraction of the frame
+    n_local: int = 0  # local crops: off, most miss the 6-px agent and cannot say what the frame holds
+    patch_weight: float = 1.0  # weight of iBOT's masked-patch loss beside DINO's [CLS] loss (0 = none)
+    mask_ratio: tuple = (0.1, 0.5)  # fraction of the student's patches masked for that loss
+    global_scale: tuple = (0.9, 1.0)  # area of the 2 global crops (64 px), as a fraction of the frame
     local_scale: tuple = (0.2, 0.5)  # area of the local crops (32 px)
     n_prototypes: int = 256  # K: the DINO head's output size
     teacher_temp: float = 0.02  # sharpening: the teacher's temperature (the student's is 0.1)
     ema_start: float = 0.996  # the teacher's EMA momentum, cosine-scheduled to 1
-    dino_lr: float = 5e-4
+    dino_lr: float = 2e-3
     codec_steps: int = 300
     codec_dim: int = 32  # D of the codec's latent cells
     num_hist: int = 3  # frames of context the predictor reads
@@ -64,7 +66,7 @@ class TrainConfig:
     pred_steps: int = 600  # steps per predictor (4 predictors)
     batch_size: int = 32  # clips of num_hist + 1 frames per step
     proprio_weight: float = 1.0  # weight of the proprio MSE beside the feature MSE
-    rollout_weight: float = 0.0  # weight of an open-loop rollout loss beside teacher forcing (0 = none)
+    rollout_weight: float = 1.0  # weight of an open-loop rollout loss beside teacher forcing (0 = none)
     rollout_window: int = 1  # frames the predictor reads in that rollout (1: cheap, as the planner does)
     decoder_steps: int = 300
     lr: float = 2e-3

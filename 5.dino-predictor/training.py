@@ -22,7 +22,9 @@ from models import (
     ViT,
     dino_loss,
     ema_update,
+    ibot_patch_loss,
     random_crops,
+    random_patch_mask,
     rollout,
     update_center,
     weighted_mse,
@@ -56,12 +58,14 @@ def train_dino(cfg, frames: torch.Tensor, device) -> tuple[ViT, dict]:
     """
     student = ViT(dim=cfg.vit_dim, depth=cfg.vit_depth, heads=4).to(device)
     s_head = DINOHead(cfg.vit_dim, cfg.n_prototypes).to(device)
-    teacher, t_head = copy.deepcopy(student), copy.deepcopy(s_head)  # same start, then EMA only
-    for p in [*teacher.parameters(), *t_head.parameters()]:
-        p.requires_grad_(False)  # the teacher never receives a gradient
-    params = [*student.parameters(), *s_head.parameters()]
+    s_phead = DINOHead(cfg.vit_dim, cfg.n_prototypes).to(device)  # iBOT's head for patch tokens
+    teacher, t_head, t_phead = copy.deepcopy(student), copy.deepcopy(s_head), copy.deepcopy(s_phead)
+    for p in [*teacher.parameters(), *t_head.parameters(), *t_phead.parameters()]:
+        p.requires_grad_(False)  # the teacher never receives a gradient: same start, then EMA only
+    params = [*student.parameters(), *s_head.parameters(), *s_phead.parameters()]
     opt = torch.optim.AdamW(params, lr=cfg.dino_lr, weight_decay=0.04)
     center = torch.zeros(cfg.n_prototypes, device=device)  # (K,)
+    p_center = torch.zeros(cfg.n_prototypes, device=device)  # (K,) the same for the patch logits
     gen, rng = torch.Generator().manual_seed(cfg.seed), np.random.default_rng(cfg.seed)
     hist, t0 = {"step": [], "loss": [], "teacher_entropy": [], "mean_entropy": []}, time.time()
     for step in (bar := tqdm(range(cfg.dino_steps), desc="stage 1: DINO pre-training")):
@@ -69,15 +73,26 @@ def train_dino(cfg, frames: torch.Tensor, device) -> tuple[ViT, dict]:
             g["lr"] = warmup_cosine_lr(step, cfg.dino_steps, cfg.dino_lr)
         x = batch_of(frames, rng.integers(0, len(frames), cfg.dino_batch), device)  # (B, 3, 64, 64)
         glob = random_crops(x, 2, 64, cfg.global_scale, gen)  # (2, B, 3, 64, 64) global views
-        loc = random_crops(x, cfg.n_local, 32, cfg.local_scale, gen)  # (V-2, B, 3, 32, 32) local views
-        b = len(x)
-        s_out = [s_head(student(glob.flatten(0, 1))[:, 0]).view(2, b, -1)]  # [CLS] -> logits (2, B, K)
+        b, n = len(x), 16
+        mask = random_patch_mask(2 * b, n, cfg.mask_ratio, gen).to(device) if cfg.patch_weight else None
+        s_glob = student(glob.flatten(0, 1), mask)  # (2B, 1 + N, E): the student sees masked global views
+        s_out = [s_head(s_glob[:, 0]).view(2, b, -1)]  # [CLS] -> logits (2, B, K)
         if cfg.n_local:
+            loc = random_crops(x, cfg.n_local, 32, cfg.local_scale, gen)  # (V-2, B, 3, 32, 32) local views
             s_out.append(s_head(student(loc.flatten(0, 1))[:, 0]).view(cfg.n_local, b, -1))
         s_out = torch.cat(s_out)  # (V, B, K)
         with torch.no_grad():
-            t_out = t_head(teacher(glob.flatten(0, 1))[:, 0]).view(2, b, -1)  # (2, B, K)
+            t_glob = teacher(glob.flatten(0, 1))  # (2B, 1 + N, E): the teacher sees them whole
+            t_out = t_head(t_glob[:, 0]).view(2, b, -1)  # (2, B, K)
         loss = dino_loss(s_out, t_out, center, 2, t_teacher=cfg.teacher_temp)
+        if cfg.patch_weight:  # iBOT: say what the hidden patches hold, as the teacher sees them
+            s_patch = s_phead(s_glob[:, 1:].flatten(0, 1)).view(2 * b, n, -1)  # (2B, N, K)
+            with torch.no_grad():
+                t_patch = t_phead(t_glob[:, 1:].flatten(0, 1)).view(2 * b, n, -1)  # (2B, N, K)
+            loss = loss + cfg.patch_weight * ibot_patch_loss(
+                s_patch, t_patch, p_center, mask, t_teacher=cfg.teacher_temp
+            )
+            p_center = update_center(p_center, t_patch)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 3.0)
@@ -85,6 +100,7 @@ def train_dino(cfg, frames: torch.Tensor, device) -> tuple[ViT, dict]:
         momentum = cosine(step, cfg.dino_steps, cfg.ema_start, 1.0)  # the teacher slows down to a stop
         ema_update(teacher, student, momentum)
         ema_update(t_head, s_head, momentum)
+        ema_update(t_phead, s_phead, momentum)
         center = update_center(center, t_out)
         if step % 10 == 0 or step == cfg.dino_steps - 1:
             p = ((t_out - center) / cfg.teacher_temp).softmax(-1)  # (2, B, K) the teacher's distributions

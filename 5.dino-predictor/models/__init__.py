@@ -4,7 +4,15 @@ frame-level causal mask, the pixel decoder, the chapter-1 style codec, and a com
 from .cem import cem
 from .codec import ConvCodec
 from .decoder import FeatureDecoder, weighted_mse
-from .dino import DINOHead, dino_loss, ema_update, random_crops, update_center
+from .dino import (
+    DINOHead,
+    dino_loss,
+    ema_update,
+    ibot_patch_loss,
+    random_crops,
+    random_patch_mask,
+    update_center,
+)
 from .predictor import FeaturePredictor, frame_causal_mask, rollout
 from .vit import ViT, check_frames
 
@@ -19,7 +27,9 @@ __all__ = [
     "dino_loss",
     "ema_update",
     "frame_causal_mask",
+    "ibot_patch_loss",
     "random_crops",
+    "random_patch_mask",
     "rollout",
     "update_center",
     "weighted_mse",

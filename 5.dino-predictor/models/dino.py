@@ -101,3 +101,25 @@ def random_crops(x: torch.Tensor, n: int, out: int, scale: tuple[float, float], 
     grid = F.affine_grid(theta, (n * b, 3, out, out), align_corners=False)  # (nB, out, out, 2)
     crops = F.grid_sample(x.repeat(n, 1, 1, 1), grid.to(x.device), mode="bilinear", align_corners=False)
     return crops.view(n, b, 3, out, out)
+
+
+def ibot_patch_loss(student: torch.Tensor, teacher: torch.Tensor, center: torch.Tensor, mask: torch.Tensor,
+                    t_student: float = 0.1, t_teacher: float = 0.04) -> torch.Tensor:  # fmt: skip
+    """iBOT's masked-patch loss: at every patch the student saw masked, match the teacher's distribution
+    for the same patch of the same view, which the teacher saw whole.
+
+    Args:
+        student, teacher: (B, N, K) per-patch logits; center: (K,) running mean of the teacher's patch logits.
+        mask: (B, N) bool, True where the student's patch was replaced by the mask token.
+    Returns:
+        the mean over masked patches of -sum_k P_t(k) log P_s(k).
+    """
+    p_teacher = ((teacher - center) / t_teacher).softmax(dim=-1).detach()  # (B, N, K)
+    ce = -(p_teacher * (student / t_student).log_softmax(dim=-1)).sum(dim=-1)  # (B, N)
+    return (ce * mask).sum() / mask.sum().clamp(min=1)
+
+
+def random_patch_mask(b: int, n: int, ratio: tuple[float, float], gen: torch.Generator) -> torch.Tensor:
+    """(B, N) bool: for each image, a random fraction in ``ratio`` of its N patches is masked."""
+    frac = torch.empty(b, 1).uniform_(*ratio, generator=gen)  # (B, 1)
+    return torch.rand(b, n, generator=gen).argsort(dim=1).argsort(dim=1) < (frac * n).round().clamp(min=1)

@@ -88,13 +88,19 @@ class ViT(nn.Module):
         self.pos = nn.Parameter(torch.randn(1, dim, self.grid, self.grid) * 0.02)  # a grid of positions
         self.blocks = nn.ModuleList(Block(dim, heads) for _ in range(depth))
         self.norm = nn.LayerNorm(dim)
+        self.mask_token = nn.Parameter(torch.zeros(1, dim, 1, 1))  # iBOT: stands in for a hidden patch
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (B, 3, S, S) in [0, 1], S a multiple of the patch size -> (B, 1 + N, E)."""
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """x: (B, 3, S, S) in [0, 1], S a multiple of the patch size -> (B, 1 + N, E).
+
+        ``mask`` (B, N) bool, optional: patches replaced by the learned mask token (iBOT's student input).
+        """
         check_frames(x, size=None)
         if x.shape[-1] % self.patch or x.shape[-1] != x.shape[-2]:
             raise ValueError(f"expected square images with a side divisible by {self.patch}, got {x.shape}")
         p = self.embed(x * 2 - 1)  # (B, E, g, g) with g = S / patch
+        if mask is not None:
+            p = torch.where(mask.view(len(x), 1, *p.shape[-2:]), self.mask_token, p)  # hidden patches
         pos = (
             self.pos
             if p.shape[-1] == self.grid

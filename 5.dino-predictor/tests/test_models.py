@@ -15,7 +15,9 @@ from models import (
     dino_loss,
     ema_update,
     frame_causal_mask,
+    ibot_patch_loss,
     random_crops,
+    random_patch_mask,
     rollout,
     update_center,
 )
@@ -170,3 +172,22 @@ def test_train_predictor_with_a_rollout_loss_runs_and_learns():
     proprio, actions = torch.rand(3, 6, 2), torch.rand(3, 5, 2) * 2 - 1
     model, hist = train_predictor(cfg, z, proprio, actions, "cpu")
     assert model.feat_dim == 8 and hist["loss"][-1] < hist["loss"][0]
+
+
+def test_ibot_patch_loss_counts_only_masked_patches_and_the_mask_token_hides_them():
+    """iBOT: the loss is the cross-entropy at masked patches only; a masked patch's pixels cannot matter."""
+    torch.manual_seed(0)
+    s, t = torch.randn(2, 4, 5), torch.randn(2, 4, 5)
+    mask = torch.tensor([[True, False, False, True], [False, True, False, False]])
+    ce = -((t / 0.04).softmax(-1) * (s / 0.1).log_softmax(-1)).sum(-1)  # (B, N)
+    assert torch.allclose(ibot_patch_loss(s, t, torch.zeros(5), mask), ce[mask].mean())
+    m = random_patch_mask(64, 16, (0.25, 0.25), torch.Generator().manual_seed(0))
+    assert m.shape == (64, 16) and (m.sum(1) == 4).all()
+    vit, x = ViT(dim=32, depth=1, heads=2).eval(), torch.rand(1, 3, 64, 64)
+    hide = torch.zeros(1, 16, dtype=torch.bool)
+    hide[0, 0] = True  # the top-left 16x16 patch
+    x2 = x.clone()
+    x2[..., :16, :16] = 0.0  # change only the hidden patch's pixels
+    with torch.no_grad():
+        assert torch.allclose(vit(x, hide), vit(x2, hide), atol=1e-6)
+        assert not torch.allclose(vit(x), vit(x2))
