@@ -9,7 +9,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from jepa import feature_spread, jepa_loss
-from training import build_encoder, encode_trajectories
+from training import build_ac, build_encoder, encode_trajectories, read_position
 
 from data_utils import PointMassRoom, to_float
 from models import ACPredictor, AttentiveProbe, MaskedPredictor, cem
@@ -27,10 +27,10 @@ def load_models(ckpt: dict, device) -> dict:
     models["ablation"].load_state_dict(ckpt["ablation_encoder"])
     models["predictor"] = MaskedPredictor(cfg["enc_dim"], cfg["pred_dim"], cfg["pred_depth"], cfg["heads"])
     models["predictor"].load_state_dict(ckpt["predictor"])
-    models["ac"] = ACPredictor(cfg["enc_dim"], cfg["n_patches"], cfg["ac_dim"], cfg["ac_depth"], cfg["heads"])
+    models["ac"] = build_ac(cfg, cfg["n_patches"])
     models["ac"].load_state_dict(ckpt["ac"])
     models = {k: m.to(device).eval() for k, m in models.items()}
-    return models | {"z_stats": ckpt["z_stats"]}
+    return models | {"z_stats": ckpt["z_stats"], "readout": ckpt["readout"]}
 
 
 def frame_features(models: dict, frames: np.ndarray, device) -> torch.Tensor:
@@ -117,35 +117,81 @@ def goal_tasks(n: int, seed: int, min_dist: float = 0.3) -> tuple[np.ndarray, np
     return np.array(starts), np.array(goals)
 
 
+def goal_position(models: dict, frames: np.ndarray, device) -> torch.Tensor:
+    """Where goal images (B, 64, 64, 3) uint8 put the agent, read from their full token grid: (B, 2)."""
+    tokens = encode_trajectories(models["encoder"], frames[:, None], device, pool=1)[:, 0]  # (B, 64, D)
+    return read_position(models["readout"], tokens).to(device)
+
+
+def make_energy(models: dict, z0, s0, z_goal, s_goal, weight: float):
+    """The planner's energy for one MPC step: (B, S, H, A) action sequences -> (B, S).
+
+    Imagine the sequence with the 2-AC predictor from (z0 (B, P, D), s0 (B, 2)); at every imagined step
+    take the L1 distance between the imagined features and the goal's features z_goal (B, P, D), plus
+    ``weight`` times the L1 distance between the imagined (x, y) and the goal's (x, y) s_goal (B, 2), as
+    read from the goal image's tokens by the linear readout; sum over the horizon (not the last step only)."""
+    ac, b = models["ac"], z0.shape[0]
+
+    def energy(seqs: torch.Tensor) -> torch.Tensor:
+        """(B, S, H, A) -> (B, S)."""
+        n = seqs.shape[1]
+        zz, ss = ac.rollout(z0.repeat_interleave(n, 0), s0.repeat_interleave(n, 0), seqs.flatten(0, 1))
+        dist = (zz - z_goal.repeat_interleave(n, 0)[:, None]).abs().mean((2, 3))  # (B*S, H)
+        if weight > 0:
+            dist = dist + weight * (ss - s_goal.repeat_interleave(n, 0)[:, None]).abs().sum(-1)
+        return dist.sum(1).view(b, n)
+
+    return energy
+
+
+def oracle_energy(envs, goals):
+    """The honest upper bound: the same CEM scoring sequences with the true simulator and the true
+    distance to the goal (summed over the horizon). (B, S, H, A) -> (B, S)."""
+
+    def energy(seqs: torch.Tensor) -> torch.Tensor:
+        """(B, S, H, A) -> (B, S)."""
+        cost = torch.zeros(seqs.shape[:2])
+        for i, (env, goal) in enumerate(zip(envs, goals, strict=True)):
+            start = env.pos.copy()
+            for j, seq in enumerate(seqs[i].cpu().numpy().astype(np.float64)):
+                for a in seq:
+                    env.step(a)
+                    cost[i, j] += float(np.linalg.norm(env.pos - goal))
+                env.pos = start.copy()
+        return cost
+
+    return energy
+
+
 @torch.no_grad()
-def plan_episodes(models, starts, goals, device, cfg: dict, random_actions: bool = False) -> dict:
-    """MPC with the energy planner: every step, CEM over ``horizon`` actions minimising the L1 distance
-    between imagined and goal features (summed over the horizon); execute the first action; re-plan.
+def plan_episodes(models, starts, goals, device, cfg: dict, mode: str = "energy") -> dict:
+    """MPC: every step, CEM over ``horizon`` actions minimising an energy; execute the first action;
+    re-plan from the new observation. ``mode``: "energy" (features + read-out position, the planner),
+    "features" (the feature L1 alone), "oracle" (true simulator), "random" (uniform random actions).
 
     Returns:
         {"success": (B,) bool, "final_dist": (B,) arena units, "frames": (B, steps+1, 64, 64, 3) uint8}
     """
-    ac, b, h = models["ac"], len(starts), cfg["horizon"]
+    b, h = len(starts), cfg["horizon"]
     envs = [PointMassRoom("open", seed=i) for i in range(b)]
     goal_frames = np.stack([e.reset(g) for e, g in zip(envs, goals, strict=True)])
-    z_goal = frame_features(models, goal_frames, device)  # (B, P, D)
+    z_goal = frame_features(models, goal_frames, device)  # (B, P, D): the goal is an image
+    s_goal = goal_position(models, goal_frames, device)  # (B, 2)
     frames = [np.stack([e.reset(s) for e, s in zip(envs, starts, strict=True)])]
     plan = torch.zeros(b, h, 2, device=device)
     gen, rng = torch.Generator().manual_seed(cfg["seed"]), np.random.default_rng(cfg["seed"])
     for _ in range(cfg["mpc_steps"]):
         z0 = frame_features(models, frames[-1], device)  # (B, P, D)
         s0 = torch.as_tensor(np.stack([e.pos for e in envs]), dtype=torch.float32, device=device)
-
-        def energy(seqs: torch.Tensor, z0=z0, s0=s0) -> torch.Tensor:
-            """(B, S, H, A) -> (B, S): L1 to the goal features, summed over the imagined steps."""
-            s = seqs.shape[1]
-            zz, _ = ac.rollout(z0.repeat_interleave(s, 0), s0.repeat_interleave(s, 0), seqs.flatten(0, 1))
-            dist = (zz - z_goal.repeat_interleave(s, 0)[:, None]).abs().mean((2, 3))  # (B*S, H)
-            return dist.sum(1).view(b, s)
-
-        if random_actions:
+        if mode == "random":
             act = rng.uniform(-1, 1, size=(b, 2))
         else:
+            weight = cfg["position_weight"] if mode == "energy" else 0.0
+            energy = (
+                oracle_energy(envs, goals)
+                if mode == "oracle"
+                else make_energy(models, z0, s0, z_goal, s_goal, weight)
+            )
             plan = cem(
                 energy, plan, n_samples=cfg["samples"], n_elites=cfg["elites"], n_iters=cfg["iters"], gen=gen
             )
@@ -157,13 +203,16 @@ def plan_episodes(models, starts, goals, device, cfg: dict, random_actions: bool
 
 
 @torch.no_grad()
-def energy_landscape(models, start, goal, device, n: int = 21, horizon: int = 3) -> np.ndarray:
-    """The energy of holding one action (dx, dy) for ``horizon`` steps, on an n x n grid over [-1, 1]^2."""
-    ac, env = models["ac"], PointMassRoom("open", seed=0)
-    z_goal = frame_features(models, env.reset(goal)[None], device)  # (1, P, D)
+def energy_landscape(models, start, goal, device, weight: float, n: int = 21, horizon: int = 3) -> np.ndarray:
+    """The planner's energy (``make_energy``) of holding one action (dx, dy) for ``horizon`` steps, on an
+    n x n grid over [-1, 1]^2: (n, n), rows dy, columns dx."""
+    env = PointMassRoom("open", seed=0)
+    goal_frame = env.reset(goal)[None]
+    z_goal, s_goal = frame_features(models, goal_frame, device), goal_position(models, goal_frame, device)
     z0 = frame_features(models, env.reset(start)[None], device)
+    s0 = torch.as_tensor(start, dtype=torch.float32, device=device)[None]  # (1, 2)
     g = torch.linspace(-1, 1, n)
-    acts = torch.stack(torch.meshgrid(g, g, indexing="xy"), -1).reshape(-1, 1, 2).expand(-1, horizon, 2)
-    s0 = torch.as_tensor(start, dtype=torch.float32)[None].expand(n * n, 2).to(device)
-    zz, _ = ac.rollout(z0.expand(n * n, -1, -1), s0, acts.to(device))
-    return (zz - z_goal[:, None]).abs().mean((2, 3)).sum(1).view(n, n).cpu().numpy()  # rows: dy, cols: dx
+    acts = (
+        torch.stack(torch.meshgrid(g, g, indexing="xy"), -1).reshape(1, -1, 1, 2).expand(-1, -1, horizon, 2)
+    )
+    return make_energy(models, z0, s0, z_goal, s_goal, weight)(acts.to(device)).view(n, n).cpu().numpy()

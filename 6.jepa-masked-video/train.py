@@ -10,7 +10,8 @@ Stages:
      target encoder's features. The collapse monitor (std of target features across the batch) is logged.
   A'. The same for a few steps without EMA and stop-gradient: the monitor shows the collapse.
   B. V-JEPA 2-AC: the frozen target encoder's per-frame features of point-mass trajectories; a
-     block-causal action-conditioned predictor with teacher-forcing and rollout losses.
+     block-causal action-conditioned predictor (with a render head) trained with teacher-forcing and
+     rollout losses, and a linear readout of the agent's (x, y) from a frame's tokens (for the planner).
 Writes checkpoints/jepa.pt and outputs/train_loss.png (rank 0 only under torchrun).
 """
 
@@ -25,7 +26,7 @@ import distributed as ddp
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from training import encode_trajectories, feature_stats, pretrain, train_ac
+from training import encode_trajectories, feature_stats, fit_readout, pretrain, train_ac
 
 from data_utils import cached
 from utils import CKPT_DIR, OUT_DIR, UserError, exit_on_user_error, pick_device, save_checkpoint
@@ -51,7 +52,9 @@ class TrainConfig:
     ac_dim: int = 64
     ac_depth: int = 3
     ac_batch: int = 16
-    ac_steps: int = 400
+    ac_steps: int = 1000
+    ac_lr: float = 3e-3  # the render head learns its position -> features map faster with it (pilot)
+    ac_freqs: int = 6  # sine frequencies of the positions' encoding in the 2-AC predictor
     rollout_steps: int = 2  # the rollout loss imagines this many steps
     threads: int = 1  # torch threads per process (1 is best when other jobs share the cores)
     seed: int = 0
@@ -132,6 +135,9 @@ def main(argv=None) -> None:
     z = encode_trajectories(encoder, room["frames"], device)  # (N, T, P, D) frozen features
     stats = feature_stats(z)
     z = (z - stats["mean"]) / stats["std"]  # standardised per (patch, dim)
+    # the goal image's (x, y) for the planner's energy, read from the full 8x8 token grid (every 2nd frame)
+    tokens = encode_trajectories(encoder, room["frames"][:, ::2], device, pool=1)  # (N, T/2, 64, D)
+    readout = fit_readout(tokens, room["proprio"][:, ::2])
     ac, ac_log = train_ac(c, z, room["actions"], room["proprio"], device, rank, world, cfg.ac_steps)
     seconds = time.time() - start
 
@@ -145,6 +151,7 @@ def main(argv=None) -> None:
             "ablation_encoder": ablation.state_dict(),
             "ac": ac.state_dict(),
             "z_stats": stats,
+            "readout": readout,
             "logs": logs,
             "train_seconds": seconds,
         }

@@ -3,8 +3,11 @@
 Each frame t becomes a block of tokens: [action a_t, proprioception s_t, its P patch features z_t].
 A block-causal mask lets every token of frame t attend to all tokens of frames 0..t and none later,
 so one forward pass over T frames gives T next-frame predictions (teacher forcing), and the same model
-rolls out step by step at planning time. The patch tokens of frame t predict z_{t+1} (as z_t plus a
-change), the proprioception token predicts s_{t+1}.
+rolls out step by step at planning time. The proprioception token of frame t predicts s_{t+1}, and a
+render head draws all of z_{t+1} from it and from where the action aims (pilots on the 1-thread CPU, 400
+steps: patch tokens that each predict their own feature change stayed barely better than predicting the
+mean frame, 0.30 vs 0.32 L1, and their errors grew once fed back in a rollout; the render head reached
+0.19 at every horizon after 1000 steps).
 
 Shape key: B batch, T frames, P patch tokens per frame, D encoder dim, E predictor dim, A action dims (2),
 S proprioception dims (2), H rollout horizon.
@@ -24,22 +27,55 @@ def block_causal(t: int, per_frame: int, device=None) -> torch.Tensor:
     return frame[None, :] <= frame[:, None]
 
 
+def fourier(s: torch.Tensor, n_freqs: int) -> torch.Tensor:
+    """(..., S) positions in arena units -> (..., S * (1 + 2 n_freqs)): s, sin(2^k pi s), cos(2^k pi s).
+
+    A linear layer of a raw (x, y) can only say "further right"; the predictor must turn a position into
+    features that peak at one patch, a bump. Sines of several wavelengths (NeRF's positional encoding)
+    hand it the building blocks of such bumps."""
+    k = torch.pi * 2.0 ** torch.arange(n_freqs, device=s.device, dtype=s.dtype)  # (n_freqs,)
+    angles = (s[..., None] * k).flatten(-2)  # (..., S * n_freqs)
+    return torch.cat([s, angles.sin(), angles.cos()], -1)
+
+
 class ACPredictor(nn.Module):
     """Block-causal action-conditioned predictor over per-frame tokens.
 
     Args:
         enc_dim: D. n_patches: P. dim: E. depth, heads: transformer size. action_dim: A. proprio_dim: S.
+        n_freqs: sine frequencies of the positions' encoding (0: the raw (x, y) only).
+        action_scale: how far (arena units) a push of 1 moves the agent, to encode where a push aims.
+        render: hidden width of the head that turns the proprioception token into every patch's features.
     """
 
-    def __init__(self, enc_dim=96, n_patches=16, dim=96, depth=3, heads=4, action_dim=2, proprio_dim=2):
+    def __init__(
+        self,
+        enc_dim=96,
+        n_patches=16,
+        dim=96,
+        depth=3,
+        heads=4,
+        action_dim=2,
+        proprio_dim=2,
+        n_freqs=6,
+        action_scale=0.1,
+        render=256,
+    ):
         super().__init__()
-        self.n_patches, self.dim, self.action_dim = n_patches, dim, action_dim
-        self.z_in, self.z_out = nn.Linear(enc_dim, dim), nn.Linear(dim, enc_dim)
-        self.a_in, self.s_in = nn.Linear(action_dim, dim), nn.Linear(proprio_dim, dim)
+        self.n_patches, self.dim, self.action_dim, self.n_freqs = n_patches, dim, action_dim, n_freqs
+        self.action_scale = action_scale
+        width = proprio_dim * (1 + 2 * n_freqs)  # the size of a sine-encoded position
+        self.z_in = nn.Linear(enc_dim, dim)
+        self.a_in, self.s_in = nn.Linear(action_dim + width, dim), nn.Linear(width, dim)
         self.s_out = nn.Linear(dim, proprio_dim)
+        # The render head: one MLP from the proprioception token (and the aim) to all P x D features of the
+        # next frame: in this world a frame is a function of where the agent is, and one shared MLP learns
+        # that map much faster than 16 patch tokens drawing their part each.
+        self.render = nn.Sequential(
+            nn.Linear(dim + width, render), nn.GELU(), nn.Linear(render, n_patches * enc_dim)
+        )
         self.slot = nn.Parameter(torch.randn(1, 1, n_patches + 2, dim) * 0.02)  # which token of a frame
         self.transformer = Transformer(dim, depth, heads)
-        nn.init.zeros_(self.z_out.weight), nn.init.zeros_(self.z_out.bias)  # start as copy-last
 
     def forward(self, z: torch.Tensor, actions: torch.Tensor, proprio: torch.Tensor):
         """Predict frame t+1 from frames 0..t, for every t at once.
@@ -56,11 +92,15 @@ class ACPredictor(nn.Module):
                 f"proprio (B, T, S); "
                 f"got {tuple(z.shape)}, {tuple(actions.shape)}, {tuple(proprio.shape)}"
             )
-        x = torch.cat([self.a_in(actions)[:, :, None], self.s_in(proprio)[:, :, None], self.z_in(z)], 2)
-        x = x + self.slot + sincos_1d(torch.arange(t), self.dim).to(x)[None, :, None]  # (B, T, P+2, E)
+        aim = fourier(proprio + self.action_scale * actions, self.n_freqs)  # (B, T, width): where it aims
+        a_tok = self.a_in(torch.cat([actions, aim], -1))[:, :, None]  # (B, T, 1, E)
+        s_tok = self.s_in(fourier(proprio, self.n_freqs))[:, :, None]  # (B, T, 1, E)
+        x = torch.cat([a_tok, s_tok, self.z_in(z)], 2)  # (B, T, P+2, E)
+        x = x + self.slot + sincos_1d(torch.arange(t), self.dim).to(x)[None, :, None]
         x = self.transformer(x.reshape(b, t * (p + 2), self.dim), block_causal(t, p + 2, z.device))
         x = x.view(b, t, p + 2, self.dim)
-        return z + self.z_out(x[:, :, 2:]), proprio + self.s_out(x[:, :, 1])
+        z_next = self.render(torch.cat([x[:, :, 1], aim], -1)).view(b, t, p, -1)  # (B, T, P, D)
+        return z_next, proprio + self.s_out(x[:, :, 1])
 
     def rollout(self, z0: torch.Tensor, s0: torch.Tensor, actions: torch.Tensor):
         """Imagine H steps from one observed frame, feeding each prediction back in.

@@ -136,11 +136,12 @@ def test_block_causal_mask_and_ac_loss_falls():
 def test_block_causal_prediction_ignores_the_future():
     torch.manual_seed(0)
     ac = ACPredictor(enc_dim=16, n_patches=4, dim=32, depth=1, heads=4)
-    torch.nn.init.normal_(ac.z_out.weight)
+    torch.nn.init.normal_(ac.render[2].weight)
     z, a, s = torch.randn(1, 4, 4, 16), torch.rand(1, 4, 2), torch.rand(1, 4, 2)
     z2 = z.clone()
     z2[:, 3] += 1.0  # change only the last frame
     assert torch.allclose(ac(z, a, s)[0][:, :3], ac(z2, a, s)[0][:, :3], atol=1e-5)
+    assert not torch.allclose(ac(z, a, s)[0][:, 3], ac(z2, a, s)[0][:, 3], atol=1e-5)  # but it is seen
 
 
 def test_cem_finds_the_minimum_of_a_quadratic():
@@ -160,3 +161,17 @@ def test_standardised_frame_features():
     assert z.shape == (3, 2, 16, 48)
     zs = encode_trajectories(enc, frames, "cpu", feature_stats(z))
     assert zs.mean((0, 1)).abs().max() < 1e-4 and (zs.std((0, 1)) - 1).abs().max() < 1e-2
+
+
+def test_fourier_encoding_and_position_readout():
+    from training import fit_readout, read_position
+
+    from models.ac_predictor import fourier
+
+    assert fourier(torch.rand(3, 5, 2), 4).shape == (3, 5, 2 * (1 + 2 * 4))
+    gen = torch.Generator().manual_seed(0)
+    tokens = torch.randn(40, 3, 4, 8, generator=gen)  # (N, T, P, D)
+    true_w = torch.randn(32, 2, generator=gen)
+    pos = (tokens.flatten(2) @ true_w).numpy()  # a position that is linear in the tokens
+    readout = fit_readout(tokens, pos, ridge=1e-3)
+    assert (read_position(readout, tokens) - torch.as_tensor(pos)).abs().max() < 0.05
