@@ -67,6 +67,7 @@ class TrainConfig:
     batch_size: int = 32  # clips of num_hist + 1 frames per step
     proprio_weight: float = 1.0  # weight of the proprio MSE beside the feature MSE
     rollout_weight: float = 1.0  # weight of an open-loop rollout loss beside teacher forcing (0 = none)
+    rollout_steps: int = 3  # open-loop steps of that loss (the planner imagines 5)
     rollout_window: int = 1  # frames the predictor reads in that rollout (1: cheap, as the planner does)
     decoder_steps: int = 300
     lr: float = 2e-3
@@ -135,6 +136,8 @@ def main(argv=None) -> None:
     steps = (cfg.n_traj, cfg.dino_steps, cfg.dino_batch, cfg.codec_steps, cfg.pred_steps, cfg.batch_size)
     if min(steps) < 1 or cfg.decoder_steps < 1 or cfg.traj_len <= cfg.num_hist or cfg.num_hist < 1:
         raise UserError("--n-traj, --*-steps, --*batch* must be positive and --traj-len > --num-hist >= 1")
+    if not 1 <= cfg.rollout_steps < cfg.traj_len:
+        raise UserError("--rollout-steps must be at least 1 and below --traj-len")
     device = pick_device(cfg.device)
     print(f"device {device}, torch threads {torch.get_num_threads()}, world {cfg.world}")
     seed_everything(cfg.seed)

@@ -153,7 +153,8 @@ def train_predictor(
     model = model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
     rng, hist, t0 = np.random.default_rng(cfg.seed + 2), {"step": [], "loss": []}, time.time()
-    clip = cfg.num_hist + 1  # num_hist inputs, each predicts the next frame
+    n_roll = cfg.rollout_steps if cfg.rollout_weight > 0 else 0  # open-loop steps of the rollout loss
+    clip = max(cfg.num_hist, n_roll) + 1  # num_hist inputs (each predicts the next frame), or the rollout
     label = f"stage 3: predictor on {name}" + ("" if causal else " (no mask)")
     for step in (bar := tqdm(range(cfg.pred_steps), desc=label)):
         for g in opt.param_groups:
@@ -162,14 +163,17 @@ def train_predictor(
         start = torch.from_numpy(rng.integers(0, z.shape[1] - clip + 1, cfg.batch_size))
         idx = start[:, None] + torch.arange(clip)  # (B, clip) frame indices
         zc, pc = z[traj[:, None], idx].to(device), proprio[traj[:, None], idx].to(device)  # (B, clip, N, D)
-        ac = actions[traj[:, None], idx[:, :-1]].to(device)  # (B, num_hist, 2)
-        z_pred, p_pred = model(zc[:, :-1], pc[:, :-1], ac)  # teacher forcing: every input is the truth
-        feat_loss = (z_pred - zc[:, 1:]).pow(2).mean()
-        loss = feat_loss + cfg.proprio_weight * (p_pred - pc[:, 1:]).pow(2).mean()
-        if cfg.rollout_weight > 0:  # open loop from the first frame: the model reads its own predictions
-            z_roll, p_roll = rollout(model, zc[:, 0], pc[:, 0], ac, cfg.rollout_window)  # (B, num_hist, N, D)
+        ac = actions[traj[:, None], idx[:, :-1]].to(device)  # (B, clip - 1, 2)
+        h = cfg.num_hist  # teacher forcing: every input is the truth
+        z_pred, p_pred = model(zc[:, :h], pc[:, :h], ac[:, :h])  # (B, num_hist, N, D), (B, num_hist, 2)
+        feat_loss = (z_pred - zc[:, 1 : h + 1]).pow(2).mean()
+        loss = feat_loss + cfg.proprio_weight * (p_pred - pc[:, 1 : h + 1]).pow(2).mean()
+        if n_roll:  # open loop from the first frame: the model reads its own predictions
+            z_roll, p_roll = rollout(model, zc[:, 0], pc[:, 0], ac[:, :n_roll], cfg.rollout_window)
+            # z_roll: (B, n_roll, N, D), p_roll: (B, n_roll, 2)
             loss = loss + cfg.rollout_weight * (
-                (z_roll - zc[:, 1:]).pow(2).mean() + cfg.proprio_weight * (p_roll - pc[:, 1:]).pow(2).mean()
+                (z_roll - zc[:, 1 : n_roll + 1]).pow(2).mean()
+                + cfg.proprio_weight * (p_roll - pc[:, 1 : n_roll + 1]).pow(2).mean()
             )
         opt.zero_grad(set_to_none=True)
         loss.backward()

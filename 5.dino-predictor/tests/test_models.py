@@ -157,19 +157,27 @@ def test_bad_inputs_are_value_errors_naming_the_shape():
         ViT(dim=32, depth=1)(torch.zeros(2, 3, 64, 64, dtype=torch.uint8))
 
 
-def test_train_predictor_with_a_rollout_loss_runs_and_learns():
-    """The optional open-loop rollout loss (train.py --rollout-weight) trains without shape errors."""
+@pytest.mark.parametrize("rollout_steps", [3, 5])
+def test_train_predictor_with_a_rollout_loss_runs_and_learns(rollout_steps):
+    """The open-loop rollout loss (train.py --rollout-weight, --rollout-steps) trains without shape errors."""
     import dataclasses
 
     from train import TrainConfig
     from training import train_predictor
 
     cfg = dataclasses.replace(
-        TrainConfig(), pred_steps=30, batch_size=4, pred_dim=32, pred_depth=1, rollout_weight=1.0
+        TrainConfig(),
+        pred_steps=30,
+        batch_size=4,
+        pred_dim=32,
+        pred_depth=1,
+        rollout_weight=1.0,
+        rollout_steps=rollout_steps,
     )
     torch.manual_seed(0)
-    z = torch.randn(3, 6, 16, 8).cumsum(1) * 0.3  # (Ntraj, T, N, D): features that drift over time
-    proprio, actions = torch.rand(3, 6, 2), torch.rand(3, 5, 2) * 2 - 1
+    proprio, actions = torch.rand(3, 8, 2), torch.rand(3, 7, 2) * 2 - 1
+    steps = torch.cat([torch.zeros(3, 1), actions[:, :, 0]], 1)  # (Ntraj, T): the move into each frame
+    z = torch.randn(3, 1, 16, 8) + steps.cumsum(1)[:, :, None, None]  # (Ntraj, T, N, D): the action moves z
     model, hist = train_predictor(cfg, z, proprio, actions, "cpu")
     assert model.feat_dim == 8 and hist["loss"][-1] < hist["loss"][0]
 
