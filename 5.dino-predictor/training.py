@@ -73,7 +73,7 @@ def train_dino(cfg, frames: torch.Tensor, device) -> tuple[ViT, dict]:
             g["lr"] = warmup_cosine_lr(step, cfg.dino_steps, cfg.dino_lr)
         x = batch_of(frames, rng.integers(0, len(frames), cfg.dino_batch), device)  # (B, 3, 64, 64)
         glob = random_crops(x, 2, 64, cfg.global_scale, gen)  # (2, B, 3, 64, 64) global views
-        b, n = len(x), 16
+        b, n = len(x), student.grid**2  # N patches per 64-px view (16 with 16-px patches)
         mask = random_patch_mask(2 * b, n, cfg.mask_ratio, gen).to(device) if cfg.patch_weight else None
         s_glob = student(glob.flatten(0, 1), mask)  # (2B, 1 + N, E): the student sees masked global views
         s_out = [s_head(s_glob[:, 0]).view(2, b, -1)]  # [CLS] -> logits (2, B, K)
