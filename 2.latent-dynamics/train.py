@@ -197,8 +197,8 @@ def pixel_loss(
     The 20x weight sits on pixels that are bright in the *truth*, so a missed ball pixel costs 20 and
     a background pixel the prediction lights up wrongly costs 1: hedging is cheap, and an uncertain
     ball is drawn as a large blob. ``lit_weight`` charges such wrongly lit pixels more (by how bright
-    the prediction draws them). 20 would be symmetric and erases the balls (measured: 10.6 px at
-    horizon 5); the rollout fine-tune uses 5 (a pilot from one teacher-forced model: 2.57 px and an
+    the prediction draws them). 20 is symmetric: used from the first step it erased the balls (10.6 px
+    at horizon 5); the rollout fine-tune uses 5 (a pilot from one teacher-forced model: 2.57 px and an
     MSE ratio of 0.88, against 2.81 and 1.07 with 1; 10 and 20 lower the MSE ratio further but move
     the balls away).
 
