@@ -63,7 +63,7 @@ class TrainConfig:
     num_hist: int = 3  # frames of context the predictor reads
     pred_dim: int = 64  # predictor width
     pred_depth: int = 3
-    pred_steps: int = 600  # steps per predictor (4 predictors)
+    pred_steps: int = 1500  # steps per predictor (4 predictors); 600 left h5 at 0.50 of copy-last
     batch_size: int = 32  # clips of num_hist + 1 frames per step
     proprio_weight: float = 1.0  # weight of the proprio MSE beside the feature MSE
     rollout_weight: float = 1.0  # weight of an open-loop rollout loss beside teacher forcing (0 = none)
