@@ -1,7 +1,7 @@
-"""The pixel loss of train.py: what a missed ball pixel and a wrongly lit pixel cost."""
+"""The pixel loss of losses.py: what a missed ball pixel and a wrongly lit pixel cost."""
 
 import torch
-from train import pixel_loss
+from losses import pixel_loss
 
 
 class FixedDecoder:
