@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from models import FSQAutoencoder, LatentDynamics, snap_to_grid, tokens_to_latents
+from models import FSQAutoencoder, LatentDynamics, snap_to_grid, tokens_to_latents, weighted_mse
 
 LEVELS = (8, 5, 5, 5)  # FSQ levels of the codec: 1000 codes, 4 channels per latent cell
 
@@ -65,7 +65,10 @@ def pixel_loss(
     codes = pred + (snap_to_grid(pred, LEVELS) - pred).detach()  # (B, T, N, P) rounded, gradient as identity
     recon = codec.decode(tokens_to_latents(codes).flatten(0, 1))  # (B*T, 3, 64, 64)
     target = frames.flatten(0, 1)  # (B*T, 3, 64, 64)
+    loss = weighted_mse(recon, target, fg_weight=20.0)  # chapter 1's loss: missed ball pixels cost 20x
+    if lit_weight == 1.0:
+        return loss
     truth_lit = target.amax(dim=1, keepdim=True)  # (B*T, 1, 64, 64) brightness of the truth
     pred_lit = recon.detach().clamp(0, 1).amax(dim=1, keepdim=True)  # a weight, so no gradient through it
-    weight = 1.0 + 19.0 * truth_lit + (lit_weight - 1.0) * pred_lit * (1.0 - truth_lit)
-    return (weight * (recon - target).pow(2)).mean()
+    wrongly_lit = pred_lit * (1.0 - truth_lit)  # (B*T, 1, 64, 64) bright in the prediction, dark in the truth
+    return loss + ((lit_weight - 1.0) * wrongly_lit * (recon - target).pow(2)).mean()  # their extra cost
