@@ -1,200 +1,305 @@
-"""The two worlds of chapter 6 and their cached clip datasets.
+"""The planar arm with nuisance, a gymnasium environment, and its cached datasets.
 
-Copied so that this chapter stands alone: ``BouncingBalls`` and ``soft_disc`` from chapter 2
-(2.latent-dynamics/data_utils.py), ``PointMassRoom`` from chapter 3 (3.action-conditioning/data_utils.py).
-New here: an ``open`` room layout (only the outer walls), an action repeat, the balls' motion direction
-as a probe label (8 classes, never shown to the pre-training), and a cache for both datasets.
+Copied from chapter 5 (5.dino-predictor/data_utils.py) so that this chapter stands alone; unchanged.
 
-- balls: 1-3 coloured balls at constant speed bouncing off the walls of a 64x64 frame (passive video).
-- room: an orange agent disk in a 64x64 arena, ``open`` or ``wall`` (two rooms joined by a door); an
-  action (dx, dy) in [-1, 1]^2 is held for ``ACTION_REPEAT`` simulator steps of up to 0.05 arena each.
+A two-link arm is pinned at the centre of a 64x64 frame (links 18 and 14 px long, 6 and 5 px thick,
+a red end-effector), as in DINO-WM's Reacher and V-JEPA 2-AC's arm, in small. The body fills much of
+the image, so *how far the arm is from a pose* shows in many pixels, not in one 3-px dot.
 
-Shape key: N clips, T frames, H/W frame height/width (64), K balls, A action dims (2).
+Every episode also has **nuisance** that a real camera has and that says nothing about the arm:
+    - a textured background (8x8 blocks of random colour),
+    - a lighting tint (each colour channel scaled by 0.7-1.3),
+    - a distractor disk of random colour that moves on its own and bounces off the frame's edges.
+A goal image is rendered under *another* episode's nuisance than the start, so a cost that compares
+raw pixels sees mostly the nuisance; an encoder pre-trained to ignore it should not.
+
+State: joint angles q = (q1, q2) in radians (q1 wraps, q2 is limited to +-2.6 so the elbow stays
+open). Action: joint-angle velocities (dq1, dq2) in [-1, 1]^2, each step held for ``frame_skip`` = 5
+sub-steps of at most 0.05 rad (a frame skip, as in DINO-WM). Proprioception: the robot's own joint
+angles, as (cos q1, sin q1, cos q2, sin q2) so that nothing jumps at the wrap.
+
+Shape key: M frames, N trajectories, T frames per trajectory, A = 2 action dims, P = 4 proprio dims.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
-import torch
+from gymnasium import spaces
 from tqdm import tqdm
 
 DATA_DIR = Path(__file__).parent / "data"
+WORLD = "arm-nuisance"  # checkpoints record it, so one trained on another world is refused in one line
 SIZE = 64
-ACTION_REPEAT = 2  # one action = 2 simulator steps, so one step moves the agent up to 6.4 px
-N_DIRECTIONS = 8  # the probe's label: the ball's motion direction in 8 sectors of 45 degrees
-BALL_COLOURS = np.array(
-    [[255, 60, 60], [60, 220, 60], [70, 110, 255], [250, 220, 50], [60, 220, 230], [230, 70, 230]],
-    dtype=np.float32,
-)
-AGENT_COLOUR = np.array([255, 140, 20], dtype=np.float32)
-WALL_COLOUR = np.array([120, 120, 120], dtype=np.float32)
-BORDER = [(0, 0, 1, 0.03), (0, 0.97, 1, 1), (0, 0, 0.03, 1), (0.97, 0, 1, 1)]
-LAYOUTS = {"open": BORDER, "wall": BORDER + [(0.47, 0.03, 0.53, 0.40), (0.47, 0.60, 0.53, 0.97)]}
+LINKS = (18 / SIZE, 14 / SIZE)  # link lengths, frame units (the frame is [0, 1]^2, y down)
+WIDTHS = (3.0, 2.5)  # links' half-thickness, px
+EE_RADIUS, BASE_RADIUS, DISTRACTOR_RADIUS = 3.5, 3.0, 6.0  # px
+LINK_COLOURS = np.array([[40, 110, 255], [255, 200, 0]], dtype=np.float32)  # blue, yellow
+EE_COLOUR, BASE_COLOUR = np.array([230, 30, 30], np.float32), np.array([60, 60, 60], np.float32)
+Q2_LIMIT, MAX_STEP, FRAME_SKIP, DISTRACTOR_SPEED = 2.6, 0.05, 5, 0.012
 
 
-def soft_disc(size: int, cx: float, cy: float, radius: float) -> np.ndarray:
-    """An anti-aliased disc as a (size, size) float32 mask in [0, 1] (1 inside, a 1-pixel soft edge)."""
-    coords = np.arange(size, dtype=np.float32)
-    dist = np.sqrt((coords[None, :] - cx) ** 2 + (coords[:, None] - cy) ** 2)  # (H, W)
-    return np.clip(radius + 0.5 - dist, 0.0, 1.0)
+@dataclass
+class Nuisance:
+    """What an episode's camera adds: background blocks (8, 8, 3) uint8, tint (3,), a distractor's
+    position (2,) and velocity (2,) in frame units per sub-step and colour (3,). ``None`` fields: none."""
 
+    background: np.ndarray
+    tint: np.ndarray
+    distractor: np.ndarray
+    velocity: np.ndarray
+    colour: np.ndarray
 
-class BouncingBalls:
-    """1-``max_balls`` coloured balls moving at constant speed with elastic walls (chapter 2's)."""
-
-    def __init__(self, size=SIZE, seed=0, max_balls=3):
-        self.size, self.max_balls = size, max_balls
-        self.rng = np.random.default_rng(seed)
-        self.reset()
-
-    def reset(self) -> np.ndarray:
-        """Draw new balls; return the first frame (size, size, 3) uint8."""
-        n = int(self.rng.integers(1, self.max_balls + 1))
-        self.radius = self.rng.uniform(3.0, 5.0, size=n)  # (K,)
-        self.colour_idx = self.rng.choice(len(BALL_COLOURS), size=n, replace=False)  # (K,)
-        lo, hi = self.radius, self.size - 1 - self.radius
-        self.pos = self.rng.uniform(lo[:, None], hi[:, None], size=(n, 2))  # (K, 2) as (x, y)
-        angle = self.rng.uniform(0, 2 * np.pi, size=n)
-        speed = self.rng.uniform(1.0, 2.5, size=n)
-        self.vel = np.stack([np.cos(angle), np.sin(angle)], axis=1) * speed[:, None]  # (K, 2)
-        return self.render()
-
-    def step(self) -> np.ndarray:
-        """Advance one time step (reflecting off walls) and return the new frame."""
-        self.pos = self.pos + self.vel
-        lo, hi = self.radius[:, None], self.size - 1 - self.radius[:, None]  # (K, 1)
-        below, above = self.pos < lo, self.pos > hi  # mirror the overshoot back inside, flip the velocity
-        self.pos = np.where(below, 2 * lo - self.pos, np.where(above, 2 * hi - self.pos, self.pos))
-        self.vel = np.where(below | above, -self.vel, self.vel)
-        return self.render()
-
-    def render(self) -> np.ndarray:
-        """The current frame: (size, size, 3) uint8; overlapping balls take the brighter channel."""
-        img = np.zeros((self.size, self.size, 3), dtype=np.float32)
-        for (x, y), r, c in zip(self.pos, self.radius, BALL_COLOURS[self.colour_idx], strict=True):
-            img = np.maximum(img, soft_disc(self.size, x, y, r)[..., None] * c)
-        return np.clip(np.rint(img), 0, 255).astype(np.uint8)
-
-
-class PointMassRoom:
-    """Chapter 3's point mass, in the ``open`` or ``wall`` layout, pushed by actions (dx, dy) in [-1, 1]^2.
-
-    A simulator step moves the agent by ``action * max_step`` (arena units) unless the disk would enter a
-    wall; then it slides along x or y if it can, or stays. ``step`` repeats the action ``repeat`` times.
-    """
-
-    def __init__(self, layout="open", size=SIZE, max_step=0.05, radius=0.05, repeat=ACTION_REPEAT, seed=0):
-        if layout not in LAYOUTS:
-            raise ValueError(f"unknown layout {layout!r}; expected one of {list(LAYOUTS)}")
-        self.walls = np.array(LAYOUTS[layout], dtype=np.float32)  # (n_walls, 4) as x0, y0, x1, y1
-        self.size, self.max_step, self.radius, self.repeat = size, max_step, radius, repeat
-        self.rng = np.random.default_rng(seed)
-        centres = (np.arange(size) + 0.5) / size  # pixel centres in arena units
-        self.background = np.zeros((size, size, 3), dtype=np.float32)
-        for x0, y0, x1, y1 in self.walls:
-            inside = ((centres[None, :] >= x0) & (centres[None, :] < x1)) & (
-                (centres[:, None] >= y0) & (centres[:, None] < y1)
+    @staticmethod
+    def sample(rng, on: bool = True) -> Nuisance:
+        """Random nuisance (``on``), or a plain black scene with no tint and the distractor off-frame."""
+        if not on:
+            return Nuisance(
+                np.zeros((8, 8, 3), np.uint8), np.ones(3), np.full(2, -1.0), np.zeros(2), np.zeros(3)
             )
-            self.background[inside] = WALL_COLOUR
-        self.reset()
+        angle = rng.uniform(0, 2 * np.pi)
+        return Nuisance(
+            background=np.repeat(rng.integers(0, 256, size=(8, 8, 1)), 3, axis=2).astype(np.uint8),
+            tint=rng.uniform(0.75, 1.25, size=3),
+            distractor=rng.uniform(0.1, 0.9, size=2),
+            velocity=DISTRACTOR_SPEED * np.array([np.cos(angle), np.sin(angle)]),
+            colour=rng.uniform(0, 255, size=3),
+        )
 
-    def collides(self, p: np.ndarray) -> bool:
-        """True when a disk at p = (x, y) overlaps any wall rectangle."""
-        nearest = np.clip(p[None, :], self.walls[:, :2], self.walls[:, 2:])  # closest wall point (n, 2)
-        return bool((((nearest - p[None, :]) ** 2).sum(1) < self.radius**2).any())
 
-    def reset(self, pos=None) -> np.ndarray:
-        """Place the agent at ``pos`` (arena units) or at a random free position; return the frame."""
-        while pos is None:
-            p = self.rng.uniform(0.0, 1.0, size=2)
-            pos = None if self.collides(p) else p
-        self.pos = np.asarray(pos, dtype=np.float64)
-        return self.render()
+def joints(q: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Joint angles (..., 2) -> base, elbow and end-effector positions (..., 2) in frame units."""
+    base = np.full(q.shape, 0.5)
+    elbow = base + LINKS[0] * np.stack([np.cos(q[..., 0]), np.sin(q[..., 0])], -1)
+    a2 = q[..., 0] + q[..., 1]
+    return base, elbow, elbow + LINKS[1] * np.stack([np.cos(a2), np.sin(a2)], -1)
 
-    def step(self, action) -> np.ndarray:
-        """Apply a continuous action (dx, dy) in [-1, 1]^2 ``repeat`` times and return the new frame."""
+
+def end_effector(q: np.ndarray) -> np.ndarray:
+    """Joint angles (..., 2) -> end-effector (x, y) (..., 2) in frame units: what success is judged on."""
+    return joints(q)[2]
+
+
+def _segment_alpha(a: np.ndarray, b: np.ndarray, half_width: float) -> np.ndarray:
+    """Anti-aliased coverage (M, H*W) of a thick segment from a to b (M, 2) px, at every pixel centre."""
+    ax, ay, dx, dy = a[:, :1], a[:, 1:], (b - a)[:, :1], (b - a)[:, 1:]  # (M, 1) each
+    px, py = _PX[None] - ax, _PY[None] - ay  # (M, H*W): pixel centres relative to a
+    t = np.clip((px * dx + py * dy) / np.maximum(dx * dx + dy * dy, 1e-9), 0, 1)  # nearest point's fraction
+    dist = np.sqrt((px - t * dx) ** 2 + (py - t * dy) ** 2)
+    return np.clip(half_width + 0.5 - dist, 0.0, 1.0)
+
+
+_PX, _PY = (v.reshape(-1).astype(np.float32) + 0.5 for v in np.meshgrid(np.arange(SIZE), np.arange(SIZE)))
+
+
+def render(q: np.ndarray, background, tint, distractor, colour) -> np.ndarray:
+    """Render M arms at once: q (M, 2), background (M, 8, 8, 3) uint8, tint (M, 3), distractor (M, 2),
+    colour (M, 3) -> frames (M, 64, 64, 3) uint8. Layers: background, distractor, links, hand, base."""
+    m = len(q)
+    img = np.repeat(np.repeat(background.astype(np.float32), 8, 1), 8, 2).reshape(m, -1, 3)  # (M, HW, 3)
+
+    def paint(alpha, rgb):  # alpha (M, HW), rgb (3,) or (M, 3)
+        nonlocal img
+        img = img * (1 - alpha[..., None]) + np.broadcast_to(rgb, (m, 3))[:, None] * alpha[..., None]
+
+    base, elbow, hand = (v.astype(np.float32) * SIZE for v in joints(q.astype(np.float64)))
+    d = distractor.astype(np.float32) * SIZE
+    paint(_segment_alpha(d, d, DISTRACTOR_RADIUS), colour.astype(np.float32))
+    paint(_segment_alpha(base, elbow, WIDTHS[0]), LINK_COLOURS[0])
+    paint(_segment_alpha(elbow, hand, WIDTHS[1]), LINK_COLOURS[1])
+    paint(_segment_alpha(hand, hand, EE_RADIUS), EE_COLOUR)
+    paint(_segment_alpha(base, base, BASE_RADIUS), BASE_COLOUR)
+    img = img * tint.astype(np.float32)[:, None]
+    return np.clip(np.rint(img), 0, 255).astype(np.uint8).reshape(m, SIZE, SIZE, 3)
+
+
+def render_many(q: np.ndarray, nuisance: Nuisance, chunk: int = 1024) -> np.ndarray:
+    """Render poses q (M, 2) under one scene's nuisance, in chunks (M, 64, 64, 3) uint8."""
+    out = []
+    for i in range(0, len(q), chunk):
+        part = q[i : i + chunk]
+        n = nuisance  # the same scene for every pose: broadcast its fields to (len(part), ...)
+        scene = [
+            np.broadcast_to(v, (len(part), *np.shape(v)))
+            for v in (n.background, n.tint, n.distractor, n.colour)
+        ]
+        out.append(render(part, *scene))
+    return np.concatenate(out) if out else np.zeros((0, SIZE, SIZE, 3), np.uint8)
+
+
+def step_joints(q: np.ndarray, action: np.ndarray, frame_skip: int = FRAME_SKIP) -> np.ndarray:
+    """The arm's dynamics for any leading shape: q (..., 2), action (..., 2) in [-1, 1] -> next q."""
+    q = q.astype(np.float64).copy()
+    for _ in range(frame_skip):
+        q = q + MAX_STEP * np.clip(action, -1, 1)
+        q[..., 0] = (q[..., 0] + np.pi) % (2 * np.pi) - np.pi  # the shoulder turns freely
+        q[..., 1] = np.clip(q[..., 1], -Q2_LIMIT, Q2_LIMIT)  # the elbow stops at its limit
+    return q
+
+
+def proprio_of(q: np.ndarray) -> np.ndarray:
+    """Joint angles (..., 2) -> proprioception (..., 4) = (cos q1, sin q1, cos q2, sin q2), float32."""
+    return np.concatenate([np.cos(q), np.sin(q)], -1)[..., [0, 2, 1, 3]].astype(np.float32)
+
+
+class ArmReachEnv(gym.Env):
+    """The planar arm with nuisance as a gymnasium environment.
+
+    Observation: {"image": (64, 64, 3) uint8, "proprio": (4,) float32}. Action: (2,) float32 in [-1, 1].
+    ``reset(seed=..., options={"q": (2,), "nuisance": Nuisance})`` may fix the pose and the scene.
+    ``info`` holds the joint angles "q" and the end-effector "ee" (frame units, for evaluation only).
+    Reward is 0: tasks are given as goal images, not as a reward.
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+
+    def __init__(self, nuisance: bool = True, frame_skip: int = FRAME_SKIP, render_mode: str = "rgb_array"):
+        self.use_nuisance, self.frame_skip, self.render_mode = nuisance, frame_skip, render_mode
+        self.observation_space = spaces.Dict(
+            {
+                "image": spaces.Box(0, 255, (SIZE, SIZE, 3), np.uint8),
+                "proprio": spaces.Box(-1.0, 1.0, (4,), np.float32),
+            }
+        )
+        self.action_space = spaces.Box(-1.0, 1.0, (2,), np.float32)
+        self.q, self.scene = np.zeros(2), Nuisance.sample(np.random.default_rng(0), False)
+
+    def _obs(self):
+        return {"image": self.render(), "proprio": proprio_of(self.q)}, {
+            "q": self.q.copy(),
+            "ee": end_effector(self.q),
+        }
+
+    def reset(self, *, seed=None, options=None):
+        """A random pose and scene from the env's generator (seeded by ``seed``); ``options`` may fix them."""
+        super().reset(seed=seed)
+        options = options or {}
+        q = options.get("q")
+        self.q = (
+            np.array([self.np_random.uniform(-np.pi, np.pi), self.np_random.uniform(-Q2_LIMIT, Q2_LIMIT)])
+            if q is None
+            else np.asarray(q, dtype=np.float64).copy()
+        )
+        self.scene = options.get("nuisance") or Nuisance.sample(self.np_random, self.use_nuisance)
+        self.scene = replace(
+            self.scene, distractor=self.scene.distractor.copy(), velocity=self.scene.velocity.copy()
+        )
+        return self._obs()
+
+    def step(self, action):
+        """Hold ``action`` for ``frame_skip`` sub-steps; the distractor moves on its own meanwhile."""
         a = np.asarray(action, dtype=np.float64)
-        if a.shape != (2,) or not np.all(np.isfinite(a)) or np.abs(a).max() > 1.0:
-            raise ValueError(f"action must be (dx, dy) with values in [-1, 1], got {action!r}")
-        move = a * self.max_step
-        for _ in range(self.repeat):
-            for candidate in (self.pos + move, self.pos + [move[0], 0], self.pos + [0, move[1]]):
-                if not self.collides(candidate):  # full move, else slide along x, else along y, else stay
-                    self.pos = candidate
-                    break
-        return self.render()
+        if a.shape != (2,) or not np.all(np.isfinite(a)) or np.abs(a).max() > 1.0 + 1e-6:
+            raise ValueError(f"action must be (dq1, dq2) with values in [-1, 1], got {action!r}")
+        self.q = step_joints(self.q, a, self.frame_skip)
+        s = self.scene
+        if s.distractor[0] >= 0:  # a disk that bounces off the frame's edges
+            for _ in range(self.frame_skip):
+                s.distractor += s.velocity
+                out = (s.distractor < 0.05) | (s.distractor > 0.95)
+                s.velocity[out] *= -1
+                s.distractor = np.clip(s.distractor, 0.05, 0.95)
+        obs, info = self._obs()
+        return obs, 0.0, False, False, info
 
     def render(self) -> np.ndarray:
-        """The current frame (size, size, 3) uint8."""
-        disc = soft_disc(self.size, *(self.pos * self.size - 0.5), self.radius * self.size)[..., None]
-        return np.clip(np.rint(self.background * (1 - disc) + AGENT_COLOUR * disc), 0, 255).astype(np.uint8)
+        """The current frame (64, 64, 3) uint8."""
+        return render_many(self.q[None], self.scene)[0]
 
 
-def direction_label(vel: np.ndarray) -> int:
-    """The sector (0..7, 45 degrees each, 0 = moving right) of a velocity (vx, vy)."""
-    angle = np.arctan2(vel[1], vel[0]) % (2 * np.pi)
-    return int(np.floor(angle / (2 * np.pi / N_DIRECTIONS) + 0.5)) % N_DIRECTIONS
+def random_actions(rng: np.random.Generator, n: int, keep: float = 0.6) -> np.ndarray:
+    """``n`` random actions (n, 2) float32 in [-1, 1]; each repeats the previous one with probability
+    ``keep``, so that trajectories sweep further than a pure random walk."""
+    acts = rng.uniform(-1, 1, size=(n, 2)).astype(np.float32)
+    for t in range(1, n):
+        if rng.random() < keep:
+            acts[t] = acts[t - 1]
+    return acts
 
 
-def make_ball_clips(n: int, length: int, seed: int, max_balls: int = 3, quiet: bool = True) -> dict:
-    """``n`` bouncing-balls clips. The label is the first ball's direction at the clip's middle frame.
+def make_trajectories(n: int, length: int, seed: int, nuisance: bool = True, quiet: bool = True) -> dict:
+    """Simulate ``n`` random-action episodes of ``length`` frames with a loop over ``env.step``.
 
+    Every frame is also rendered a second time, same pose, under another episode's nuisance
+    ("frames_alt"): two views of one state that differ only in what the encoder should ignore
+    (domain randomisation), which DINO pre-training uses as its pair of views.
     Returns:
-        {"frames": (N, T, 64, 64, 3) uint8, "labels": (N,) int64 in [0, 8)}
+        {"frames", "frames_alt": (N, T, 64, 64, 3) uint8, "actions": (N, T-1, 2) float32 (action t leads
+         from frame t to t+1), "proprio": (N, T, 4) float32, "q": (N, T, 2) float32 joint angles}
     """
-    env = BouncingBalls(seed=seed, max_balls=max_balls)
-    frames = np.empty((n, length, SIZE, SIZE, 3), dtype=np.uint8)
-    labels = np.empty(n, dtype=np.int64)
-    for i in tqdm(range(n), desc=f"simulating balls (seed {seed})", disable=quiet):
-        frames[i, 0] = env.reset()
-        for t in range(1, length):
-            frames[i, t] = env.step()
-            if t == length // 2:
-                labels[i] = direction_label(env.vel[0])
-    return {"frames": frames, "labels": labels}
+    env, alt = ArmReachEnv(nuisance), ArmReachEnv(nuisance)
+    rng = np.random.default_rng(seed + 1)
+    out = {
+        "frames": np.empty((n, length, SIZE, SIZE, 3), np.uint8),
+        "frames_alt": np.empty((n, length, SIZE, SIZE, 3), np.uint8),
+        "actions": np.stack([random_actions(rng, length - 1) for _ in range(n)]),
+        "proprio": np.empty((n, length, 4), np.float32),
+        "q": np.empty((n, length, 2), np.float32),
+    }
+    for i in tqdm(range(n), desc=f"simulating the arm (seed {seed})", disable=quiet):
+        obs, info = env.reset(seed=seed * 100_003 + i)
+        alt.reset(seed=seed * 100_003 + i + 50_000_000, options={"q": info["q"]})
+        for t in range(length):
+            if t:
+                obs, _, _, _, info = env.step(out["actions"][i, t - 1])
+                alt.q = info["q"].copy()  # same pose; the alt scene's distractor moves on its own
+                alt.step(np.zeros(2))
+            out["frames"][i, t], out["frames_alt"][i, t] = obs["image"], alt.render()
+            out["proprio"][i, t], out["q"][i, t] = obs["proprio"], info["q"]
+    return out
 
 
-def make_room_trajectories(n: int, length: int, seed: int, layout: str = "open", quiet: bool = True) -> dict:
-    """``n`` random-action point-mass trajectories of ``length`` frames.
+def load_trajectories(n: int, length: int, seed: int, nuisance: bool = True, quiet: bool = False) -> dict:
+    """``make_trajectories`` generated once, saved as a Hugging Face dataset (Arrow on disk) under data/
+    keyed by its parameters, and loaded (memory-mapped) from there afterwards. Returns numpy arrays."""
+    import datasets  # imported here: it is slow to import and only needed for the cache
 
-    Returns:
-        {"frames": (N, T, 64, 64, 3) uint8, "actions": (N, T, 2) float32 - action t leads from frame t to
-         t+1 (the last one is never taken), "proprio": (N, T, 2) float32 agent (x, y) in arena units}
+    key = json.dumps({"world": "arm", "n": n, "length": length, "seed": seed, "nuisance": nuisance, "v": 3})
+    path = DATA_DIR / f"arm_{hashlib.sha1(key.encode()).hexdigest()[:12]}"
+    if not path.exists():
+        data = make_trajectories(n, length, seed, nuisance, quiet=quiet)
+        frame = datasets.Array4D((length, SIZE, SIZE, 3), "uint8")
+        features = datasets.Features(
+            {
+                "frames": frame,
+                "frames_alt": frame,
+                "actions": datasets.Array2D((length - 1, 2), "float32"),
+                "proprio": datasets.Array2D((length, 4), "float32"),
+                "q": datasets.Array2D((length, 2), "float32"),
+            }
+        )
+        ds = datasets.Dataset.from_dict({k: list(v) for k, v in data.items()}, features=features)
+        tmp = path.with_name(path.name + ".tmp")
+        ds.save_to_disk(str(tmp))
+        tmp.replace(path)  # atomic: a crash mid-write never leaves a half-written cache
+        return data
+    ds = datasets.load_from_disk(str(path))
+    dtypes = {"frames": np.uint8, "frames_alt": np.uint8}  # Arrow hands uint8 arrays back as int64
+    return {  # one column at a time, to keep the int64 copy small
+        k: ds.select_columns([k]).with_format("numpy")[:][k].astype(dtypes.get(k, np.float32))
+        for k in ds.column_names
+    }
+
+
+def make_tasks(n: int, seed: int, goal_steps: int = 6, min_dist: float = 0.15) -> list[dict]:
+    """``n`` goal-reaching tasks, DINO-WM's protocol: the goal is the pose that ``goal_steps`` random
+    actions (each repeated with probability 0.8) reach from the start, shown under *another* scene.
+
+    Each task: {"q_start", "q_goal": (2,), "start_scene", "goal_scene": Nuisance}; the end-effectors of
+    start and goal are at least ``min_dist`` (frame units; 0.15 = 9.6 px) apart, 2.5x the success radius.
     """
-    env, rng = PointMassRoom(layout, seed=seed), np.random.default_rng(seed + 1)
-    frames = np.empty((n, length, SIZE, SIZE, 3), dtype=np.uint8)
-    proprio = np.empty((n, length, 2), dtype=np.float32)
-    actions = rng.uniform(-1, 1, size=(n, length, 2)).astype(np.float32)
-    for i in tqdm(range(n), desc=f"simulating {layout} room (seed {seed})", disable=quiet):
-        frames[i, 0], proprio[i, 0] = env.reset(), env.pos
-        for t in range(1, length):
-            frames[i, t], proprio[i, t] = env.step(actions[i, t - 1]), env.pos
-    return {"frames": frames, "actions": actions, "proprio": proprio}
-
-
-def cached(kind: str, **params) -> dict:
-    """``make_ball_clips`` (kind "balls") or ``make_room_trajectories`` ("room"), generated once per set of
-    parameters and cached under data/ as .npz (written atomically)."""
-    key = json.dumps({"kind": kind, **params, "v": 1}, sort_keys=True)
-    path = DATA_DIR / f"{kind}_{hashlib.sha1(key.encode()).hexdigest()[:12]}.npz"
-    if path.exists():
-        with np.load(path) as f:
-            return {k: f[k] for k in f.files}
-    data = make_ball_clips(**params, quiet=False) if kind == "balls" else make_room_trajectories(**params)
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
-    # one temporary file per process: under torchrun every rank may build the same cache at once
-    tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
-    np.savez_compressed(tmp, **data)
-    tmp.replace(path)  # atomic: a crash mid-write never leaves a half-written cache
-    return data
-
-
-def to_float(frames) -> torch.Tensor:
-    """uint8 frames (..., H, W, 3) (numpy or torch) -> a float tensor (..., 3, H, W) in [0, 1]."""
-    x = torch.as_tensor(frames)
-    return x.movedim(-1, -3).float() / 255.0
+    rng, tasks = np.random.default_rng(seed), []
+    while len(tasks) < n:
+        q0 = np.array([rng.uniform(-np.pi, np.pi), rng.uniform(-Q2_LIMIT, Q2_LIMIT)])
+        q1 = q0
+        for a in random_actions(rng, goal_steps, keep=0.8):
+            q1 = step_joints(q1, a)
+        if np.linalg.norm(end_effector(q0) - end_effector(q1)) >= min_dist:
+            scenes = {"start_scene": Nuisance.sample(rng), "goal_scene": Nuisance.sample(rng)}
+            tasks.append({"q_start": q0, "q_goal": q1, **scenes})
+    return tasks

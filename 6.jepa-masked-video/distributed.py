@@ -82,3 +82,9 @@ def average_gradients(params, world: int) -> None:
         if p.grad is not None:
             dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
             p.grad.div_(world)
+
+
+def barrier(world: int) -> None:
+    """Wait until every process gets here (nothing to do with one process)."""
+    if world > 1:
+        dist.barrier()

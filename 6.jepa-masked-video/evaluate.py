@@ -1,6 +1,7 @@
 """What validate.py measures: probes, feature spread, masked-prediction loss, AC rollouts, goal reaching.
 
-Shape key: N clips, B batch, T frames, P patch tokens per frame, D feature dim, H horizon, A action dims.
+Shape key: N clips, B batch (episodes), S CEM samples, T frames, P patch tokens per frame, D feature dim,
+H horizon, A action dims.
 """
 
 from __future__ import annotations
@@ -9,33 +10,55 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from jepa import feature_spread, jepa_loss
-from training import build_ac, build_encoder, encode_trajectories, read_position
+from training import build_ac, build_encoder, build_predictor, encode_trajectories, init_encoder
 
-from data_utils import PointMassRoom, to_float
-from models import ACPredictor, AttentiveProbe, MaskedPredictor, cem
+from data_utils import WORLD, ArmReachEnv, end_effector, step_joints
+from models import AttentiveProbe, cem
+from utils import UserError, to_float
 
-SUCCESS_RADIUS = 0.06  # arena units (3.8 px), as in chapter 5: the agent must end this close to the goal
+SUCCESS_RADIUS = 0.06  # frame units (3.8 px), as in chapter 5: the end-effector must end this close
 
 
 def load_models(ckpt: dict, device) -> dict:
-    """Rebuild every network of a checkpoint (eval mode), plus the random-init encoder (step 0 weights)."""
+    """Rebuild every network of a checkpoint (eval mode), plus the random-init encoder (step 0 weights).
+
+    Returns {"encoder", "context", "ablation", "init", "predictor", "ac": {"jepa", "init"}, "z_stats"}."""
+    if ckpt.get("world") != WORLD:
+        raise UserError(f"the checkpoint was not trained on the {WORLD!r} world; re-run `uv run train.py`")
     cfg = ckpt["config"]
-    torch.manual_seed(cfg["seed"])  # the same draw as train.py's: the encoder as it was at step 0
-    models = {"init": build_encoder(cfg)}
-    models["encoder"], models["ablation"] = build_encoder(cfg), build_encoder(cfg)
-    models["encoder"].load_state_dict(ckpt["encoder"])
-    models["ablation"].load_state_dict(ckpt["ablation_encoder"])
-    models["predictor"] = MaskedPredictor(cfg["enc_dim"], cfg["pred_dim"], cfg["pred_depth"], cfg["heads"])
-    models["predictor"].load_state_dict(ckpt["predictor"])
-    models["ac"] = build_ac(cfg, cfg["n_patches"])
-    models["ac"].load_state_dict(ckpt["ac"])
-    models = {k: m.to(device).eval() for k, m in models.items()}
-    return models | {"z_stats": ckpt["z_stats"], "readout": ckpt["readout"]}
+    try:
+        models = {"init": init_encoder(cfg)}  # the same draw as train.py's: the encoder at step 0
+        for name, key in (
+            ("encoder", "encoder"),
+            ("context", "context_encoder"),
+            ("ablation", "ablation_encoder"),
+        ):
+            models[name] = build_encoder(cfg)
+            models[name].load_state_dict(ckpt[key])
+        models["predictor"] = build_predictor(cfg)
+        models["predictor"].load_state_dict(ckpt["predictor"])
+        models = {k: m.to(device).eval() for k, m in models.items()}
+        models["ac"] = {}
+        for name, state in ckpt["ac"].items():
+            models["ac"][name] = build_ac(cfg, cfg["n_patches"])
+            models["ac"][name].load_state_dict(state)
+            models["ac"][name].to(device).eval()
+    except (KeyError, RuntimeError) as e:
+        raise UserError(f"the checkpoint does not match this chapter's models ({type(e).__name__})") from None
+    return models | {"z_stats": ckpt["z_stats"]}
 
 
-def frame_features(models: dict, frames: np.ndarray, device) -> torch.Tensor:
-    """Standardised per-frame features of single frames (B, 64, 64, 3) uint8 -> (B, P, D) on ``device``."""
-    return encode_trajectories(models["encoder"], frames[:, None], device, models["z_stats"])[:, 0].to(device)
+def motion_labels(q: np.ndarray) -> np.ndarray:
+    """The probe's label: which way the shoulder turns in the first and in the second half of a clip.
+
+    q: (N, T, 2) joint angles -> (N,) in 0..3 = 2 * [first half turns +] + [second half turns +]. One frame
+    cannot tell it, nor can two: it needs the motion at both ends of the clip. The nuisance does not
+    change it."""
+    dq = np.diff(q[..., 0], axis=1)  # (N, T-1) shoulder steps
+    dq = (dq + np.pi) % (2 * np.pi) - np.pi  # the shoulder wraps at +-pi
+    half = q.shape[1] // 2
+    first, second = dq[:, : half - 1].sum(1), dq[:, half:].sum(1)  # frames 0..half-1 and half..T-1
+    return (2 * (first > 0) + (second > 0)).astype(np.int64)
 
 
 @torch.no_grad()
@@ -49,13 +72,13 @@ def clip_features(encoder, frames: np.ndarray, device, batch: int = 64) -> torch
 def probe_accuracy(train_x, train_y, test_x, test_y, n_classes: int, steps: int, seed: int) -> float:
     """Train an attentive probe on frozen tokens (N, tokens, D) and labels (N,); return test accuracy.
 
-    The tokens are first standardised per (token, dim) with the training set's mean and std: most of a
-    frozen token is the same in every clip (position embedding, background) and would drown the rest."""
+    The tokens are first standardised per (token, dim) with the training set's mean and std: much of a
+    frozen token is the same in every clip (its position embedding) and would drown the rest."""
     mean, std = train_x.mean(0), train_x.std(0) + 1e-4  # (N_tokens, D): the probe's fixed input norm
     train_x, test_x = (train_x - mean) / std, (test_x - mean) / std  # (MAE's linear probe uses a BatchNorm)
     torch.manual_seed(seed)
     probe = AttentiveProbe(train_x.shape[-1], n_classes)
-    opt = torch.optim.AdamW(probe.parameters(), lr=2e-3, weight_decay=0.01)
+    opt = torch.optim.AdamW(probe.parameters(), lr=2e-3, weight_decay=0.05)
     gen = torch.Generator().manual_seed(seed)
     y = torch.as_tensor(train_y)
     for _ in range(steps):
@@ -70,149 +93,130 @@ def probe_accuracy(train_x, train_y, test_x, test_y, n_classes: int, steps: int,
 
 
 @torch.no_grad()
-def spread_and_loss(models: dict, frames: np.ndarray, device, seed: int) -> dict:
-    """Held-out collapse monitor for the trained, ablation and random-init encoders, and the masked loss."""
-    x = to_float(frames).to(device)  # (B, T, 3, H, W)
+def spread_and_loss(models: dict, frames: np.ndarray, frames_alt: np.ndarray, device, seed: int) -> dict:
+    """Held-out collapse monitor of the trained, ablation and random-init encoders, and the masked loss:
+    the saved context encoder and predictor against the EMA target's features of the other scene (as in
+    training), and the same with the EMA target standing in for the context encoder (for comparison)."""
+    x, x_alt = to_float(frames).to(device), to_float(frames_alt).to(device)  # (B, T, 3, H, W)
     out = {}
     for name in ("encoder", "ablation", "init"):
-        dim = models[name].dim
-        out[f"spread/{name}"] = feature_spread(F.layer_norm(models[name](x), (dim,)))
-    rng = np.random.default_rng(seed)
-    losses = [
-        jepa_loss(models["encoder"], models["predictor"], models["encoder"], x, rng)[0] for _ in range(4)
-    ]
-    out["masked_loss"] = float(torch.stack(losses).mean())
+        out[f"spread/{name}"] = feature_spread(F.layer_norm(models[name](x), (models[name].dim,)))
+    for key, ctx in (("masked_loss", "context"), ("masked_loss/ema_as_context", "encoder")):
+        rng = np.random.default_rng(seed)  # the same masks for both
+        losses = [
+            jepa_loss(models[ctx], models["predictor"], models["encoder"], x, rng, target_clips=x_alt)[0]
+            for _ in range(4)
+        ]
+        out[key] = float(torch.stack(losses).mean())
     return out
 
 
 @torch.no_grad()
-def rollout_errors(ac: ACPredictor, z, actions, proprio, horizon: int) -> tuple[np.ndarray, np.ndarray]:
-    """L1 feature error of open-loop rollouts at horizons 1..H and of copy-last, over every start frame.
-
-    Args:
-        z: (N, T, P, D) frozen features; actions, proprio: (N, T, 2).
-    Returns:
-        (model errors (H,), copy-last errors (H,))
-    """
+def rollout_errors(ac, z, actions, proprio, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+    """L1 feature error of open-loop rollouts (window 1, as planned) at horizons 1..H and of copy-last,
+    over every start frame. z: (N, T, P, D); actions: (N, T-1, A); proprio: (N, T, S). Returns (H,), (H,)."""
     model, copy = np.zeros(horizon), np.zeros(horizon)
     starts = range(z.shape[1] - horizon)
     for s in starts:
-        pred, _ = ac.rollout(z[:, s], proprio[:, s], actions[:, s : s + horizon])  # (N, H, P, D)
+        pred, _ = ac.rollout(z[:, s], proprio[:, s], actions[:, s : s + horizon], window=1)  # (N, H, P, D)
         truth = z[:, s + 1 : s + 1 + horizon]
         model += (pred - truth).abs().mean((0, 2, 3)).cpu().numpy() / len(starts)
         copy += (z[:, s : s + 1] - truth).abs().mean((0, 2, 3)).cpu().numpy() / len(starts)
     return model, copy
 
 
-def goal_tasks(n: int, seed: int, min_dist: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` seeded (start, goal) pairs in the open room, at least ``min_dist`` apart: (n, 2) each."""
-    env, starts, goals = PointMassRoom("open", seed=seed), [], []
-    while len(starts) < n:
-        env.reset()
-        a = env.pos.copy()
-        env.reset()
-        if np.linalg.norm(env.pos - a) >= min_dist:
-            starts.append(a)
-            goals.append(env.pos.copy())
-    return np.array(starts), np.array(goals)
+def energy_cost(ac, z_now, p_now, z_goal, chunk: int = 1024):
+    """The planner's energy, from features alone: action samples (B, S, H, A) -> (B, S).
+
+    Imagine each sequence with the 2-AC predictor from the current frame's features z_now (B, P, D) and
+    proprioception p_now (B, 4); the energy is the L1 distance between the imagined features and the goal
+    image's z_goal (B, P, D), summed over the horizon (a plan that gets there early and stays wins).
+    No goal proprioception, no position read-out: the goal is only an image."""
+
+    def cost(samples: torch.Tensor) -> torch.Tensor:
+        b, s = samples.shape[:2]
+        z0, p0 = z_now.repeat_interleave(s, 0), p_now.repeat_interleave(s, 0)  # (B*S, P, D), (B*S, 4)
+        zg, acts = z_goal.repeat_interleave(s, 0), samples.flatten(0, 1)  # (B*S, P, D), (B*S, H, A)
+        out = []
+        for i in range(0, b * s, chunk):  # in chunks: a few MB at a time
+            c = slice(i, i + chunk)
+            zs, _ = ac.rollout(z0[c], p0[c], acts[c], window=1)  # (chunk, H, P, D)
+            out.append((zs - zg[c, None]).abs().mean(dim=(2, 3)).sum(1))
+        return torch.cat(out).view(b, s)
+
+    return cost
 
 
-def goal_position(models: dict, frames: np.ndarray, device) -> torch.Tensor:
-    """Where goal images (B, 64, 64, 3) uint8 put the agent, read from their full token grid: (B, 2)."""
-    tokens = encode_trajectories(models["encoder"], frames[:, None], device, pool=1)[:, 0]  # (B, 64, D)
-    return read_position(models["readout"], tokens).to(device)
+def oracle_cost(q_now: np.ndarray, ee_goal: np.ndarray):
+    """The upper bound: the true arm dynamics and the true end-effector distance to the goal, summed
+    over the horizon. q_now: (B, 2) joint angles; ee_goal: (B, 2). Samples (B, S, H, 2) -> (B, S)."""
 
+    def cost(samples: torch.Tensor) -> torch.Tensor:
+        a = samples.cpu().numpy()
+        q = np.broadcast_to(q_now[:, None], a.shape[:2] + (2,))  # (B, S, 2)
+        total = np.zeros(a.shape[:2])
+        for h in range(a.shape[2]):
+            q = step_joints(q, a[:, :, h])
+            total += np.linalg.norm(end_effector(q) - ee_goal[:, None], axis=-1)
+        return torch.from_numpy(total).float().to(samples.device)
 
-def make_energy(models: dict, z0, s0, z_goal, s_goal, weight: float):
-    """The planner's energy for one MPC step: (B, S, H, A) action sequences -> (B, S).
-
-    Imagine the sequence with the 2-AC predictor from (z0 (B, P, D), s0 (B, 2)); at every imagined step
-    take the L1 distance between the imagined features and the goal's features z_goal (B, P, D), plus
-    ``weight`` times the L1 distance between the imagined (x, y) and the goal's (x, y) s_goal (B, 2), as
-    read from the goal image's tokens by the linear readout; sum over the horizon (not the last step only)."""
-    ac, b = models["ac"], z0.shape[0]
-
-    def energy(seqs: torch.Tensor) -> torch.Tensor:
-        """(B, S, H, A) -> (B, S)."""
-        n = seqs.shape[1]
-        zz, ss = ac.rollout(z0.repeat_interleave(n, 0), s0.repeat_interleave(n, 0), seqs.flatten(0, 1))
-        dist = (zz - z_goal.repeat_interleave(n, 0)[:, None]).abs().mean((2, 3))  # (B*S, H)
-        if weight > 0:
-            dist = dist + weight * (ss - s_goal.repeat_interleave(n, 0)[:, None]).abs().sum(-1)
-        return dist.sum(1).view(b, n)
-
-    return energy
-
-
-def oracle_energy(envs, goals):
-    """The honest upper bound: the same CEM scoring sequences with the true simulator and the true
-    distance to the goal (summed over the horizon). (B, S, H, A) -> (B, S)."""
-
-    def energy(seqs: torch.Tensor) -> torch.Tensor:
-        """(B, S, H, A) -> (B, S)."""
-        cost = torch.zeros(seqs.shape[:2])
-        for i, (env, goal) in enumerate(zip(envs, goals, strict=True)):
-            start = env.pos.copy()
-            for j, seq in enumerate(seqs[i].cpu().numpy().astype(np.float64)):
-                for a in seq:
-                    env.step(a)
-                    cost[i, j] += float(np.linalg.norm(env.pos - goal))
-                env.pos = start.copy()
-        return cost
-
-    return energy
+    return cost
 
 
 @torch.no_grad()
-def plan_episodes(models, starts, goals, device, cfg: dict, mode: str = "energy") -> dict:
-    """MPC: every step, CEM over ``horizon`` actions minimising an energy; execute the first action;
-    re-plan from the new observation. ``mode``: "energy" (features + read-out position, the planner),
-    "features" (the feature L1 alone), "oracle" (true simulator), "random" (uniform random actions).
-
+def goal_reaching(encoder, ac, stats, tasks: list, cfg, device, seed: int = 0) -> dict:
+    """CEM-MPC from a start pose to a goal *image*, every task planned together in one batch (chapter 5's
+    loop). Every ``replan_every`` steps: encode the current frame, plan ``horizon`` actions with CEM on the
+    energy, execute the first ``replan_every`` in the simulator, re-plan (warm-started from the rest).
+    ``encoder`` None plans with the oracle (true dynamics and true distance) instead.
+    Args:
+        tasks: from data_utils.make_tasks. stats: the encoder's feature standardisation.
+        cfg: horizon, samples, elites, iters, mpc_steps, replan_every.
     Returns:
-        {"success": (B,) bool, "final_dist": (B,) arena units, "frames": (B, steps+1, 64, 64, 3) uint8}
+        {"success": (B,) bool, "final_dist": (B,) frame units, "frames": (B, steps+1, 64, 64, 3) uint8,
+         "goal_frames": (B, 64, 64, 3) uint8}
     """
-    b, h = len(starts), cfg["horizon"]
-    envs = [PointMassRoom("open", seed=i) for i in range(b)]
-    goal_frames = np.stack([e.reset(g) for e, g in zip(envs, goals, strict=True)])
-    z_goal = frame_features(models, goal_frames, device)  # (B, P, D): the goal is an image
-    s_goal = goal_position(models, goal_frames, device)  # (B, 2)
-    frames = [np.stack([e.reset(s) for e, s in zip(envs, starts, strict=True)])]
-    plan = torch.zeros(b, h, 2, device=device)
-    gen, rng = torch.Generator().manual_seed(cfg["seed"]), np.random.default_rng(cfg["seed"])
-    for _ in range(cfg["mpc_steps"]):
-        z0 = frame_features(models, frames[-1], device)  # (B, P, D)
-        s0 = torch.as_tensor(np.stack([e.pos for e in envs]), dtype=torch.float32, device=device)
-        if mode == "random":
-            act = rng.uniform(-1, 1, size=(b, 2))
-        else:
-            weight = cfg["position_weight"] if mode == "energy" else 0.0
-            energy = (
-                oracle_energy(envs, goals)
-                if mode == "oracle"
-                else make_energy(models, z0, s0, z_goal, s_goal, weight)
-            )
-            plan = cem(
-                energy, plan, n_samples=cfg["samples"], n_elites=cfg["elites"], n_iters=cfg["iters"], gen=gen
-            )
-            act = plan[:, 0].cpu().numpy()
-            plan = torch.cat([plan[:, 1:], torch.zeros_like(plan[:, :1])], 1)  # warm start: shift by one
-        frames.append(np.stack([e.step(a) for e, a in zip(envs, act.astype(np.float64), strict=True)]))
-    final = np.linalg.norm(np.stack([e.pos for e in envs]) - goals, axis=1)
-    return {"success": final < SUCCESS_RADIUS, "final_dist": final, "frames": np.stack(frames, 1)}
-
-
-@torch.no_grad()
-def energy_landscape(models, start, goal, device, weight: float, n: int = 21, horizon: int = 3) -> np.ndarray:
-    """The planner's energy (``make_energy``) of holding one action (dx, dy) for ``horizon`` steps, on an
-    n x n grid over [-1, 1]^2: (n, n), rows dy, columns dx."""
-    env = PointMassRoom("open", seed=0)
-    goal_frame = env.reset(goal)[None]
-    z_goal, s_goal = frame_features(models, goal_frame, device), goal_position(models, goal_frame, device)
-    z0 = frame_features(models, env.reset(start)[None], device)
-    s0 = torch.as_tensor(start, dtype=torch.float32, device=device)[None]  # (1, 2)
-    g = torch.linspace(-1, 1, n)
-    acts = (
-        torch.stack(torch.meshgrid(g, g, indexing="xy"), -1).reshape(1, -1, 1, 2).expand(-1, -1, horizon, 2)
+    b, h = len(tasks), cfg.horizon
+    envs = [ArmReachEnv() for _ in range(b)]
+    pairs = list(zip(envs, tasks, strict=True))
+    goal_frames = np.stack(
+        [e.reset(options={"q": t["q_goal"], "nuisance": t["goal_scene"]})[0]["image"] for e, t in pairs]
     )
-    return make_energy(models, z0, s0, z_goal, s_goal, weight)(acts.to(device)).view(n, n).cpu().numpy()
+    ee_goal = end_effector(np.stack([t["q_goal"] for t in tasks]))  # (B, 2): judging only, never planning
+    obs = [e.reset(options={"q": t["q_start"], "nuisance": t["start_scene"]})[0] for e, t in pairs]
+    frames = [np.stack([o["image"] for o in obs])]
+
+    def encode(x: np.ndarray) -> torch.Tensor:  # (B, 64, 64, 3) uint8 -> (B, P, D) standardised
+        return encode_trajectories(encoder, x[:, None], device, stats)[:, 0].to(device)
+
+    z_goal = encode(goal_frames) if encoder is not None else None
+    plan = torch.zeros(b, h, 2, device=device)
+    gen = torch.Generator().manual_seed(seed)
+    for step in range(cfg.mpc_steps):
+        k = step % cfg.replan_every
+        if k == 0:
+            if encoder is None:
+                cost = oracle_cost(np.stack([e.q for e in envs]), ee_goal)
+            else:
+                p_now = torch.from_numpy(np.stack([o["proprio"] for o in obs])).to(device)  # (B, 4)
+                cost = energy_cost(ac, encode(frames[-1]), p_now, z_goal)
+            plan = cem(cost, plan, n_samples=cfg.samples, n_elites=cfg.elites, n_iters=cfg.iters, gen=gen)
+        act = plan[:, k].clamp(-1, 1).cpu().numpy()
+        obs = [e.step(a)[0] for e, a in zip(envs, act, strict=True)]
+        frames.append(np.stack([o["image"] for o in obs]))
+        if k == cfg.replan_every - 1:  # warm start: the unexecuted rest of the plan, then zeros
+            plan = torch.cat(
+                [plan[:, cfg.replan_every :], torch.zeros(b, cfg.replan_every, 2, device=device)], 1
+            )
+    final = np.linalg.norm(end_effector(np.stack([e.q for e in envs])) - ee_goal, axis=1)
+    return {"success": final < SUCCESS_RADIUS, "final_dist": final, "frames": np.stack(frames, 1),
+            "goal_frames": goal_frames}  # fmt: skip
+
+
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The 95 % Wilson score interval of a success rate k / n."""
+    if n == 0:
+        return 0.0, 1.0
+    p, z2 = k / n, z * z / n
+    centre, half = (p + z2 / 2) / (1 + z2), z * np.sqrt(p * (1 - p) / n + z2 / (4 * n)) / (1 + z2)
+    return float(centre - half), float(centre + half)

@@ -1,17 +1,18 @@
-"""Train chapter 6: V-JEPA pre-training on clips, the no-EMA collapse ablation, then V-JEPA 2-AC.
+"""Train chapter 6: V-JEPA pre-training on arm clips, the no-EMA collapse ablation, then V-JEPA 2-AC.
 
     uv run train.py                                   # the default run (see the README for minutes)
     uv run train.py --quick                           # a smoke run in well under a minute
     torchrun --nproc_per_node=2 train.py --quick      # the same, data-parallel over 2 processes (DDP)
 
 Stages:
-  A. V-JEPA: clips of 8 frames (bouncing balls and open point-mass rooms); multi-block masks; the context
-     encoder sees the visible tokens, the narrow predictor fills in the masked ones, L1 to the EMA
-     target encoder's features. The collapse monitor (std of target features across the batch) is logged.
+  A. V-JEPA: clips of 8 frames cut from random-action trajectories of the two-link arm with nuisance;
+     multi-block masks; the context encoder sees the visible tokens of the clip under one scene, the
+     narrow predictor fills in the masked ones, L1 to the EMA target encoder's features of the same clip
+     under another scene (domain randomisation). The collapse monitor is logged.
   A'. The same for a few steps without EMA and stop-gradient: the monitor shows the collapse.
-  B. V-JEPA 2-AC: the frozen target encoder's per-frame features of point-mass trajectories; a
-     block-causal action-conditioned predictor (with a render head) trained with teacher-forcing and
-     rollout losses, and a linear readout of the agent's (x, y) from a frame's tokens (for the planner).
+  B. V-JEPA 2-AC: a block-causal action-conditioned predictor on the frozen target encoder's per-frame
+     features, trained with teacher-forcing and rollout losses; and the same predictor on the features of
+     the encoder at its random initialisation (the planner's baseline).
 Writes checkpoints/jepa.pt and outputs/train_loss.png (rank 0 only under torchrun).
 """
 
@@ -26,9 +27,9 @@ import distributed as ddp
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from training import encode_trajectories, feature_stats, fit_readout, pretrain, train_ac
+from training import encode_trajectories, feature_stats, init_encoder, pretrain, train_ac
 
-from data_utils import cached
+from data_utils import WORLD, load_trajectories
 from utils import CKPT_DIR, OUT_DIR, UserError, exit_on_user_error, pick_device, save_checkpoint
 
 
@@ -36,33 +37,36 @@ from utils import CKPT_DIR, OUT_DIR, UserError, exit_on_user_error, pick_device,
 class TrainConfig:
     """Every training setting; each field is also a command-line flag (--field-name)."""
 
-    n_balls: int = 600  # bouncing-balls clips for pre-training
-    n_room: int = 600  # open-room random-action trajectories (pre-training clips and V-JEPA 2-AC data)
-    frames: int = 8  # frames per clip (tubelets are 2 frames, so even)
+    n_traj: int = 500  # random-action arm trajectories (pre-training clips and V-JEPA 2-AC data)
+    traj_len: int = 16  # frames per trajectory; clips and AC windows are cut from them
+    frames: int = 8  # frames per V-JEPA clip (tubelets are 2 frames, so even)
     enc_dim: int = 96
     enc_depth: int = 4
     heads: int = 4
+    patch: int = 16  # tubelet side in pixels: a 4x4 token grid per frame pair
     pred_dim: int = 48  # the narrow predictor
     pred_depth: int = 2
-    batch: int = 16
+    batch: int = 32
     lr: float = 1e-3
     ema_start: float = 0.99  # EMA momentum, linearly to 1.0 at the end
-    pretrain_steps: int = 450
-    collapse_steps: int = 50  # the no-EMA ablation
+    visible_weight: float = 1.0  # an extra cross-scene L1 on the visible tokens (0: V-JEPA's loss only)
+    pretrain_steps: int = 1500
+    collapse_steps: int = 100  # the no-EMA ablation
     ac_dim: int = 64
     ac_depth: int = 3
-    ac_batch: int = 16
-    ac_steps: int = 1000
-    ac_lr: float = 3e-3  # the render head learns its position -> features map faster with it (pilot)
-    ac_freqs: int = 6  # sine frequencies of the positions' encoding in the 2-AC predictor
-    rollout_steps: int = 2  # the rollout loss imagines this many steps
+    ac_batch: int = 32
+    ac_steps: int = 1000  # per AC predictor (V-JEPA features, random-init features)
+    ac_lr: float = 3e-3
+    ac_freqs: int = 2  # sine frequencies of the proprioception's encoding in the 2-AC predictor
+    ac_frames: int = 4  # frames per AC training window (the planner reads 1; short windows train fast)
+    rollout_steps: int = 3  # the rollout loss imagines this many steps
     threads: int = 1  # torch threads per process (1 is best when other jobs share the cores)
     seed: int = 0
     device: str = "auto"
     quick: bool = False
 
 
-QUICK = {"n_balls": 48, "n_room": 48, "batch": 8, "pretrain_steps": 12, "collapse_steps": 6}
+QUICK = {"n_traj": 32, "traj_len": 10, "batch": 8, "pretrain_steps": 12, "collapse_steps": 6}
 QUICK |= {"ac_batch": 8, "ac_steps": 10}
 
 
@@ -86,11 +90,15 @@ def parse_args(argv=None) -> TrainConfig:
     cfg = TrainConfig(**(base | {k: v for k, v in args.items() if v is not None}))
     if cfg.frames < 4 or cfg.frames % 2:
         raise UserError(f"--frames must be an even number >= 4 (a tubelet spans 2 frames), got {cfg.frames}")
-    for name in ("n_balls", "n_room", "batch", "ac_batch", "pretrain_steps", "ac_steps"):
+    if cfg.patch not in (8, 16, 32):
+        raise UserError(f"--patch must be 8, 16 or 32 (it must divide the 64-px frame), got {cfg.patch}")
+    if max(cfg.frames, cfg.ac_frames) > cfg.traj_len:
+        raise UserError(f"--frames and --ac-frames must not exceed --traj-len ({cfg.traj_len})")
+    for name in ("n_traj", "batch", "ac_batch", "pretrain_steps", "ac_steps"):
         if getattr(cfg, name) < 1:
             raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(cfg, name)}")
-    if cfg.rollout_steps >= cfg.frames:
-        raise UserError(f"--rollout-steps must be below --frames ({cfg.frames}), got {cfg.rollout_steps}")
+    if not 1 <= cfg.rollout_steps < cfg.ac_frames:
+        raise UserError(f"--rollout-steps must be in 1..{cfg.ac_frames - 1}, got {cfg.rollout_steps}")
     return cfg
 
 
@@ -124,34 +132,39 @@ def main(argv=None) -> None:
     device = ddp.device_for(device, world)
     start = time.time()
     c = dataclasses.asdict(cfg)
-    balls = cached("balls", n=cfg.n_balls, length=cfg.frames, seed=cfg.seed)
-    room = cached("room", n=cfg.n_room, length=cfg.frames, seed=cfg.seed + 1, layout="open")
-    clips = torch.from_numpy(np.concatenate([balls["frames"], room["frames"]]))  # (N, T, 64, 64, 3) uint8
+    if rank != 0:  # rank 0 generates and caches the data first; the others then read the cache
+        ddp.barrier(world)
+    data = load_trajectories(cfg.n_traj, cfg.traj_len, seed=cfg.seed, quiet=rank != 0)
     if rank == 0:
-        print(f"{len(clips)} clips of {cfg.frames} frames, {world} process(es) on {device}")
+        ddp.barrier(world)
+    if rank == 0:
+        print(f"{cfg.n_traj} trajectories of {cfg.traj_len} frames, {world} process(es) on {device}")
 
-    encoder, predictor, jepa_log = pretrain(c, clips, device, rank, world, cfg.pretrain_steps, ema=True)
-    ablation, _, ablation_log = pretrain(c, clips, device, rank, world, cfg.collapse_steps, ema=False)
-    z = encode_trajectories(encoder, room["frames"], device)  # (N, T, P, D) frozen features
-    stats = feature_stats(z)
-    z = (z - stats["mean"]) / stats["std"]  # standardised per (patch, dim)
-    # the goal image's (x, y) for the planner's energy, read from the full 8x8 token grid (every 2nd frame)
-    tokens = encode_trajectories(encoder, room["frames"][:, ::2], device, pool=1)  # (N, T/2, 64, D)
-    readout = fit_readout(tokens, room["proprio"][:, ::2])
-    ac, ac_log = train_ac(c, z, room["actions"], room["proprio"], device, rank, world, cfg.ac_steps)
+    encoder, context, predictor, jepa_log = pretrain(c, data, device, rank, world, cfg.pretrain_steps)
+    ablation, _, _, ablation_log = pretrain(c, data, device, rank, world, cfg.collapse_steps, ema=False)
+    acs, stats, ac_logs = {}, {}, {}
+    for name, enc in (("jepa", encoder), ("init", init_encoder(c).to(device))):
+        z = encode_trajectories(enc, data["frames"], device)  # (N, L, P, D) frozen features
+        stats[name] = feature_stats(z)
+        z = (z - stats[name]["mean"]) / stats[name]["std"]  # standardised per (patch, dim)
+        acs[name], ac_logs[name] = train_ac(
+            c, z, data["actions"], data["proprio"], device, rank, world, cfg.ac_steps
+        )
+    ac_log = ac_logs["jepa"]
     seconds = time.time() - start
 
     if rank == 0:
         logs = {"jepa": jepa_log, "ablation": ablation_log, "ac": ac_log}
         ckpt = {
             "model": "jepa-masked-video",
+            "world": WORLD,
             "config": c | {"n_patches": z.shape[2], "world_size": world},
-            "encoder": encoder.state_dict(),
+            "encoder": encoder.state_dict(),  # the EMA target encoder: the one V-JEPA keeps
+            "context_encoder": context.state_dict(),  # for the held-out masked loss
             "predictor": predictor.state_dict(),
             "ablation_encoder": ablation.state_dict(),
-            "ac": ac.state_dict(),
+            "ac": {name: m.state_dict() for name, m in acs.items()},
             "z_stats": stats,
-            "readout": readout,
             "logs": logs,
             "train_seconds": seconds,
         }

@@ -1,9 +1,11 @@
-"""The two training stages of chapter 6, shared by train.py (and by the tests on tiny settings).
+"""The training stages of chapter 6, shared by train.py (and by the tests on tiny settings).
 
-Stage A, ``pretrain``: V-JEPA on clips (optionally the ablation without EMA and stop-gradient).
-Stage B, ``train_ac``: V-JEPA 2-AC on the frozen encoder's per-frame features of point-mass trajectories.
+Stage A, ``pretrain``: V-JEPA on clips cut from arm trajectories, the context encoder seeing one scene
+and the target encoder the other (domain randomisation); or the ablation without EMA and stop-gradient.
+Stage B, ``train_ac``: V-JEPA 2-AC on a frozen encoder's per-frame features of the same trajectories.
 
-Shape key: B batch, T frames, P patch tokens per frame, D feature dim.
+Shape key: N trajectories, L frames per trajectory, B batch, T frames per clip, P patch tokens per frame,
+D feature dim.
 """
 
 from __future__ import annotations
@@ -14,56 +16,86 @@ import torch
 from jepa import ema_update, feature_spread, jepa_loss, make_target, momentum_at
 from tqdm import tqdm
 
-from data_utils import to_float
 from models import ACPredictor, MaskedPredictor, VideoEncoder, ac_losses
+from utils import to_float
 
 
 def build_encoder(cfg: dict) -> VideoEncoder:
-    """The encoder described by a config dict (enc_dim, enc_depth, heads)."""
-    return VideoEncoder(cfg["enc_dim"], cfg["enc_depth"], cfg["heads"])
+    """The encoder described by a config dict (enc_dim, enc_depth, heads, patch)."""
+    return VideoEncoder(cfg["enc_dim"], cfg["enc_depth"], cfg["heads"], cfg["patch"])
+
+
+def build_predictor(cfg: dict) -> MaskedPredictor:
+    """The narrow V-JEPA predictor for clips of cfg["frames"] frames."""
+    grid = (cfg["frames"] // 2, 64 // cfg["patch"], 64 // cfg["patch"])
+    return MaskedPredictor(cfg["enc_dim"], cfg["pred_dim"], cfg["pred_depth"], cfg["heads"], grid)
+
+
+def init_encoder(cfg: dict) -> VideoEncoder:
+    """The encoder exactly as pre-training starts it (same seed): the random-init baseline."""
+    torch.manual_seed(cfg["seed"])
+    return build_encoder(cfg)
 
 
 def build_ac(cfg: dict, n_patches: int) -> ACPredictor:
     """The V-JEPA 2-AC predictor described by a config dict (ac_dim, ac_depth, heads, ac_freqs)."""
     return ACPredictor(
-        cfg["enc_dim"],
-        n_patches,
-        cfg["ac_dim"],
-        cfg["ac_depth"],
-        cfg["heads"],
-        n_freqs=cfg["ac_freqs"],
+        cfg["enc_dim"], n_patches, cfg["ac_dim"], cfg["ac_depth"], cfg["heads"], n_freqs=cfg["ac_freqs"]
     )
 
 
-def pretrain(cfg: dict, clips: torch.Tensor, device, rank: int, world: int, steps: int, ema: bool = True):
+def windows(arrays: list, idx: torch.Tensor, length: int, rng: np.random.Generator) -> list:
+    """The same random window of ``length`` frames from trajectories ``idx`` of every array (N, L, ...)."""
+    start = int(rng.integers(0, arrays[0].shape[1] - length + 1))
+    i = idx.numpy()
+    return [torch.as_tensor(np.ascontiguousarray(a[i, start : start + length])) for a in arrays]
+
+
+def pretrain(cfg: dict, data: dict, device, rank: int, world: int, steps: int, ema: bool = True):
     """Train V-JEPA (``ema=True``) or the collapse ablation (``ema=False``: the target is the context
     encoder itself, with gradient) for ``steps`` steps.
 
+    Each step takes a clip of cfg["frames"] frames from B trajectories, once as rendered ("frames") and
+    once under another scene ("frames_alt"); which view feeds the context encoder is drawn per step.
     Args:
-        cfg: the model/optimiser config dict. clips: (N, T, 64, 64, 3) uint8.
+        cfg: the model/optimiser config dict. data: {"frames", "frames_alt": (N, L, 64, 64, 3) uint8}.
     Returns:
-        (target encoder, predictor, log) with log = {"loss": [...], "spread": [...]} per step; for the
-        ablation the "target encoder" is the trained encoder itself.
+        (target encoder, context encoder, predictor, log) with log = {"loss": [...], "spread": [...]} per
+        step; for the ablation both encoders are the trained encoder itself.
     """
-    torch.manual_seed(cfg["seed"])  # both runs start from the same weights
-    encoder = build_encoder(cfg).to(device)
-    predictor = MaskedPredictor(cfg["enc_dim"], cfg["pred_dim"], cfg["pred_depth"], cfg["heads"]).to(device)
+    encoder = init_encoder(cfg).to(device)  # both runs start from the same weights
+    predictor = build_predictor(cfg).to(device)
     target = make_target(encoder) if ema else None
     params = list(encoder.parameters()) + list(predictor.parameters())
     opt = torch.optim.AdamW(params, lr=cfg["lr"], weight_decay=0.04)
     if ema:  # DDP averages the gradients; the ablation does it by hand (its encoder runs twice per step)
         encoder, predictor = ddp.wrap(encoder, world), ddp.wrap(predictor, world)
-    data = ddp.batches(ddp.loader(clips, batch=cfg["batch"], seed=cfg["seed"], world=world, rank=rank))
-    rng = np.random.default_rng(cfg["seed"] * 100 + rank)  # the masks
+    n = len(data["frames"])
+    idx = ddp.batches(
+        ddp.loader(torch.arange(n), batch=cfg["batch"], seed=cfg["seed"], world=world, rank=rank)
+    )
+    rng = np.random.default_rng(cfg["seed"] * 100 + rank)  # masks, windows, view order
     log = {"loss": [], "spread": []}
     name = "V-JEPA" if ema else "no-EMA ablation"
     bar = tqdm(range(steps), desc=name, disable=rank != 0, mininterval=2)
     for step in bar:
-        lr = cfg["lr"] * min(1.0, (step + 1) / max(1, steps // 10))  # linear warm-up over 10 %
+        lr = cfg["lr"] * min(1.0, (step + 1) / max(1, steps // 10))  # warm-up over 10 %, then cosine
         for group in opt.param_groups:
-            group["lr"] = lr
-        x = to_float(next(data)[0]).to(device)  # (B, T, 3, H, W)
-        loss, targets = jepa_loss(encoder, predictor, target if ema else encoder, x, rng, stop_grad=ema)
+            group["lr"] = lr * (0.55 + 0.45 * np.cos(np.pi * step / steps))
+        views = windows([data["frames"], data["frames_alt"]], next(idx)[0], cfg["frames"], rng)
+        if rng.random() < 0.5:
+            views = views[::-1]
+        x, x_alt = (to_float(v).to(device) for v in views)  # (B, T, 3, H, W) each
+        loss, targets = jepa_loss(
+            encoder,
+            predictor,
+            target if ema else encoder,
+            x,
+            rng,
+            stop_grad=ema,
+            target_clips=x_alt,
+            visible_weight=cfg["visible_weight"],
+        )
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if not ema:
@@ -75,62 +107,30 @@ def pretrain(cfg: dict, clips: torch.Tensor, device, rank: int, world: int, step
         log["spread"].append(feature_spread(targets))
         if step % 10 == 0:
             bar.set_postfix(loss=f"{loss.item():.4f}", spread=f"{log['spread'][-1]:.3f}")
-    return (target if ema else ddp.unwrap(encoder)), ddp.unwrap(predictor), log
+    context = ddp.unwrap(encoder)
+    return (target if ema else context), context, ddp.unwrap(predictor), log
 
 
 @torch.no_grad()
 def feature_stats(z: torch.Tensor) -> dict:
     """Mean and std of per-frame features (N, T, P, D) over trajectories and time: (P, D) each.
 
-    Most of a frozen token is the same in every frame (its position embedding, the empty background);
-    the agent changes a small part. Standardising each (patch, dim) by these training-set statistics
-    (a fixed affine map of the frozen features) lets the L1 losses and the planning energy see that part."""
+    Much of a frozen token is the same in every frame (its position embedding); standardising each
+    (patch, dim) by these training-set statistics (a fixed affine map of the frozen features) lets the
+    L1 losses and the planning energy see the part that changes with the arm."""
     return {"mean": z.mean((0, 1)), "std": z.std((0, 1)) + 1e-4}
 
 
 @torch.no_grad()
-def fit_readout(tokens: torch.Tensor, proprio, ridge: float = 1.0) -> dict:
-    """A linear readout of the agent's (x, y) from a frame's frozen tokens, by ridge regression.
-
-    The goal is an image; the planner needs to know where it puts the agent. The recorded trajectories
-    carry the agent's position (proprioception), so we fit (x, y) = ((z - mean) / std) W + b in closed
-    form, in the dual (fewer frames than features): W = X^T (X X^T + ridge I)^-1 (Y - mean Y).
-    A pilot: from the full 8x8 token grid the held-out error is ~0.005 arena (0.3 px), from the 4x4
-    pooled grid ~0.02: the position is in the features, even where the L1 distance does not show it.
-
-    Args: tokens (N, T, P, D) per-frame tokens; proprio (N, T, 2).
-    Returns: {"mean", "std": (P*D,), "weight": (P*D, 2), "bias": (2,)}."""
-    x = tokens.flatten(2).flatten(0, 1).double()  # (N*T, P*D)
-    y = torch.as_tensor(proprio).reshape(-1, 2).double()  # (N*T, 2)
-    mean, std, bias = x.mean(0), x.std(0) + 1e-4, y.mean(0)
-    x = (x - mean) / std
-    gram = x @ x.T + ridge * torch.eye(len(x), dtype=x.dtype)  # (N*T, N*T)
-    weight = x.T @ torch.linalg.solve(gram, y - bias)  # (P*D, 2)
-    return {"mean": mean.float(), "std": std.float(), "weight": weight.float(), "bias": bias.float()}
-
-
-def read_position(readout: dict, tokens: torch.Tensor) -> torch.Tensor:
-    """Apply ``fit_readout``'s map: tokens (..., P, D) -> agent (x, y) (..., 2)."""
-    x = (tokens.flatten(-2) - readout["mean"].to(tokens)) / readout["std"].to(tokens)
-    return x @ readout["weight"].to(tokens) + readout["bias"].to(tokens)
-
-
 def encode_trajectories(
-    encoder: VideoEncoder,
-    frames: np.ndarray,
-    device,
-    stats: dict | None = None,
-    batch: int = 256,
-    pool: int = 2,
+    encoder: VideoEncoder, frames: np.ndarray, device, stats: dict | None = None, batch: int = 256
 ) -> torch.Tensor:
     """Frozen per-frame features of trajectories: frames (N, T, 64, 64, 3) uint8 -> (N, T, P, D) on the
-    CPU (P = (8 / pool)^2), standardised with ``stats`` (from ``feature_stats``) when given."""
+    CPU, standardised with ``stats`` (from ``feature_stats``) when given."""
     encoder.eval()
     n, t = frames.shape[:2]
     flat = frames.reshape(n * t, 1, *frames.shape[2:])
-    out = [
-        encoder.encode_frames(to_float(flat[i : i + batch]).to(device), pool) for i in range(0, n * t, batch)
-    ]
+    out = [encoder.encode_frames(to_float(flat[i : i + batch]).to(device)) for i in range(0, n * t, batch)]
     z = torch.cat(out).reshape(n, t, *out[0].shape[2:]).cpu()
     return z if stats is None else (z - stats["mean"]) / stats["std"]
 
@@ -148,11 +148,17 @@ class ACLoss(torch.nn.Module):
         return ac_losses(self.model, z, actions, proprio, self.rollout_steps)
 
 
+def pad_actions(actions: np.ndarray) -> np.ndarray:
+    """Actions (N, L-1, A) (action t leads from frame t to t+1) -> (N, L, A), a zero after the last frame,
+    so that frame t's block of tokens holds a_t."""
+    return np.concatenate([actions, np.zeros_like(actions[:, :1])], 1)
+
+
 def train_ac(cfg: dict, z: torch.Tensor, actions, proprio, device, rank: int, world: int, steps: int):
-    """Train the action-conditioned predictor on frozen features.
+    """Train the action-conditioned predictor on frozen features, on windows of cfg["ac_frames"] frames.
 
     Args:
-        z: (N, T, P, D) features; actions, proprio: (N, T, 2) float32 arrays.
+        z: (N, L, P, D) standardised features; actions: (N, L-1, 2); proprio: (N, L, 4) arrays.
     Returns:
         (ACPredictor, log) with log = {"teacher": [...], "rollout": [...]} per step.
     """
@@ -160,15 +166,18 @@ def train_ac(cfg: dict, z: torch.Tensor, actions, proprio, device, rank: int, wo
     model = build_ac(cfg, z.shape[2]).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg["ac_lr"], weight_decay=0.01)
     net = ddp.wrap(ACLoss(model, cfg["rollout_steps"]), world)  # one DDP forward = all the losses
-    a, s = torch.as_tensor(actions), torch.as_tensor(proprio)
-    data = ddp.batches(ddp.loader(z, a, s, batch=cfg["ac_batch"], seed=cfg["seed"], world=world, rank=rank))
+    arrays = [z.numpy(), pad_actions(np.asarray(actions)), np.asarray(proprio)]
+    idx = ddp.batches(
+        ddp.loader(torch.arange(len(z)), batch=cfg["ac_batch"], seed=cfg["seed"], world=world, rank=rank)
+    )
+    rng = np.random.default_rng(cfg["seed"] * 100 + 50 + rank)
     log = {"teacher": [], "rollout": []}
     bar = tqdm(range(steps), desc="V-JEPA 2-AC", disable=rank != 0, mininterval=2)
     for step in bar:
         for group in opt.param_groups:  # warm-up, then cosine decay
             warm = min(1.0, (step + 1) / max(1, steps // 10))
             group["lr"] = cfg["ac_lr"] * warm * 0.5 * (1 + np.cos(np.pi * step / steps))
-        zb, ab, sb = (v.to(device) for v in next(data))
+        zb, ab, sb = (v.to(device) for v in windows(arrays, next(idx)[0], cfg["ac_frames"], rng))
         losses = net(zb, ab, sb)
         opt.zero_grad(set_to_none=True)
         losses["total"].backward()

@@ -83,3 +83,9 @@ def load_checkpoint(path, expected_model: str) -> dict:
         found = ckpt.get("model") if isinstance(ckpt, dict) else type(ckpt).__name__
         raise UserError(f"{path} holds a {found!r} model, but a {expected_model!r} checkpoint was expected")
     return ckpt
+
+
+def to_float(frames) -> torch.Tensor:
+    """uint8 frames (..., H, W, 3) (numpy or torch) -> a float tensor (..., 3, H, W) in [0, 1]."""
+    x = torch.as_tensor(frames)
+    return x.movedim(-1, -3).float() / 255.0

@@ -1,4 +1,4 @@
-"""Multi-block spatio-temporal masks (V-JEPA): rectangles on the 8x8 token grid, repeated over all time.
+"""Multi-block spatio-temporal masks (V-JEPA): rectangles on the token grid, repeated over all time.
 
 Why blocks, not random tokens? Neighbouring tokens are nearly copies of each other; hiding scattered
 single tokens lets the predictor interpolate from the neighbours. Hiding large blocks that span the

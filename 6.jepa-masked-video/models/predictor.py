@@ -26,7 +26,7 @@ class MaskedPredictor(nn.Module):
         enc_dim: D. dim: E (narrow). depth, heads: transformer size. grid: the token grid (t, h, w).
     """
 
-    def __init__(self, enc_dim=96, dim=48, depth=2, heads=4, grid=(4, 8, 8)):
+    def __init__(self, enc_dim=96, dim=48, depth=2, heads=4, grid=(4, 4, 4)):
         super().__init__()
         self.dim = dim
         self.inp = nn.Linear(enc_dim, dim)
@@ -36,10 +36,13 @@ class MaskedPredictor(nn.Module):
         self.transformer = Transformer(dim, depth, heads)
         self.out = nn.Linear(dim, enc_dim)
 
-    def forward(self, ctx: torch.Tensor, keep: torch.Tensor, masked: torch.Tensor) -> torch.Tensor:
-        """ctx: (B, K, D) context features; keep: (B, K), masked: (B, M) token indices -> (B, M, D)."""
+    def forward(
+        self, ctx: torch.Tensor, keep: torch.Tensor, masked: torch.Tensor, visible: bool = False
+    ) -> torch.Tensor:
+        """ctx: (B, K, D) context features; keep: (B, K), masked: (B, M) token indices -> (B, M, D), or
+        with ``visible`` (B, K + M, D): the visible positions' predictions first, then the masked ones."""
         b, k = keep.shape
         x = self.inp(ctx) + self.pos[keep]  # (B, K, E): the visible tokens, where they are
         m = self.mask_token.expand(b, masked.shape[1], -1) + self.pos[masked]  # (B, M, E)
         x = self.transformer(torch.cat([x, m], dim=1))  # (B, K + M, E)
-        return self.out(x[:, k:])  # (B, M, D): only the masked positions are predicted
+        return self.out(x if visible else x[:, k:])  # (B, M, D): only the masked positions are predicted

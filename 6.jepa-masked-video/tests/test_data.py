@@ -1,37 +1,82 @@
-"""Data tests: determinism per seed, shapes, the probe label, the room's physics."""
+"""Data tests (the world is chapter 5's, copied): the arm is a valid gymnasium env, deterministic per
+seed; the dataset cache; the views that differ only in nuisance; goal-reaching tasks; the probe label."""
 
 import numpy as np
 import pytest
+from gymnasium.utils.env_checker import check_env
 
-from data_utils import PointMassRoom, direction_label, make_ball_clips, make_room_trajectories
-
-
-def test_ball_clips_are_deterministic_for_a_seed():
-    a, b, c = (make_ball_clips(4, 8, seed) for seed in (3, 3, 4))
-    assert a["frames"].shape == (4, 8, 64, 64, 3) and a["frames"].dtype == np.uint8
-    assert np.array_equal(a["frames"], b["frames"]) and np.array_equal(a["labels"], b["labels"])
-    assert not np.array_equal(a["frames"], c["frames"])
-    assert ((a["labels"] >= 0) & (a["labels"] < 8)).all()
-
-
-def test_room_trajectories_are_deterministic_and_consistent():
-    a, b = make_room_trajectories(3, 6, 5), make_room_trajectories(3, 6, 5)
-    for k in ("frames", "actions", "proprio"):
-        assert np.array_equal(a[k], b[k])
-    assert a["actions"].shape == (3, 6, 2) and a["proprio"].shape == (3, 6, 2)
-    step = np.linalg.norm(np.diff(a["proprio"], axis=1), axis=-1)
-    assert (step <= 0.1 * np.sqrt(2) + 1e-6).all()  # an action moves at most 2 x 0.05 per axis
+import data_utils
+from data_utils import (
+    ArmReachEnv,
+    end_effector,
+    load_trajectories,
+    make_tasks,
+    make_trajectories,
+    step_joints,
+)
 
 
-def test_direction_label_sectors():
-    assert direction_label(np.array([1.0, 0.0])) == 0
-    assert direction_label(np.array([0.0, 1.0])) == 2  # y points down: moving down is 90 degrees
-    assert direction_label(np.array([-1.0, -0.01])) == 4
+def test_the_arm_passes_gymnasiums_env_checker():
+    check_env(ArmReachEnv(), skip_render_check=False)
+    check_env(ArmReachEnv(nuisance=False))
 
 
-def test_room_refuses_bad_actions_and_layouts():
-    env = PointMassRoom("open", seed=0)
-    with pytest.raises(ValueError, match="dx, dy"):
+def test_one_seed_gives_the_same_frames_twice():
+    a, b = make_trajectories(3, 5, seed=1), make_trajectories(3, 5, seed=1)
+    assert a["frames"].shape == (3, 5, 64, 64, 3) and a["frames"].dtype == np.uint8
+    assert a["actions"].shape == (3, 4, 2) and a["proprio"].shape == (3, 5, 4) and a["q"].shape == (3, 5, 2)
+    for key in a:
+        assert np.array_equal(a[key], b[key]), key
+    assert not np.array_equal(a["frames"], make_trajectories(3, 5, seed=2)["frames"])
+    assert np.abs(a["actions"]).max() <= 1
+
+
+def test_the_two_views_show_one_pose_under_different_nuisance():
+    d = make_trajectories(4, 3, seed=3)
+    assert (d["frames"] != d["frames_alt"]).mean() > 0.5  # another background, tint and distractor
+    clean = data_utils.render_many(d["q"][0].astype(np.float64), data_utils.Nuisance.sample(None, on=False))
+    arm = clean.max(-1) > 0  # where the arm is drawn on a black scene
+    assert arm.mean() > 0.03  # the body fills a good part of the frame, not one dot
+
+
+def test_dataset_is_cached_as_a_hugging_face_dataset(tmp_path, monkeypatch):
+    monkeypatch.setattr(data_utils, "DATA_DIR", tmp_path)
+    first = load_trajectories(2, 4, seed=321, quiet=True)
+    saved = list(tmp_path.iterdir())
+    assert len(saved) == 1 and (saved[0] / "dataset_info.json").exists()  # save_to_disk's layout
+    again = load_trajectories(2, 4, seed=321, quiet=True)  # from the Arrow files
+    assert all(np.array_equal(first[k], again[k]) and first[k].dtype == again[k].dtype for k in first)
+
+
+def test_frame_skip_and_joint_limits():
+    q = step_joints(np.zeros(2), np.array([1.0, -0.5]))
+    assert np.allclose(q, [0.25, -0.125])  # 5 sub-steps of at most 0.05 rad
+    q = step_joints(np.array([np.pi - 0.1, 2.5]), np.array([1.0, 1.0]))
+    assert -np.pi <= q[0] < -np.pi + 0.2 and q[1] == pytest.approx(2.6)  # the shoulder wraps, the elbow stops
+    env = ArmReachEnv()
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=r"\[-1, 1\]"):
         env.step([2.0, 0.0])
-    with pytest.raises(ValueError, match="layout"):
-        PointMassRoom("maze")
+
+
+def test_tasks_are_deterministic_reachable_and_far_enough():
+    a, b = make_tasks(5, seed=3), make_tasks(5, seed=3)
+    for ta, tb in zip(a, b, strict=True):
+        assert np.array_equal(ta["q_goal"], tb["q_goal"]) and np.array_equal(
+            ta["goal_scene"].tint, tb["goal_scene"].tint
+        )
+        assert np.linalg.norm(end_effector(ta["q_start"]) - end_effector(ta["q_goal"])) >= 0.15
+        assert not np.array_equal(ta["start_scene"].background, ta["goal_scene"].background)
+
+
+def test_motion_label_needs_both_halves_of_the_clip():
+    from evaluate import motion_labels
+
+    t = np.arange(8)
+    q = np.zeros((4, 8, 2))
+    q[0, :, 0] = 0.1 * t  # turns + all the time
+    q[1, :, 0] = -0.1 * t  # turns - all the time
+    q[2, :, 0] = 0.1 * np.minimum(t, 3) - 0.1 * np.maximum(t - 4, 0)  # +, then -
+    q[3, :, 0] = 3.1 + 0.05 * t  # + across the wrap at pi
+    q[3, :, 0] = (q[3, :, 0] + np.pi) % (2 * np.pi) - np.pi
+    assert motion_labels(q).tolist() == [3, 0, 2, 3]

@@ -14,10 +14,10 @@ import pytest
 
 CHAPTER = Path(__file__).resolve().parents[1]
 TINY = [
-    "--n-balls",
+    "--n-traj",
     "16",
-    "--n-room",
-    "16",
+    "--traj-len",
+    "8",
     "--pretrain-steps",
     "3",
     "--collapse-steps",
@@ -76,21 +76,27 @@ def test_quick_train_then_validate_end_to_end(trained):
         assert key in report
     m, b = report["metrics"], report["baselines"]
     for key in (
-        "probe/direction_acc",
+        "probe/motion_acc",
+        "probe/acc_gain_over_random_init",
+        "probe/acc_gain_std",
         "spread/ratio_to_step0",
+        "spread/no_ema_ratio_to_step0",
         "masked_loss",
         "ac/err_h4",
-        "plan/success_open",
+        "energy/slope",
+        "plan/success_energy_only",
+        "plan/gain_over_random_init",
     ):
         assert isinstance(m[key], float), key
-    for key in ("probe/direction_acc/random_init", "spread/ratio_to_step0/no_ema", "ac/err_h4/copy_last"):
+    for key in ("probe/motion_acc/random_init", "masked_loss/ema_as_context", "ac/err_h4/copy_last"):
         assert isinstance(b[key], float), key
-    for mode in ("features", "oracle", "random"):  # the planner's baselines, the oracle as upper bound
-        assert isinstance(b[f"plan/success_open/{mode}"], float), mode
+    for mode in ("random_init", "oracle"):  # the planner's baselines, the oracle as upper bound
+        assert isinstance(b[f"plan/success_energy_only/{mode}"], float), mode
+    assert report["n_tasks"] == 2 and len(report["success_ci95"]["jepa"]) == 2
     assert set(report["targets"]) <= set(m) and isinstance(report["passed"], bool)
     ok = {"<=": lambda x, t: x <= t, ">=": lambda x, t: x >= t}
     assert report["passed"] == all(ok[op](m[k], t) for k, (op, t) in report["targets"].items())
-    for picture in ("masks.png", "collapse.png", "energy.png", "plans.png", "train_loss.png"):
+    for picture in ("masks.png", "collapse.png", "energy_landscape.png", "plans.png", "train_loss.png"):
         assert (trained / "outputs" / picture).stat().st_size > 0
     assert "copy_last" in val.stdout and "random_init" in val.stdout  # the printed table
 
@@ -105,7 +111,8 @@ def test_torchrun_two_cpu_processes(chapter_copy):
     assert out.stdout.count("trained in") == 1 and "2 process(es)" in out.stdout
     import torch
 
-    assert torch.load(ckpt, weights_only=True)["config"]["world_size"] == 2
+    saved = torch.load(ckpt, weights_only=True)
+    assert saved["config"]["world_size"] == 2 and "context_encoder" in saved  # masked loss needs it
 
 
 def call_main(script: str, *args: str, capsys) -> str:
@@ -137,4 +144,5 @@ def test_corrupt_and_foreign_checkpoints_are_refused(tmp_path, capsys):
 
 def test_bad_inputs_are_one_line_errors(capsys):
     assert "--frames" in call_main("train", "--quick", "--frames", "7", capsys=capsys)
+    assert "--patch" in call_main("train", "--quick", "--patch", "12", capsys=capsys)
     assert "--elites" in call_main("validate", "--quick", "--elites", "99", capsys=capsys)
