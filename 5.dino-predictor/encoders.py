@@ -2,7 +2,7 @@
 
     dino     our small ViT trained with DINO in this chapter (train.py stage 1), then frozen
     random   the same ViT with its random initial weights, frozen: what the architecture alone gives
-    codec    a chapter-1 style conv autoencoder trained to reconstruct pixels (its 8x8 latent grid)
+    pixels   no encoder at all: each 16x16 patch's pixels (averaged over 4x4 blocks) are its "feature"
     dinov2_vits14   Meta's pretrained DINOv2 ViT-S/14 through torch.hub, when its weights are reachable
 
 Every encoder maps uint8 frames to (N=16, D) patch features, standardised per feature channel with the
@@ -61,6 +61,18 @@ def load_dinov2() -> DinoV2Patches:
     return DinoV2Patches(model)
 
 
+class PixelPatches(nn.Module):
+    """No encoder: frames (B, 3, 64, 64) -> (B, N=16, D=48), each 16x16 patch's pixels, averaged over 4x4
+    blocks (the frame at 16x16, where a link is still 1.5 px thick) so that the predictor on them costs
+    what the others cost. Planning in this "feature space" is planning with a pixel distance."""
+
+    def patch_features(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (B, 3, 64, 64) in [0, 1] -> (B, 16, 48)."""
+        b = len(x)
+        x = F.avg_pool2d(x, 4)  # (B, 3, 16, 16)
+        return x.view(b, 3, 4, 4, 4, 4).permute(0, 2, 4, 1, 3, 5).reshape(b, 16, 48)
+
+
 class FrozenEncoder(nn.Module):
     """A frozen patch-feature encoder plus the per-channel standardisation of its features.
 
@@ -77,6 +89,11 @@ class FrozenEncoder(nn.Module):
     @torch.no_grad()
     def raw(self, frames: np.ndarray, device, batch: int = 256) -> torch.Tensor:
         """uint8 frames (..., 64, 64, 3) -> raw features (..., N, D) on the CPU, encoded in batches."""
+        if not isinstance(frames, np.ndarray) or frames.dtype != np.uint8 or frames.shape[-3:] != (64, 64, 3):
+            got = (
+                f"{frames.dtype} {frames.shape}" if isinstance(frames, np.ndarray) else type(frames).__name__
+            )
+            raise ValueError(f"expected frames (..., 64, 64, 3) uint8 (a 64x64 RGB image), got {got}")
         lead = frames.shape[:-3]
         flat = frames.reshape(-1, 64, 64, 3)
         out = []

@@ -8,24 +8,28 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from encoders import DINOV2, FrozenEncoder, load_dinov2
-from PIL import Image
+from encoders import DINOV2, FrozenEncoder, PixelPatches, load_dinov2
 
-from data_utils import PointMassRoom
-from models import ConvCodec, FeatureDecoder, FeaturePredictor, ViT, cem, rollout
+from data_utils import WORLD, ArmReachEnv, end_effector, step_joints
+from models import FeatureDecoder, FeaturePredictor, ViT, cem, rollout
 from utils import UserError
 
-SUCCESS_RADIUS = 0.06  # arena units (3.8 px): the agent's centre must end this close to the goal's
+SUCCESS_RADIUS = 0.06  # frame units (3.8 px): the end-effector must end this close to the goal's
 
 
 def load_models(ckpt: dict, device) -> tuple[dict, dict, FeatureDecoder]:
     """Rebuild the frozen encoders, the predictors and the decoder from a checkpoint (plain state dicts).
 
     Returns:
-        encoders {"dino", "random", "codec"} (the last two only if trained), predictors {"dino",
-        "dino/nomask", "random", "codec"}, and the decoder.
+        encoders {"dino", "random", "pixels"} (the last two only if trained), predictors {"dino",
+        "dino/nomask", "random", "pixels"}, and the decoder.
     """
     cfg = ckpt["config"]
+    if ckpt.get("world") != WORLD:
+        raise UserError(
+            f"the checkpoint was trained on the {cfg.get('world', 'unknown')!r} world, this chapter now uses "
+            f"{WORLD!r} (the arm with nuisance); re-run `uv run train.py`"
+        )
     encoders, predictors = {}, {}
     try:
         for name, state in ckpt["encoders"].items():
@@ -34,11 +38,7 @@ def load_models(ckpt: dict, device) -> tuple[dict, dict, FeatureDecoder]:
                 enc.mu.copy_(state["mu"])
                 enc.sigma.copy_(state["sigma"])
             else:
-                net = (
-                    ConvCodec(cfg["codec_dim"])
-                    if name == "codec"
-                    else ViT(dim=cfg["vit_dim"], depth=cfg["vit_depth"])
-                )
+                net = PixelPatches() if name == "pixels" else ViT(dim=cfg["vit_dim"], depth=cfg["vit_depth"])
                 enc = FrozenEncoder(net, state["mu"].numel())
                 enc.load_state_dict(state)
             encoders[name] = enc.to(device).eval()
@@ -59,80 +59,120 @@ def load_models(ckpt: dict, device) -> tuple[dict, dict, FeatureDecoder]:
 
 
 @torch.no_grad()
-def rollout_errors(predictor, z: torch.Tensor, proprio: torch.Tensor, actions: torch.Tensor, device) -> tuple:
+def rollout_errors(predictor, z, proprio, actions, device, window=None, teacher_forced=False) -> tuple:
     """Open-loop feature rollout from the first true frame, and the copy-last baseline.
 
     Args:
-        z: (B, 1+H, N, D) true standardised features; proprio: (B, 1+H, 2); actions: (B, H, 2).
+        z: (B, 1+H, N, D) true standardised features; proprio: (B, 1+H, 4); actions: (B, H, 2).
+        window: frames the predictor reads (1 = as the planner does; None = its num_hist).
+        teacher_forced: also return the teacher-forced one-step loss on the first num_hist frames.
     Returns:
-        (H,) mean squared error per horizon of the rollout, (H,) of copy-last, and the rollout (B, H, N, D).
+        (H,) mean squared error per horizon of the rollout, (H,) of copy-last, the rollout (B, H, N, D)
+        [, the teacher-forced loss].
     """
     z, proprio, actions = z.to(device), proprio.to(device), actions.to(device)
-    pred, _ = rollout(predictor, z[:, 0], proprio[:, 0], actions)  # (B, H, N, D)
+    pred, _ = rollout(predictor, z[:, 0], proprio[:, 0], actions, window)  # (B, H, N, D)
     err = (pred - z[:, 1:]).pow(2).mean(dim=(0, 2, 3))  # (H,)
     copy = (z[:, :1] - z[:, 1:]).pow(2).mean(dim=(0, 2, 3))  # (H,) nothing moves
-    return err.cpu().numpy(), copy.cpu().numpy(), pred.cpu()
+    out = (err.cpu().numpy(), copy.cpu().numpy(), pred.cpu())
+    if teacher_forced:  # every input true: what the training loss measured
+        h = predictor.num_hist
+        z_tf, _ = predictor(z[:, :h], proprio[:, :h], actions[:, :h])
+        out = (*out, float((z_tf - z[:, 1 : h + 1]).pow(2).mean()))
+    return out
 
 
-def horizon_cost(predictor, z_now, p_now, z_goal, p_goal=None, proprio_weight: float = 0.0):
-    """The planning objective for CEM: action samples (B, S, H, 2) -> costs (B, S).
+def feature_cost(predictor, z_now, p_now, z_goal, chunk: int = 512):
+    """The planning objective from features alone: action samples (B, S, H, 2) -> costs (B, S).
 
-    The mean squared distance between the imagined features and the goal image's features, *summed over
-    the horizon*, so that a plan which gets there early and stays is preferred; with ``proprio_weight``
-    > 0 also the squared distance of the predicted proprio to the goal's (DINO-WM's full objective).
-    Args: z_now, z_goal: (B, N, D) current and goal features; p_now, p_goal: (B, 2) proprio.
+    The mean squared distance between the imagined patch features and the goal image's, *summed over
+    the horizon*, so that a plan which gets there early and stays is preferred. The goal enters only
+    as an image: no goal joint angles, no position read-out. The current proprio is an input, as a
+    robot knows its own joints.
+    Args: z_now, z_goal: (B, N, D) current and goal features; p_now: (B, P) current proprio.
     """
 
     def cost(samples: torch.Tensor) -> torch.Tensor:
         b, s = samples.shape[:2]
-        zs, ps = rollout(  # window 1: the room is Markov given frame and proprio, and 3x cheaper
-            predictor, z_now.repeat_interleave(s, 0), p_now.repeat_interleave(s, 0), samples.flatten(0, 1), 1
-        )  # (B*S, H, N, D)
-        dist = (zs - z_goal.repeat_interleave(s, 0)[:, None]).pow(2).mean(dim=(2, 3))  # (B*S, H)
-        if proprio_weight > 0:
-            dist = dist + proprio_weight * (ps - p_goal.repeat_interleave(s, 0)[:, None]).pow(2).sum(-1)
-        return dist.sum(1).view(b, s)
+        z0, p0 = z_now.repeat_interleave(s, 0), p_now.repeat_interleave(s, 0)  # (B*S, N, D), (B*S, P)
+        zg, acts = z_goal.repeat_interleave(s, 0), samples.flatten(0, 1)  # (B*S, N, D), (B*S, H, A)
+        out = []
+        for i in range(0, b * s, chunk):  # in chunks: a few MB at a time instead of one huge tensor
+            c = slice(i, i + chunk)
+            zs, _ = rollout(predictor, z0[c], p0[c], acts[c], 1)  # window 1: the arm is Markov given
+            # frame and proprio, and 3x cheaper. zs: (chunk, H, N, D)
+            out.append((zs - zg[c, None]).pow(2).mean(dim=(2, 3)).sum(1))  # summed over the horizon
+        return torch.cat(out).view(b, s)
+
+    return cost
+
+
+def oracle_cost(q_now: np.ndarray, ee_goal: np.ndarray):
+    """The upper bound: the true arm dynamics and the true end-effector distance to the goal, summed
+    over the horizon. q_now: (B, 2) joint angles; ee_goal: (B, 2). Samples (B, S, H, 2) -> (B, S)."""
+
+    def cost(samples: torch.Tensor) -> torch.Tensor:
+        a = samples.cpu().numpy()
+        q = np.broadcast_to(q_now[:, None], a.shape[:2] + (2,))  # (B, S, 2)
+        total = np.zeros(a.shape[:2])
+        for h in range(a.shape[2]):
+            q = step_joints(q, a[:, :, h])
+            total += np.linalg.norm(end_effector(q) - ee_goal[:, None], axis=-1)
+        return torch.from_numpy(total).float().to(samples.device)
 
     return cost
 
 
 @torch.no_grad()
-def goal_reaching(encoder, predictor, world: str, tasks: np.ndarray, cfg, device, seed: int = 0) -> dict:
-    """CEM-MPC from start to goal image in the simulator, all episodes planned together.
+def goal_reaching(encoder, predictor, tasks: list, cfg, device, seed: int = 0) -> dict:
+    """CEM-MPC from a start pose to a goal *image*, every task planned together in one batch.
 
-    Every ``replan_every`` steps: encode the current frame, plan ``horizon`` actions with CEM minimising
-    the feature distance to the goal image's features *summed over the horizon* (so the plan gets there
-    early and stays), execute the first ``replan_every`` actions, re-plan (warm-started from the rest).
+    Every ``replan_every`` steps: encode the current frame, plan ``horizon`` actions with CEM, execute
+    the first ``replan_every`` actions in the simulator, re-plan (warm-started from the rest of the plan).
+    ``encoder`` None plans with the oracle (true dynamics and true distance) instead of the model.
     Args:
-        tasks: (B, 2, 2) start and goal positions. cfg: holds horizon, samples, iters, elites, mpc_steps,
-        replan_every.
+        tasks: from data_utils.make_tasks. cfg: horizon, samples, elites, iters, mpc_steps, replan_every.
     Returns:
-        {"success": (B,) bool, "final_dist": (B,) arena units, "frames": (B, steps+1, 64, 64, 3) uint8}
+        {"success": (B,) bool, "final_dist": (B,) frame units, "frames": (B, steps+1, 64, 64, 3) uint8,
+         "goal_frames": (B, 64, 64, 3) uint8}
     """
     b, h = len(tasks), cfg.horizon
-    envs = [PointMassRoom(world, seed=i) for i in range(b)]
-    goal_frames = np.stack([env.reset(goal) for env, goal in zip(envs, tasks[:, 1], strict=True)])
-    z_goal = encoder.encode(goal_frames, device).to(device)  # (B, N, D)
-    p_goal = torch.tensor(tasks[:, 1], dtype=torch.float32, device=device)  # (B, 2)
-    frames = [np.stack([env.reset(start) for env, start in zip(envs, tasks[:, 0], strict=True)])]
+    envs = [ArmReachEnv() for _ in range(b)]
+    goal_frames = np.stack(
+        [
+            env.reset(options={"q": t["q_goal"], "nuisance": t["goal_scene"]})[0]["image"]
+            for env, t in zip(envs, tasks, strict=True)
+        ]
+    )
+    ee_goal = end_effector(np.stack([t["q_goal"] for t in tasks]))  # (B, 2): judging only, never planning
+    obs = [
+        env.reset(options={"q": t["q_start"], "nuisance": t["start_scene"]})[0]
+        for env, t in zip(envs, tasks, strict=True)
+    ]
+    frames = [np.stack([o["image"] for o in obs])]
+    z_goal = encoder.encode(goal_frames, device).to(device) if encoder is not None else None  # (B, N, D)
     plan = torch.zeros(b, h, 2, device=device)
     gen = torch.Generator().manual_seed(seed)
     for step in range(cfg.mpc_steps):
         k = step % cfg.replan_every
         if k == 0:
-            z_now = encoder.encode(frames[-1], device).to(device)  # (B, N, D)
-            p_now = torch.tensor(np.stack([env.pos for env in envs]), dtype=torch.float32, device=device)
-
-            cost = horizon_cost(predictor, z_now, p_now, z_goal, p_goal, cfg.proprio_cost)
+            if encoder is None:
+                cost = oracle_cost(np.stack([env.q for env in envs]), ee_goal)
+            else:
+                z_now = encoder.encode(frames[-1], device).to(device)  # (B, N, D)
+                p_now = torch.from_numpy(np.stack([o["proprio"] for o in obs])).to(device)  # (B, 4)
+                cost = feature_cost(predictor, z_now, p_now, z_goal)
             plan = cem(cost, plan, n_samples=cfg.samples, n_elites=cfg.elites, n_iters=cfg.iters, gen=gen)
         act = plan[:, k].clamp(-1, 1).cpu().numpy()
-        frames.append(np.stack([env.step(a) for env, a in zip(envs, act, strict=True)]))
+        obs = [env.step(a)[0] for env, a in zip(envs, act, strict=True)]
+        frames.append(np.stack([o["image"] for o in obs]))
         if k == cfg.replan_every - 1:  # warm start: the unexecuted rest of the plan, then zeros
             plan = torch.cat(
                 [plan[:, cfg.replan_every :], torch.zeros(b, cfg.replan_every, 2, device=device)], 1
             )
-    final = np.linalg.norm(np.stack([env.pos for env in envs]) - tasks[:, 1], axis=1)
-    return {"success": final < SUCCESS_RADIUS, "final_dist": final, "frames": np.stack(frames, 1)}
+    final = np.linalg.norm(end_effector(np.stack([env.q for env in envs])) - ee_goal, axis=1)
+    return {"success": final < SUCCESS_RADIUS, "final_dist": final, "frames": np.stack(frames, 1),
+            "goal_frames": goal_frames}  # fmt: skip
 
 
 @torch.no_grad()
@@ -141,16 +181,3 @@ def decode(decoder, z: torch.Tensor, device) -> np.ndarray:
     lead = z.shape[:-2]
     x = decoder(z.reshape(-1, *z.shape[-2:]).to(device)).clamp(0, 1)  # (M, 3, 64, 64)
     return (x.permute(0, 2, 3, 1).cpu().numpy() * 255).round().astype(np.uint8).reshape(*lead, 64, 64, 3)
-
-
-def save_rollout_gif(truth: np.ndarray, dream: np.ndarray, path, scale: int = 3) -> None:
-    """A GIF: each frame shows the truth (top row) above the decoded rollout (bottom row), for a few
-    trajectories side by side. truth, dream: (B, T, 64, 64, 3) uint8."""
-    b, t = truth.shape[:2]
-    pad = lambda x: np.pad(x, ((0, 0), (2, 2), (2, 2), (0, 0)), constant_values=255)  # noqa: E731
-    images = []
-    for i in range(t):
-        rows = [np.concatenate(list(pad(v[:, i])), axis=1) for v in (truth, dream)]  # (68, 68B, 3) each
-        img = np.concatenate(rows, axis=0).repeat(scale, 0).repeat(scale, 1)
-        images.append(Image.fromarray(img))
-    images[0].save(path, save_all=True, append_images=images[1:], duration=400, loop=0)

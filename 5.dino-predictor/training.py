@@ -1,5 +1,5 @@
-"""The training stages train.py runs, one function each: DINO pre-training, the reconstruction codec,
-the feature predictor and the pixel decoder.
+"""The training stages train.py runs, one function each: DINO pre-training, the feature predictor and
+the pixel decoder.
 
 Shape key: M frames, B batch, V views, T frames per clip, N = 16 patch tokens, D feature dim, K prototypes.
 """
@@ -15,7 +15,6 @@ import torch
 from tqdm import tqdm
 
 from models import (
-    ConvCodec,
     DINOHead,
     FeatureDecoder,
     FeaturePredictor,
@@ -23,11 +22,9 @@ from models import (
     dino_loss,
     ema_update,
     ibot_patch_loss,
-    random_crops,
     random_patch_mask,
     rollout,
     update_center,
-    weighted_mse,
 )
 
 
@@ -50,11 +47,15 @@ def batch_of(frames: torch.Tensor, idx: np.ndarray, device) -> torch.Tensor:
     return frames[torch.from_numpy(idx)].to(device).permute(0, 3, 1, 2).float() / 255.0
 
 
-def train_dino(cfg, frames: torch.Tensor, device) -> tuple[ViT, dict]:
-    """Stage 1: DINO self-distillation of a small ViT on single frames; returns the frozen *teacher*.
+def train_dino(cfg, frames: torch.Tensor, frames_alt: torch.Tensor, device) -> tuple[ViT, dict]:
+    """Stage 1: DINO self-distillation of a small ViT; returns the frozen *teacher*.
 
+    The two views of an image are two renders of the same arm pose under different nuisance (frames and
+    frames_alt: background, tint, distractor), i.e. domain randomisation: what differs between the views
+    is exactly what the features must learn to ignore. Two crops of one frame would share its
+    background and teach no such invariance.
     Args:
-        frames: (M, 64, 64, 3) uint8 training frames.
+        frames, frames_alt: (M, 64, 64, 3) uint8, the same M poses under two scenes.
     """
     student = ViT(dim=cfg.vit_dim, depth=cfg.vit_depth, heads=4).to(device)
     s_head = DINOHead(cfg.vit_dim, cfg.n_prototypes).to(device)
@@ -71,26 +72,25 @@ def train_dino(cfg, frames: torch.Tensor, device) -> tuple[ViT, dict]:
     for step in (bar := tqdm(range(cfg.dino_steps), desc="stage 1: DINO pre-training")):
         for g in opt.param_groups:
             g["lr"] = warmup_cosine_lr(step, cfg.dino_steps, cfg.dino_lr)
-        x = batch_of(frames, rng.integers(0, len(frames), cfg.dino_batch), device)  # (B, 3, 64, 64)
-        glob = random_crops(x, 2, 64, cfg.global_scale, gen)  # (2, B, 3, 64, 64) global views
-        b, n = len(x), student.grid**2  # N patches per 64-px view (16 with 16-px patches)
-        mask = random_patch_mask(2 * b, n, cfg.mask_ratio, gen).to(device) if cfg.patch_weight else None
-        s_glob = student(glob.flatten(0, 1), mask)  # (2B, 1 + N, E): the student sees masked global views
-        s_out = [s_head(s_glob[:, 0]).view(2, b, -1)]  # [CLS] -> logits (2, B, K)
-        if cfg.n_local:
-            loc = random_crops(x, cfg.n_local, 32, cfg.local_scale, gen)  # (V-2, B, 3, 32, 32) local views
-            s_out.append(s_head(student(loc.flatten(0, 1))[:, 0]).view(cfg.n_local, b, -1))
-        s_out = torch.cat(s_out)  # (V, B, K)
+        idx = rng.integers(0, len(frames), cfg.dino_batch)
+        views = torch.stack(
+            [batch_of(frames, idx, device), batch_of(frames_alt, idx, device)]
+        )  # (2, B, 3, 64, 64)
+        b, n = views.shape[1], student.grid**2  # N patches per view (16 with 16-px patches)
+        mask = random_patch_mask(2 * b, n, cfg.mask_ratio, gen).to(device)  # (2B, N)
+        s_tok = student(views.flatten(0, 1), mask)  # (2B, 1 + N, E): the student sees masked views
+        s_out = s_head(s_tok[:, 0]).view(2, b, -1)  # [CLS] -> logits (2, B, K)
         with torch.no_grad():
-            t_glob = teacher(glob.flatten(0, 1))  # (2B, 1 + N, E): the teacher sees them whole
-            t_out = t_head(t_glob[:, 0]).view(2, b, -1)  # (2, B, K)
-        loss = dino_loss(s_out, t_out, center, 2, t_teacher=cfg.teacher_temp)
-        if cfg.patch_weight:  # iBOT: say what the hidden patches hold, as the teacher sees them
-            s_patch = s_phead(s_glob[:, 1:].flatten(0, 1)).view(2 * b, n, -1)  # (2B, N, K)
+            t_tok = teacher(views.flatten(0, 1))  # (2B, 1 + N, E): the teacher sees them whole
+            t_out = t_head(t_tok[:, 0]).view(2, b, -1)  # (2, B, K)
+        loss = dino_loss(s_out, t_out, center, 2, t_teacher=cfg.teacher_temp)  # view A <-> view B
+        if cfg.patch_weight:  # iBOT, across views: each patch of A says what the same patch of B holds
+            s_patch = s_phead(s_tok[:, 1:].flatten(0, 1)).view(2, b, n, -1)  # (2, B, N, K)
             with torch.no_grad():
-                t_patch = t_phead(t_glob[:, 1:].flatten(0, 1)).view(2 * b, n, -1)  # (2B, N, K)
+                t_patch = t_phead(t_tok[:, 1:].flatten(0, 1)).view(2, b, n, -1).flip(0)  # other view's
+            everywhere = torch.ones(2 * b, n, dtype=torch.bool, device=device)  # every patch, seen or hidden
             loss = loss + cfg.patch_weight * ibot_patch_loss(
-                s_patch, t_patch, p_center, mask, t_teacher=cfg.teacher_temp
+                s_patch.flatten(0, 1), t_patch.flatten(0, 1), p_center, everywhere, t_teacher=cfg.teacher_temp
             )
             p_center = update_center(p_center, t_patch)
         opt.zero_grad(set_to_none=True)
@@ -116,35 +116,15 @@ def train_dino(cfg, frames: torch.Tensor, device) -> tuple[ViT, dict]:
     return teacher.eval(), hist
 
 
-def train_codec(cfg, frames: torch.Tensor, device) -> tuple[ConvCodec, dict]:
-    """Stage 2: the chapter-1 style conv autoencoder on frames (M, 64, 64, 3) with a weighted MSE."""
-    codec = ConvCodec(cfg.codec_dim).to(device)
-    opt = torch.optim.Adam(codec.parameters(), lr=cfg.lr)
-    rng, hist, t0 = np.random.default_rng(cfg.seed + 1), {"step": [], "loss": []}, time.time()
-    for step in (bar := tqdm(range(cfg.codec_steps), desc="stage 2: conv codec")):
-        for g in opt.param_groups:
-            g["lr"] = warmup_cosine_lr(step, cfg.codec_steps, cfg.lr)
-        x = batch_of(frames, rng.integers(0, len(frames), 64), device)  # (64, 3, 64, 64)
-        loss = weighted_mse(codec(x), x)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if step % 10 == 0 or step == cfg.codec_steps - 1:
-            hist["step"].append(step)
-            hist["loss"].append(loss.item())
-            bar.set_postfix(loss=f"{loss.item():.5f}")
-    hist["seconds"] = time.time() - t0
-    return codec.eval(), hist
-
-
 def train_predictor(
-    cfg, z, proprio, actions, device, causal=True, name="dino"
+    cfg, z, proprio, actions, device, causal=True, name="dino", teacher_forcing_only=False
 ) -> tuple[FeaturePredictor, dict]:
-    """Stage 3: the feature predictor, teacher-forced, MSE in feature space (+ proprio MSE).
+    """Stage 2: the feature predictor, teacher-forced, MSE in feature space (+ proprio MSE), plus an
+    open-loop rollout loss unless ``teacher_forcing_only`` (DINO-WM's recipe, used by the ablation).
 
     Args:
         z: (Ntraj, T, N, D) standardised features of every training frame (encoded once).
-        proprio: (Ntraj, T, 2); actions: (Ntraj, T-1, 2).
+        proprio: (Ntraj, T, 4); actions: (Ntraj, T-1, 2).
     """
     torch.manual_seed(cfg.seed)
     model = FeaturePredictor(
@@ -153,12 +133,13 @@ def train_predictor(
     model = model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
     rng, hist, t0 = np.random.default_rng(cfg.seed + 2), {"step": [], "loss": []}, time.time()
-    n_roll = cfg.rollout_steps if cfg.rollout_weight > 0 else 0  # open-loop steps of the rollout loss
+    n_roll = 0 if teacher_forcing_only or cfg.rollout_weight <= 0 else cfg.rollout_steps  # open-loop steps
+    n_steps = cfg.ablation_steps if teacher_forcing_only else cfg.pred_steps
     clip = max(cfg.num_hist, n_roll) + 1  # num_hist inputs (each predicts the next frame), or the rollout
-    label = f"stage 3: predictor on {name}" + ("" if causal else " (no mask)")
-    for step in (bar := tqdm(range(cfg.pred_steps), desc=label)):
+    label = f"stage 2: predictor on {name}"
+    for step in (bar := tqdm(range(n_steps), desc=label)):
         for g in opt.param_groups:
-            g["lr"] = warmup_cosine_lr(step, cfg.pred_steps, cfg.lr)
+            g["lr"] = warmup_cosine_lr(step, n_steps, cfg.lr)
         traj = torch.from_numpy(rng.integers(0, len(z), cfg.batch_size))
         start = torch.from_numpy(rng.integers(0, z.shape[1] - clip + 1, cfg.batch_size))
         idx = start[:, None] + torch.arange(clip)  # (B, clip) frame indices
@@ -179,7 +160,7 @@ def train_predictor(
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        if step % 10 == 0 or step == cfg.pred_steps - 1:
+        if step % 10 == 0 or step == n_steps - 1:
             hist["step"].append(step)
             hist["loss"].append(feat_loss.item())
             ms = (time.time() - t0) / (step + 1) * 1000
@@ -189,16 +170,16 @@ def train_predictor(
 
 
 def train_decoder(cfg, z: torch.Tensor, frames: torch.Tensor, device) -> tuple[FeatureDecoder, dict]:
-    """Stage 4: the pixel decoder on stop-gradient features z (M, N, D) of frames (M, 64, 64, 3)."""
+    """Stage 3: the pixel decoder on stop-gradient features z (M, N, D) of frames (M, 64, 64, 3)."""
     torch.manual_seed(cfg.seed)
     dec = FeatureDecoder(z.shape[-1]).to(device)
     opt = torch.optim.Adam(dec.parameters(), lr=cfg.lr)
     rng, hist, t0 = np.random.default_rng(cfg.seed + 3), {"step": [], "loss": []}, time.time()
-    for step in (bar := tqdm(range(cfg.decoder_steps), desc="stage 4: pixel decoder")):
+    for step in (bar := tqdm(range(cfg.decoder_steps), desc="stage 3: pixel decoder")):
         for g in opt.param_groups:
             g["lr"] = warmup_cosine_lr(step, cfg.decoder_steps, cfg.lr)
         idx = rng.integers(0, len(z), 64)
-        loss = weighted_mse(dec(z[torch.from_numpy(idx)].to(device)), batch_of(frames, idx, device))
+        loss = (dec(z[torch.from_numpy(idx)].to(device)) - batch_of(frames, idx, device)).pow(2).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -1,15 +1,13 @@
 """Chapter 5 models: the small ViT and its DINO training parts, the feature predictor with its
-frame-level causal mask, the pixel decoder, the chapter-1 style codec, and a compact CEM planner."""
+frame-level causal mask, the pixel decoder, and the CEM planner."""
 
 from .cem import cem
-from .codec import ConvCodec
-from .decoder import FeatureDecoder, weighted_mse
+from .decoder import FeatureDecoder
 from .dino import (
     DINOHead,
     dino_loss,
     ema_update,
     ibot_patch_loss,
-    random_crops,
     random_patch_mask,
     update_center,
 )
@@ -17,7 +15,6 @@ from .predictor import FeaturePredictor, frame_causal_mask, rollout
 from .vit import ViT, check_frames
 
 __all__ = [
-    "ConvCodec",
     "DINOHead",
     "FeatureDecoder",
     "FeaturePredictor",
@@ -28,9 +25,7 @@ __all__ = [
     "ema_update",
     "frame_causal_mask",
     "ibot_patch_loss",
-    "random_crops",
     "random_patch_mask",
     "rollout",
     "update_center",
-    "weighted_mse",
 ]

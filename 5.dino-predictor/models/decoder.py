@@ -1,7 +1,8 @@
 """A transposed-convolution decoder from patch features to pixels: only to *look* at predictions.
 
 DINO-WM trains its decoder on a stop-gradient of the frozen features: the decoder learns to draw what
-the features hold, but can never change them, so the world model never depends on pixels.
+the features hold, but can never change them, so the world model never depends on pixels. Features that
+ignore the nuisance cannot hold the background: the decoder then draws the arm over an average one.
 
 Shape key: B batch, N = 16 patch tokens (a 4x4 grid), D feature dim.
 """
@@ -35,13 +36,3 @@ class FeatureDecoder(nn.Module):
         b, n, d = z.shape
         grid = z.detach().transpose(1, 2).reshape(b, d, self.grid, self.grid)  # (B, D, 4, 4)
         return self.net(grid) + 0.5
-
-
-def weighted_mse(recon: torch.Tensor, target: torch.Tensor, fg_weight: float = 20.0) -> torch.Tensor:
-    """MSE in which bright (foreground) pixels count up to ``fg_weight`` times more (chapter 1's loss).
-
-    The agent is 0.8 % of a frame: with plain MSE a small decoder learns to erase it.
-    recon, target: (B, 3, H, W) -> a scalar.
-    """
-    weight = 1.0 + (fg_weight - 1.0) * target.amax(dim=1, keepdim=True)  # (B, 1, H, W)
-    return (weight * (recon - target).pow(2)).mean()

@@ -1,18 +1,19 @@
 """DINO: self-distillation with no labels (Caron et al., 2021), written out for our small ViT.
 
-Two copies of the same ViT see different crops of one frame. The *student* is trained so that its
+Two copies of the same ViT see two views of one image. The *student* is trained so that its
 output distribution over K "prototypes" matches the *teacher's*; the teacher is never trained by
 gradient: its weights are an exponential moving average (EMA) of the student's. What stops both from
 outputting the same constant (collapse)?
     - centring: the teacher's logits minus a running mean of them, so no prototype can win for every
       image (this alone pushes towards a uniform output);
-    - sharpening: a low teacher temperature (0.04 vs the student's 0.1), which pushes the other way,
-      towards one confident prototype per image.
+    - sharpening: a low teacher temperature (0.04 in DINO, 0.02 here, vs the student's 0.1), which
+      pushes the other way, towards one confident prototype per image.
 Together they leave one stable solution: different images -> different, confident prototypes.
-Multi-crop: the teacher sees only the 2 global crops, the student also sees small local crops, so it
-must infer the whole frame's "meaning" from a part of it ("local-to-global").
+Views: DINO's own are random crops of one image (multi-crop). Here the two views of a frame are two
+renders of the same arm pose under different nuisance (domain randomisation, see training.py): two crops
+of one frame would share its background and teach nothing about ignoring it.
 
-Shape key: B batch, V views (crops), K prototypes, E width.
+Shape key: B batch, V views, K prototypes, E width.
 """
 
 from __future__ import annotations
@@ -25,11 +26,12 @@ from torch import nn
 class DINOHead(nn.Module):
     """[CLS] embedding (B, E) -> logits over K prototypes (B, K): MLP, L2-normalise, cosine to prototypes.
 
-    ``use_bn``: batch normalisation inside the MLP (the official DINO's ``use_bn_in_head`` option). Our
-    frames differ only by a 6-px disk, so at initialisation every frame's [CLS] is almost the same and
-    the teacher's outputs differ by far less than its temperature: centring then wins and both networks
-    settle on the uniform distribution (measured: the loss sat at log K). Batch norm rescales the small
-    differences between the frames of a batch to unit size, so sharpening has something to sharpen.
+    ``use_bn``: batch normalisation inside the MLP (the official DINO's ``use_bn_in_head`` option). At
+    initialisation a small ViT gives nearly the same [CLS] for every frame, so the teacher's outputs
+    differ by far less than its temperature: centring then wins and both networks settle on the uniform
+    distribution (measured on this chapter's first, point-mass world: the loss sat at log K). Batch norm
+    rescales the small differences between the frames of a batch to unit size, so sharpening has
+    something to sharpen.
     """
 
     def __init__(
@@ -83,24 +85,6 @@ def ema_update(teacher: nn.Module, student: nn.Module, momentum: float) -> None:
     """teacher <- momentum * teacher + (1 - momentum) * student, parameter by parameter."""
     for pt, ps in zip(teacher.parameters(), student.parameters(), strict=True):
         pt.mul_(momentum).add_(ps.detach(), alpha=1 - momentum)
-
-
-def random_crops(x: torch.Tensor, n: int, out: int, scale: tuple[float, float], gen: torch.Generator):
-    """``n`` random square crops of every image, resized to ``out`` pixels (no flips: left != right here).
-
-    Args:
-        x: (B, 3, S, S) in [0, 1]. scale: range of the crop's area as a fraction of the image.
-    Returns:
-        (n, B, 3, out, out): crop j of image b is out[j, b].
-    """
-    b = len(x)
-    side = torch.empty(n * b).uniform_(*scale, generator=gen).sqrt()  # crop side as a fraction of S
-    centre = (torch.rand(n * b, 2, generator=gen) * 2 - 1) * (1 - side[:, None])  # stays inside the image
-    theta = torch.zeros(n * b, 2, 3)  # affine map from output coords [-1, 1] to input coords
-    theta[:, 0, 0], theta[:, 1, 1], theta[:, :, 2] = side, side, centre
-    grid = F.affine_grid(theta, (n * b, 3, out, out), align_corners=False)  # (nB, out, out, 2)
-    crops = F.grid_sample(x.repeat(n, 1, 1, 1), grid.to(x.device), mode="bilinear", align_corners=False)
-    return crops.view(n, b, 3, out, out)
 
 
 def ibot_patch_loss(student: torch.Tensor, teacher: torch.Tensor, center: torch.Tensor, mask: torch.Tensor,

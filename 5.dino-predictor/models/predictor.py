@@ -2,16 +2,16 @@
 next frame's patch features, with a frame-level causal mask.
 
 Shape key: B batch, T frames, N patch tokens per frame (16), D feature dim of the frozen encoder,
-E predictor width, A action dims (2), P proprioception dims (2).
+E predictor width, A action dims (2), P proprioception dims (4: cos and sin of the two joint angles).
 
 Each patch token of frame t carries three things, concatenated *along the feature dimension* as DINO-WM
 does (not as extra tokens):
 
     [ patch feature z_t,n (D) | proprio embedding e(p_t) (K) | action embedding e(a_t) (K) ]
 
-so every token knows where the agent is and what it does next. All T*N tokens attend to each other under
-a *frame-level causal mask*: a token of frame t sees every token of frames <= t (all patches of the
-past, so it can find the agent anywhere) and nothing of frames > t. The output at frame t is the
+so every token knows how the arm's joints stand and what it does next. All T*N tokens attend to each
+other under a *frame-level causal mask*: a token of frame t sees every token of frames <= t (all
+patches of the past, so it can find the arm anywhere) and nothing of frames > t. The output at frame t is the
 prediction of frame t+1; without the mask, during teacher-forced training it could simply read the
 answer from frame t+1's tokens.
 """
@@ -41,7 +41,7 @@ class FeaturePredictor(nn.Module):
 
     def __init__(
         self, feat_dim: int, n_tokens: int = 16, num_hist: int = 3, dim: int = 64, depth: int = 3,
-        heads: int = 4, emb: int = 16, action_dim: int = 2, proprio_dim: int = 2, causal: bool = True,
+        heads: int = 4, emb: int = 16, action_dim: int = 2, proprio_dim: int = 4, causal: bool = True,
     ):  # fmt: skip
         super().__init__()
         self.feat_dim, self.n_tokens, self.num_hist, self.causal = feat_dim, n_tokens, num_hist, causal
@@ -53,7 +53,7 @@ class FeaturePredictor(nn.Module):
         self.blocks = nn.ModuleList(Block(dim, heads) for _ in range(depth))
         self.norm = nn.LayerNorm(dim)
         self.head = nn.Linear(dim, feat_dim)  # the change of each patch feature
-        self.proprio_head = nn.Linear(dim, proprio_dim)  # the change of (x, y), read from the mean token
+        self.proprio_head = nn.Linear(dim, proprio_dim)  # the change of the proprio, from the mean token
         nn.init.zeros_(self.head.weight)  # start as copy-last: predict no change
         nn.init.zeros_(self.head.bias)
 
@@ -62,7 +62,8 @@ class FeaturePredictor(nn.Module):
 
         Args:
             z: (B, T, N, D) patch features of frames 0..T-1 (T <= num_hist).
-            proprio: (B, T, P) the agent's (x, y) at those frames. actions: (B, T, A) a_t taken at frame t.
+            proprio: (B, T, P) the arm's joint angles (cos, sin) at those frames.
+            actions: (B, T, A) a_t taken at frame t.
         Returns:
             z_next: (B, T, N, D) predicted features of frames 1..T; p_next: (B, T, P) predicted proprio.
         """
@@ -72,12 +73,13 @@ class FeaturePredictor(nn.Module):
                 f"got {tuple(z.shape)}"
             )
         b, t, n, _ = z.shape
-        if proprio.shape != (b, t, 2) or actions.shape != (b, t, 2):
+        p_dim, a_dim = self.proprio_emb.in_features, self.action_emb.in_features
+        if proprio.shape != (b, t, p_dim) or actions.shape != (b, t, a_dim):
             raise ValueError(
-                f"expected proprio and actions of shape (B, T, 2) = ({b}, {t}, 2), "
+                f"expected proprio (B, T, {p_dim}) and actions (B, T, {a_dim}) with B, T = {b}, {t}, "
                 f"got {tuple(proprio.shape)} and {tuple(actions.shape)}"
             )
-        pa = torch.cat([self.proprio_emb(proprio * 2 - 1), self.action_emb(actions)], dim=-1)  # (B, T, 2K)
+        pa = torch.cat([self.proprio_emb(proprio), self.action_emb(actions)], dim=-1)  # (B, T, 2K)
         x = torch.cat([z, pa[:, :, None].expand(-1, -1, n, -1)], dim=-1)  # (B, T, N, D + 2K): every patch
         x = self.inp(x) + self.pos_space + self.pos_time[:, :t]  # (B, T, N, E)
         x = x.reshape(b, t * n, -1)  # (B, L = T*N, E): one sequence of every token of every frame

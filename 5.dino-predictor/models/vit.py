@@ -9,8 +9,8 @@ A 64x64 frame is cut into 16x16-pixel patches; each becomes a token (a linear ma
 plus a learned position); a class token [CLS] joins them; pre-norm blocks of attention and MLP mix them.
 The encoder's *patch* tokens after the last block are the features the world model predicts.
 Why 16-pixel patches, 16 tokens? DINOv2 at 224 px has 256; on a 2-core CPU the predictor and the
-planner (thousands of imagined futures per step) must stay cheap, and the agent (a 6-px disk) still
-fits inside one patch.
+planner (thousands of imagined futures per step) must stay cheap. The price, measured in NOTES.md:
+finer patches would give a sharper cost near the goal.
 """
 
 from __future__ import annotations

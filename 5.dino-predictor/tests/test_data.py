@@ -1,54 +1,69 @@
-"""Data tests: determinism per seed, caching, the frame skip, walls that block, goal-reaching tasks."""
+"""Data tests: the arm is a valid gymnasium env, deterministic per seed; the dataset cache; the views
+that differ only in nuisance; goal-reaching tasks."""
 
 import numpy as np
 import pytest
+from gymnasium.utils.env_checker import check_env
 
-from data_utils import PointMassRoom, load_trajectories, make_tasks, make_trajectories
+import data_utils
+from data_utils import (
+    ArmReachEnv,
+    end_effector,
+    load_trajectories,
+    make_tasks,
+    make_trajectories,
+    step_joints,
+)
 
 
-@pytest.mark.parametrize("world", ["wall", "umaze"])
-def test_trajectories_are_deterministic_per_seed(world):
-    a, b = make_trajectories(world, 3, 5, seed=1), make_trajectories(world, 3, 5, seed=1)
+def test_the_arm_passes_gymnasiums_env_checker():
+    check_env(ArmReachEnv(), skip_render_check=False)
+    check_env(ArmReachEnv(nuisance=False))
+
+
+def test_one_seed_gives_the_same_frames_twice():
+    a, b = make_trajectories(3, 5, seed=1), make_trajectories(3, 5, seed=1)
     assert a["frames"].shape == (3, 5, 64, 64, 3) and a["frames"].dtype == np.uint8
-    assert a["actions"].shape == (3, 4, 2) and a["proprio"].shape == (3, 5, 2)
-    for key in ("frames", "actions", "proprio"):
-        assert np.array_equal(a[key], b[key])
-    assert not np.array_equal(a["frames"], make_trajectories(world, 3, 5, seed=2)["frames"])
+    assert a["actions"].shape == (3, 4, 2) and a["proprio"].shape == (3, 5, 4) and a["q"].shape == (3, 5, 2)
+    for key in a:
+        assert np.array_equal(a[key], b[key]), key
+    assert not np.array_equal(a["frames"], make_trajectories(3, 5, seed=2)["frames"])
     assert np.abs(a["actions"]).max() <= 1
 
 
-def test_load_trajectories_caches():
-    first = load_trajectories("wall", 2, 4, seed=321, quiet=True)
-    again = load_trajectories("wall", 2, 4, seed=321, quiet=True)
-    assert all(np.array_equal(first[k], again[k]) for k in first)
+def test_the_two_views_show_one_pose_under_different_nuisance():
+    d = make_trajectories(4, 3, seed=3)
+    assert (d["frames"] != d["frames_alt"]).mean() > 0.5  # another background, tint and distractor
+    clean = data_utils.render_many(d["q"][0].astype(np.float64), data_utils.Nuisance.sample(None, on=False))
+    arm = clean.max(-1) > 0  # where the arm is drawn on a black scene
+    assert arm.mean() > 0.03  # the body fills a good part of the frame, not one dot
 
 
-def test_frame_skip_holds_the_action_for_several_sub_steps():
-    env = PointMassRoom("wall", frame_skip=5)
-    env.reset([0.25, 0.5])
-    env.step([1.0, 0.0])
-    assert np.allclose(env.pos, [0.35, 0.5])  # 5 sub-steps of 0.02
-    one = PointMassRoom("wall", frame_skip=1)
-    one.reset([0.25, 0.5])
-    one.step([1.0, 0.0])
-    assert np.allclose(one.pos, [0.27, 0.5])
+def test_dataset_is_cached_as_a_hugging_face_dataset(tmp_path, monkeypatch):
+    monkeypatch.setattr(data_utils, "DATA_DIR", tmp_path)
+    first = load_trajectories(2, 4, seed=321, quiet=True)
+    saved = list(tmp_path.iterdir())
+    assert len(saved) == 1 and (saved[0] / "dataset_info.json").exists()  # save_to_disk's layout
+    again = load_trajectories(2, 4, seed=321, quiet=True)  # from the Arrow files
+    assert all(np.array_equal(first[k], again[k]) and first[k].dtype == again[k].dtype for k in first)
 
 
-def test_walls_block_and_the_door_lets_through():
-    env = PointMassRoom("wall")
-    env.reset([0.3, 0.2])  # level with the upper wall segment
-    for _ in range(10):
-        env.step([1.0, 0.0])
-    assert env.pos[0] < 0.47  # stopped by the wall
-    env.reset([0.3, 0.5])  # level with the door
-    for _ in range(5):
-        env.step([1.0, 0.0])
-    assert env.pos[0] > 0.6  # through the door
+def test_frame_skip_and_joint_limits():
+    q = step_joints(np.zeros(2), np.array([1.0, -0.5]))
+    assert np.allclose(q, [0.25, -0.125])  # 5 sub-steps of at most 0.05 rad
+    q = step_joints(np.array([np.pi - 0.1, 2.5]), np.array([1.0, 1.0]))
+    assert -np.pi <= q[0] < -np.pi + 0.2 and q[1] == pytest.approx(2.6)  # the shoulder wraps, the elbow stops
+    env = ArmReachEnv()
+    env.reset(seed=0)
     with pytest.raises(ValueError, match=r"\[-1, 1\]"):
         env.step([2.0, 0.0])
 
 
-def test_tasks_are_deterministic_and_far_enough():
-    a, b = make_tasks("wall", 5, seed=3), make_tasks("wall", 5, seed=3)
-    assert a.shape == (5, 2, 2) and np.array_equal(a, b)
-    assert (np.linalg.norm(a[:, 0] - a[:, 1], axis=1) >= 0.3).all()
+def test_tasks_are_deterministic_reachable_and_far_enough():
+    a, b = make_tasks(5, seed=3), make_tasks(5, seed=3)
+    for ta, tb in zip(a, b, strict=True):
+        assert np.array_equal(ta["q_goal"], tb["q_goal"]) and np.array_equal(
+            ta["goal_scene"].tint, tb["goal_scene"].tint
+        )
+        assert np.linalg.norm(end_effector(ta["q_start"]) - end_effector(ta["q_goal"])) >= 0.15
+        assert not np.array_equal(ta["start_scene"].background, ta["goal_scene"].background)

@@ -2,11 +2,11 @@
 
 import copy
 
+import numpy as np
 import pytest
 import torch
 
 from models import (
-    ConvCodec,
     DINOHead,
     FeatureDecoder,
     FeaturePredictor,
@@ -16,7 +16,6 @@ from models import (
     ema_update,
     frame_causal_mask,
     ibot_patch_loss,
-    random_crops,
     random_patch_mask,
     rollout,
     update_center,
@@ -29,27 +28,27 @@ def small_predictor(causal=True, d=8):
 
 
 def inputs(b=2, t=3, d=8):
-    """Random features (B, T, 16, d), proprio in [0, 1] (B, T, 2), actions in [-1, 1] (B, T, 2)."""
-    return torch.randn(b, t, 16, d), torch.rand(b, t, 2), torch.rand(b, t, 2) * 2 - 1
+    """Random features (B, T, 16, d), proprio in [-1, 1] (B, T, 4), actions in [-1, 1] (B, T, 2)."""
+    return torch.randn(b, t, 16, d), torch.rand(b, t, 4) * 2 - 1, torch.rand(b, t, 2) * 2 - 1
 
 
 def test_shapes():
     vit = ViT(dim=32, depth=2, heads=4)
     assert vit(torch.rand(2, 3, 64, 64)).shape == (2, 17, 32)  # [CLS] + 4x4 patches
-    assert vit(torch.rand(2, 3, 32, 32)).shape == (2, 5, 32)  # a local crop: 2x2 patches
     assert vit.patch_features(torch.rand(2, 3, 64, 64)).shape == (2, 16, 32)
     assert DINOHead(32, 16)(torch.randn(5, 32)).shape == (5, 16)
     z, p, a = inputs()
     z_next, p_next = small_predictor()(z, p, a)
-    assert z_next.shape == (2, 3, 16, 8) and p_next.shape == (2, 3, 2)
+    assert z_next.shape == (2, 3, 16, 8) and p_next.shape == (2, 3, 4)
     zs, ps = rollout(small_predictor(), z[:, 0], p[:, 0], torch.zeros(2, 5, 2))
-    assert zs.shape == (2, 5, 16, 8) and ps.shape == (2, 5, 2)
+    assert zs.shape == (2, 5, 16, 8) and ps.shape == (2, 5, 4)
     assert FeatureDecoder(8)(z[:, 0]).shape == (2, 3, 64, 64)
-    codec = ConvCodec(latent_dim=8)
-    assert codec.patch_features(torch.rand(2, 3, 64, 64)).shape == (2, 16, 8)
-    assert codec(torch.rand(2, 3, 64, 64)).shape == (2, 3, 64, 64)
-    crops = random_crops(torch.rand(3, 3, 64, 64), 4, 32, (0.1, 0.3), torch.Generator().manual_seed(0))
-    assert crops.shape == (4, 3, 3, 32, 32)
+    from encoders import PixelPatches
+
+    x = torch.rand(2, 3, 64, 64)
+    pix = PixelPatches().patch_features(x)
+    small = torch.nn.functional.avg_pool2d(x, 4)  # (2, 3, 16, 16)
+    assert pix.shape == (2, 16, 48) and torch.allclose(pix[1, 5].view(3, 4, 4), small[1, :, 4:8, 4:8])
 
 
 def test_frame_causal_mask():
@@ -71,7 +70,7 @@ def randomised(model):
 def test_future_frames_cannot_change_past_predictions():
     z, p, a = inputs()
     z2, p2, a2 = z.clone(), p.clone(), a.clone()
-    z2[:, 2], p2[:, 2], a2[:, 2] = torch.randn(2, 16, 8), torch.rand(2, 2), -a[:, 2]  # change frame 2 only
+    z2[:, 2], p2[:, 2], a2[:, 2] = torch.randn(2, 16, 8), torch.rand(2, 4), -a[:, 2]  # change frame 2 only
     model = randomised(small_predictor())
     with torch.no_grad():
         (za, pa), (zb, pb) = model(z, p, a), model(z2, p2, a2)
@@ -104,15 +103,9 @@ def test_dino_step_trains_the_student_and_never_the_teacher():
     teacher, t_head = copy.deepcopy(student).requires_grad_(False), copy.deepcopy(head).requires_grad_(False)
     before = [q.clone() for q in teacher.parameters()]
     opt = torch.optim.SGD([*student.parameters(), *head.parameters()], lr=0.1)
-    x, gen = torch.rand(4, 3, 64, 64), torch.Generator().manual_seed(0)
-    glob, loc = random_crops(x, 2, 64, (0.4, 1), gen), random_crops(x, 2, 32, (0.1, 0.3), gen)
-    s_out = torch.cat(
-        [
-            head(student(glob.flatten(0, 1))[:, 0]).view(2, 4, -1),
-            head(student(loc.flatten(0, 1))[:, 0]).view(2, 4, -1),
-        ]
-    )
-    t_out = t_head(teacher(glob.flatten(0, 1))[:, 0]).view(2, 4, -1)
+    views = torch.rand(2, 4, 3, 64, 64)  # two views (renders under two scenes) of 4 poses
+    s_out = head(student(views.flatten(0, 1))[:, 0]).view(2, 4, -1)
+    t_out = t_head(teacher(views.flatten(0, 1))[:, 0]).view(2, 4, -1)
     loss = dino_loss(s_out, t_out, torch.zeros(16), n_global=2)
     loss.backward()
     assert all(q.grad is None for q in [*teacher.parameters(), *t_head.parameters()])  # no gradient
@@ -149,8 +142,14 @@ def test_bad_inputs_are_value_errors_naming_the_shape():
     z, p, a = inputs()
     with pytest.raises(ValueError, match=r"\(B, T<=3, 16, 8\)"):
         small_predictor()(torch.randn(2, 4, 16, 8), p, a)  # too many frames
-    with pytest.raises(ValueError, match=r"\(B, T, 2\)"):
+    with pytest.raises(ValueError, match=r"actions \(B, T, 2\)"):
         small_predictor()(z, p, torch.zeros(2, 3, 3))
+    from encoders import FrozenEncoder
+
+    with pytest.raises(ValueError, match=r"\(\.\.\., 64, 64, 3\) uint8"):
+        FrozenEncoder(ViT(dim=32, depth=1), 32).encode(
+            np.zeros((2, 48, 48, 3), np.uint8), "cpu"
+        )  # a goal image of the wrong size
     with pytest.raises(ValueError, match=r"\(B, 3, 64, 64\)"):
         ViT(dim=32, depth=1).patch_features(torch.rand(2, 3, 48, 48))
     with pytest.raises(ValueError, match="float"):
@@ -175,7 +174,7 @@ def test_train_predictor_with_a_rollout_loss_runs_and_learns(rollout_steps):
         rollout_steps=rollout_steps,
     )
     torch.manual_seed(0)
-    proprio, actions = torch.rand(3, 8, 2), torch.rand(3, 7, 2) * 2 - 1
+    proprio, actions = torch.rand(3, 8, 4), torch.rand(3, 7, 2) * 2 - 1
     steps = torch.cat([torch.zeros(3, 1), actions[:, :, 0]], 1)  # (Ntraj, T): the move into each frame
     z = torch.randn(3, 1, 16, 8) + steps.cumsum(1)[:, :, None, None]  # (Ntraj, T, N, D): the action moves z
     model, hist = train_predictor(cfg, z, proprio, actions, "cpu")

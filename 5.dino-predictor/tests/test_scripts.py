@@ -64,15 +64,23 @@ def test_quick_train_then_validate_end_to_end(trained):
     m, b = report["metrics"], report["baselines"]
     for h in range(1, 6):
         assert isinstance(m[f"feat_err_h{h}"], float) and f"feat_err_h{h}/copy_last" in b
-        assert f"feat_err_h{h}/no_causal_mask" in b
-    for name in ("dino", "random", "codec"):  # the encoder comparison
-        assert 0.0 <= m[f"{name}/success"] <= 1.0 and m[f"{name}/ratio"] > 0
+    for name in ("random", "pixels", "oracle"):  # the encoder comparison and the upper bound
+        assert 0.0 <= b[f"goal_success/{name}"] <= 1.0 and b[f"goal_final_dist/{name}"] >= 0
+    assert m["nomask_over_mask_err_h5"] > 0 and -1 <= m["cost_slope"] <= 1
     assert set(report["targets"]) <= set(m) and len(report["targets"]) == 4
     ok = {"<=": lambda a, b: a <= b, ">=": lambda a, b: a >= b}
     assert report["passed"] == all(ok[op](m[k], t) for k, (op, t) in report["targets"].items())
-    for picture in ("rollout.gif", "rollout.png", "goal_reaching.png", "train_loss.png"):
+    for picture in (
+        "rollout.gif",
+        "rollout.png",
+        "goal_reaching.png",
+        "train_loss.png",
+        "world.png",
+        "cost_landscape.png",
+    ):
         assert (trained / "outputs" / picture).stat().st_size > 0
     assert "copy-last" in val.stdout and "random-init ViT" in val.stdout  # the printed tables
+    assert "smoke run" in val.stdout
 
 
 def test_unavailable_dinov2_is_one_line(chapter_copy, tmp_path):
@@ -94,8 +102,13 @@ def test_bad_settings_and_checkpoints_are_one_line_errors(chapter_copy, tmp_path
     foreign = tmp_path / "fsq.pt"
     torch.save({"model": "fsq", "state_dict": {}, "config": {}}, foreign)
     assert_one_line_error(run(chapter_copy, "validate.py", "--checkpoint", str(foreign)), "fsq")
+    old_world = tmp_path / "point_mass.pt"  # a checkpoint of this chapter from its point-mass days
+    torch.save({"model": "dino-wm", "config": {"world": "wall"}, "encoders": {}}, old_world)
+    assert_one_line_error(
+        run(chapter_copy, "validate.py", "--checkpoint", str(old_world)), "'wall'", "train.py"
+    )
 
 
-def test_unknown_world_is_a_usage_error(chapter_copy):
-    out = run(chapter_copy, "train.py", "--world", "moon")
+def test_unknown_encoder_is_a_usage_error(chapter_copy):
+    out = run(chapter_copy, "train.py", "--encoder", "moon")
     assert out.returncode == 2 and "usage:" in out.stderr and "Traceback" not in out.stderr
