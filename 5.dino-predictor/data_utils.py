@@ -5,8 +5,8 @@ a red end-effector), as in DINO-WM's Reacher and V-JEPA 2-AC's arm, in small. Th
 the image, so *how far the arm is from a pose* shows in many pixels, not in one 3-px dot.
 
 Every episode also has **nuisance** that a real camera has and that says nothing about the arm:
-    - a textured background (8x8 blocks of random colour),
-    - a lighting tint (each colour channel scaled by 0.7-1.3),
+    - a textured background (8x8 blocks of random grey levels),
+    - a lighting tint (each colour channel scaled by 0.75-1.25),
     - a distractor disk of random colour that moves on its own and bounces off the frame's edges.
 A goal image is rendered under *another* episode's nuisance than the start, so a cost that compares
 raw pixels sees mostly the nuisance; an encoder pre-trained to ignore it should not.

@@ -99,8 +99,8 @@ def feature_cost(predictor, z_now, p_now, z_goal, chunk: int = 512):
         out = []
         for i in range(0, b * s, chunk):  # in chunks: a few MB at a time instead of one huge tensor
             c = slice(i, i + chunk)
-            zs, _ = rollout(predictor, z0[c], p0[c], acts[c], 1)  # window 1: the arm is Markov given
-            # frame and proprio, and 3x cheaper. zs: (chunk, H, N, D)
+            # window 1: the arm is Markov given frame and proprio, and it is 3x cheaper
+            zs, _ = rollout(predictor, z0[c], p0[c], acts[c], 1)  # zs: (chunk, H, N, D)
             out.append((zs - zg[c, None]).pow(2).mean(dim=(2, 3)).sum(1))  # summed over the horizon
         return torch.cat(out).view(b, s)
 

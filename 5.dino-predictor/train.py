@@ -58,13 +58,11 @@ class TrainConfig:
     num_hist: int = 3  # frames of context the predictor reads
     pred_dim: int = 64  # predictor width
     pred_depth: int = 3
-    pred_steps: int = 2000  # steps per predictor (teacher forcing + the rollout loss)
+    pred_steps: int = 2000  # steps per predictor (teacher forcing; --rollout-weight adds a rollout loss)
     ablation_steps: int = 1500  # steps of each teacher-forcing-only predictor of the causal-mask ablation
     batch_size: int = 32  # clips of num_hist + 1 frames per step
     proprio_weight: float = 1.0  # weight of the proprio MSE beside the feature MSE
-    rollout_weight: float = (
-        0.0  # weight of an open-loop rollout loss beside teacher forcing (0 = none, as DINO-WM)
-    )
+    rollout_weight: float = 0.0  # weight of an open-loop rollout loss (0 = teacher forcing alone, DINO-WM)
     rollout_steps: int = 3  # open-loop steps of that loss (the planner imagines 5)
     rollout_window: int = 1  # frames the predictor reads in that rollout (1: cheap, as the planner does)
     decoder_steps: int = 300

@@ -2,7 +2,7 @@
 
 DINO-WM trains its decoder on a stop-gradient of the frozen features: the decoder learns to draw what
 the features hold, but can never change them, so the world model never depends on pixels. Features that
-ignore the nuisance cannot hold the background: the decoder then draws the arm over an average one.
+drop the nuisance would leave the decoder only an average background to draw.
 
 Shape key: B batch, N = 16 patch tokens (a 4x4 grid), D feature dim.
 """

@@ -89,8 +89,9 @@ def ema_update(teacher: nn.Module, student: nn.Module, momentum: float) -> None:
 
 def ibot_patch_loss(student: torch.Tensor, teacher: torch.Tensor, center: torch.Tensor, mask: torch.Tensor,
                     t_student: float = 0.1, t_teacher: float = 0.04) -> torch.Tensor:  # fmt: skip
-    """iBOT's masked-patch loss: at every patch the student saw masked, match the teacher's distribution
-    for the same patch of the same view, which the teacher saw whole.
+    """iBOT's masked-patch loss: at every patch in ``mask``, match the teacher's distribution for the same
+    patch, which the teacher saw whole. (iBOT: the same view, masked patches only; training.py passes the
+    other view's patches and a mask of every patch, so the loss also asks for invariance.)
 
     Args:
         student, teacher: (B, N, K) per-patch logits; center: (K,) running mean of the teacher's patch logits.
