@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from config import AdaptiveWorldModelConfig
+from config import MAX_BAD_FRAMES, AdaptiveWorldModelConfig
 from learner_logging import MetricsLogger, Viewer, render_view, timing_stats
 from learner_persistence import PersistenceMixin
 from learner_training import TrainingMixin
@@ -272,13 +272,18 @@ class AdaptiveWorldModel(TrainingMixin, PersistenceMixin, TrustMixin):
     def run(self, steps: int, progress: bool = True, on_step=None, dashboard: bool = True) -> dict:
         """Run until ``steps`` loop steps have been taken in total (a resumed run continues its count).
 
-        A lost robot connection saves a checkpoint and returns with stop_reason 'connection_lost'.
+        A checkpoint is saved however the run ends; stop_reason says how: 'done', 'connection_lost: ...',
+        'no frames: ...' (MAX_BAD_FRAMES unusable observations in a row, naming what the robot sent),
+        'interrupted' (Ctrl-C) or the selector's own reason.
         on_step(learner, record) is called after every step (train.py uses it to reset episodes).
         """
         from tqdm import tqdm
 
-        reason, start = "done", time.perf_counter()
-        bar = tqdm(total=steps, initial=min(self.step_count, steps), disable=not progress, desc="steps")
+        reason, start, missing, first_step = "done", time.perf_counter(), 0, self.step_count
+        # disable=None: no bar when stderr is not a terminal (pipes, tests), so an error stays one line
+        bar = tqdm(
+            total=steps, initial=min(self.step_count, steps), disable=None if progress else True, desc="steps"
+        )
         try:
             while self.step_count < steps:
                 t = time.perf_counter()
@@ -287,6 +292,18 @@ class AdaptiveWorldModel(TrainingMixin, PersistenceMixin, TrustMixin):
                 if "stop" in rec:
                     reason = rec["stop"]
                     break
+                missing = missing + 1 if "skipped" in rec else 0
+                if missing and getattr(self.robot, "finished", False):  # a replayed session at its end
+                    reason = "robot finished"
+                    break
+                if missing > MAX_BAD_FRAMES:
+                    sent = getattr(self.robot, "last_failure", None) or "nothing"
+                    reason = (
+                        f"no frames: {missing} observations in a row were unusable; the last one was {sent}"
+                    )
+                    break
+                if missing:
+                    time.sleep(0.05)  # give the camera a moment
                 if "skipped" not in rec:
                     bar.update(1)
                     if "total_loss" in rec:
@@ -295,10 +312,12 @@ class AdaptiveWorldModel(TrainingMixin, PersistenceMixin, TrustMixin):
                     on_step(self, rec)
         except RobotConnectionError as e:
             reason = f"connection_lost: {e}"
+        except KeyboardInterrupt:
+            reason = "interrupted"
         finally:
             bar.close()
             self.save()
-            if dashboard:  # matplotlib costs seconds: tests switch it off
+            if dashboard and self.step_count > first_step:  # matplotlib costs seconds: only with news
                 self.logger.dashboard()
         return {
             "steps": self.step_count,

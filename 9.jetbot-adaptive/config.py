@@ -12,6 +12,10 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 
+# --- settings of the robot path (part 1), shared by the runner, the client, the recorder and the learner
+MAX_BAD_FRAMES = 20  # consecutive unusable camera frames tolerated before a script stops with one line
+LOST_CONNECTION_EXIT_CODE = 2  # every script exits with this after losing the robot (or its frames)
+
 # Which numbers of an action dict the model sees, and the physical range of each (mapped to [-1, 1]).
 ROBOT_PRESETS = {
     "toroidal_dot": {

@@ -3,8 +3,10 @@
     uv run jetbot_remote_client.py --ip 192.168.1.42            # OpenCV window; q quits
     uv run jetbot_remote_client.py --ip 127.0.0.1 --no-display  # headless: print frames per second
 
-With ``--no-display`` it prints the measured frame rate once per second (``--seconds`` limits the run):
-that is how this chapter measures the sim server's loopback throughput.
+It prints the measured frame rate once per second (with or without a window; ``--seconds`` limits the
+run, Ctrl-C ends it): that is how this chapter measures the sim server's loopback throughput. After
+MAX_BAD_FRAMES (config.py) undecodable frames in a row it stops with one line naming what the server
+sent; a lost server ends it with one line and exit code 2, like every script of this chapter.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ import time
 from dataclasses import dataclass
 
 import cv2
+from config import LOST_CONNECTION_EXIT_CODE, MAX_BAD_FRAMES
 from robots import DEFAULT_PORT, RemoteJetBot, RobotConnectionError
+from runner.cli import interrupt_on_signals
 
 
 @dataclass
@@ -43,38 +47,44 @@ def parse_args(argv=None) -> ClientSettings:
 
 
 def main(argv=None) -> int:
-    """Pull frames as fast as the server gives them; show them or count them. Returns the exit code."""
+    """Pull frames as fast as the server gives them; show them and count them. Returns the exit code."""
     s = parse_args(argv)
+    interrupt_on_signals()  # kill / a closed terminal end the run like Ctrl-C: summary, no traceback
     try:
         bot = RemoteJetBot(s.ip, s.port)
     except RobotConnectionError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 2
+        return LOST_CONNECTION_EXIT_CODE
     start = window_start = time.perf_counter()
-    frames = window_frames = bad = 0
+    frames = window_frames = bad = bad_in_row = 0
+    size = "no frame yet"
     try:
         while s.seconds == 0 or time.perf_counter() - start < s.seconds:
             frame = bot.get_frame()  # (H, W, 3) uint8 RGB, or None if it did not decode
             if frame is None:
-                bad += 1
-                continue
-            frames += 1
-            window_frames += 1
-            now = time.perf_counter()
-            if now - window_start >= 1.0:
-                fps, window_start, window_frames = window_frames / (now - window_start), now, 0
-                if s.no_display:
+                bad, bad_in_row = bad + 1, bad_in_row + 1
+                if bad_in_row > MAX_BAD_FRAMES:
                     print(
-                        f"{fps:6.1f} frames/s  {frame.shape[1]}x{frame.shape[0]}  undecodable: {bad}",
-                        flush=True,
+                        f"error: {bad_in_row} frames in a row did not decode; the server sent "
+                        f"{bot.last_bad_frame}",
+                        file=sys.stderr,
                     )
-            if not s.no_display:
-                cv2.imshow(f"JetBot {s.ip}:{s.port} (q quits)", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-                if cv2.waitKey(1) & 0xFF == ord("q"):
-                    break
+                    return LOST_CONNECTION_EXIT_CODE
+                time.sleep(0.05)  # give the camera a moment, as the runner and the learner do
+            else:
+                frames, window_frames, bad_in_row = frames + 1, window_frames + 1, 0
+                size = f"{frame.shape[1]}x{frame.shape[0]}"
+                if not s.no_display:
+                    cv2.imshow(f"JetBot {s.ip}:{s.port} (q quits)", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+                    if cv2.waitKey(1) & 0xFF == ord("q"):
+                        break
+            now = time.perf_counter()
+            if now - window_start >= 1.0:  # progress once a second, whatever the frames were
+                fps, window_start, window_frames = window_frames / (now - window_start), now, 0
+                print(f"{fps:6.1f} frames/s  {size}  undecodable: {bad}", flush=True)
     except RobotConnectionError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 1
+        return LOST_CONNECTION_EXIT_CODE
     except KeyboardInterrupt:
         pass
     except cv2.error:

@@ -4,7 +4,9 @@
     uv run jetbot_runner_example.py --ip 127.0.0.1 --steps 50 --record
     uv run jetbot_runner_example.py --ip 192.168.1.42 --selector alternate --no-display
 
-A lost connection ends the run with one line and exit code 1, after the recording is saved.
+A lost connection (or a camera that sends no usable frame) ends the run with one line and exit code 2,
+after the recording is saved; Ctrl-C, ``kill`` and a closed terminal stop the motors and close the
+recording with the true reason.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ def main(argv=None) -> None:
     """Parse the flags, connect, run."""
     s = parse_example_args(__doc__.splitlines()[0], jetbot=True, argv=argv, steps=50)
     meta = {"seed": s.seed, "selector": s.selector, "server": f"{s.ip}:{s.port}"}
-    run_example(lambda: JetBotInterface(s.ip, s.port), s, meta)
+    run_example(lambda: JetBotInterface(s.ip, s.port, camera_size=s.camera_size), s, meta)
 
 
 if __name__ == "__main__":

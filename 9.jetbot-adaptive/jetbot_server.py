@@ -9,16 +9,19 @@ It exposes exactly two methods, the protocol JetBot RPyC camera servers speak:
     get_camera_frame() -> str           the latest camera frame as a base64-encoded JPEG
     set_motors(left, right) -> None     wheel speeds, clamped to [-1, 1]
 
-No classic (slave) mode, no attribute access, no pickle: a client can do nothing else with the robot.
-A watchdog stops the motors when no command has arrived for 1 s (a crashed client, a lost Wi-Fi link)
-and the motors stop when a client disconnects.
+No classic (slave) mode, no attribute access, no pickle, and only plain numbers accepted as motor
+values: a client can do nothing else with the robot. The motors stop on every way out: a watchdog
+when no command has arrived for 1 s (a crashed client, a lost Wi-Fi link), a client disconnecting,
+and the server ending (Ctrl-C, SIGTERM from ``kill`` or systemd, SIGHUP when the SSH session closes).
 
 The robot runs JetPack's Python 3.6, so this file uses nothing newer (no dataclasses, no walrus,
-no ``X | None``). ``sim_jetbot_server.py`` reuses ``JetBotService`` with a simulated robot behind it.
+no ``X | None``) and works with rpyc 5.0.1 (the newest pip installs on Python 3.6) up to 5.3.1; rpyc 6
+speaks another wire format (see the README). ``sim_jetbot_server.py`` reuses ``JetBotService``.
 """
 
 import argparse
 import base64
+import signal
 import socket
 import sys
 import threading
@@ -33,11 +36,14 @@ WATCHDOG_S = 1.0
 
 
 def clamp(value):
-    """A motor value as a float in [-1, 1] (NaN and junk become 0: the safe value)."""
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
+    """A motor value as a float in [-1, 1]; NaN and anything but a plain int or float become 0 (safe).
+
+    ``type(...)`` and not ``isinstance``: an object a client passes by reference (an rpyc "netref")
+    pretends to be of its remote class, and converting it would call the client's code.
+    """
+    if type(value) not in (int, float):
         return 0.0
+    value = float(value)
     if value != value:  # NaN
         return 0.0
     return max(-1.0, min(1.0, value))
@@ -105,6 +111,8 @@ class JetBotService(rpyc.Service):
         """Set the wheel speeds, each clamped to [-1, 1]; also feeds the watchdog."""
         left, right = clamp(left), clamp(right)
         with self._lock:
+            if not self._running:  # shutting down: the motors stay stopped
+                return
             self._hardware.set_motors(left, right)
             self._motors = (left, right)
             self._last_command = time.monotonic()
@@ -128,10 +136,15 @@ class JetBotService(rpyc.Service):
             if time.monotonic() - self._last_command > self._watchdog_s:
                 self._stop_motors(f"watchdog: no command for {self._watchdog_s:.1f} s")
 
-    def shutdown(self):
-        """Stop the watchdog and release the hardware."""
-        self._running = False
-        self._stop_motors("server shutting down")
+    def shutdown(self, why="server shutting down"):
+        """Stop the watchdog, send (0, 0) to the motors and release the hardware (idempotent)."""
+        with self._lock:
+            if not self._running:
+                return
+            self._running = False
+            self._hardware.set_motors(0.0, 0.0)  # always, even if we believe they are stopped
+            self._motors = (0.0, 0.0)
+        self._log(f"motors stopped: {why}")
         self._hardware.close()
 
 
@@ -147,6 +160,19 @@ class NoDelayThreadedServer(ThreadedServer):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         super()._accept_method(sock)
 
+    def _handle_connection(self, conn):
+        """Serve one client; a message this rpyc cannot parse ends that client with one line, not a
+        traceback. It is almost always a client on rpyc 6, whose wire format differs from rpyc 5's."""
+        try:
+            conn.serve_all()
+        except Exception as e:  # noqa: BLE001 - errors of exposed methods go to the client, not here
+            version = ".".join(str(v) for v in rpyc.version.version)
+            print(
+                f"error: a client sent a message this server cannot parse ({type(e).__name__}: {e}); "
+                f"rpyc version mismatch? this server runs rpyc {version}: use rpyc 5.x on both ends",
+                file=sys.stderr,
+            )
+
 
 def make_server(service, host, port):
     """A threaded RPyC server for ``service`` with everything but the exposed methods switched off."""
@@ -161,8 +187,22 @@ def make_server(service, host, port):
     return NoDelayThreadedServer(service, hostname=host, port=port, protocol_config=config)
 
 
+class ServerStop(Exception):
+    """Raised in the main thread by a signal handler: leave the accept loop, stop the motors, exit."""
+
+
+def _on_signal(signum, frame):
+    """SIGINT, SIGTERM or SIGHUP: end the server the same way for all three (motors off, exit 0)."""
+    raise ServerStop(signal.Signals(signum).name)
+
+
 def serve(service, host, port, name):
-    """Run ``service`` until Ctrl-C; print one line with the real address first (port 0 picks a free one)."""
+    """Serve until SIGINT (Ctrl-C), SIGTERM or SIGHUP, then stop the motors and return.
+
+    Prints one line with the real address first (port 0 picks a free one) and one line at the end.
+    """
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _on_signal)
     try:
         server = make_server(service, host, port)
     except OSError as e:
@@ -172,13 +212,16 @@ def serve(service, host, port, name):
     server._listen()  # listen before announcing, so a client that reads the line can connect at once
     print(f"{name} listening on {host}:{server.port}")
     sys.stdout.flush()
+    why = "server closed"
     try:
         server.start()
-    except KeyboardInterrupt:
-        pass
+    except ServerStop as e:
+        why = f"{e} received"
     finally:
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)  # a second signal must not cut the shutdown short
         server.close()
-        service.shutdown()
+        service.shutdown(why)
 
 
 def main():

@@ -17,6 +17,7 @@ import argparse
 from adaptive_world_model import AdaptiveWorldModel
 from config import AdaptiveWorldModelConfig
 from robots import RobotConnectionError
+from runner.cli import close_and_stop, interrupt_on_signals
 from toroidal_dot_world_model_example import summary
 
 from utils import UserError, exit_on_user_error, set_threads
@@ -27,6 +28,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--ip", default="127.0.0.1", help="the JetBot (or simulated server) address")
     p.add_argument("--port", type=int, default=18861)
+    p.add_argument("--camera-size", type=int, default=224, help="side of the frames the server sends")
     p.add_argument("--steps", type=int, default=50, help="total loop steps (a resumed run continues)")
     p.add_argument("--no-display", action="store_true", help="no window: write view.png instead")
     p.add_argument("--record", action="store_true", help="record the session (part 1's RecordingRobot)")
@@ -35,21 +37,22 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--interactive", action="store_true", help="type each action (enter accepts the model's)")
     p.add_argument("--wandb-project", default=None, help="also log to Weights & Biases (if installed)")
     a = p.parse_args(argv)
-    if a.steps <= 0:
-        raise UserError(f"--steps must be positive, got {a.steps}")
+    if a.steps <= 0 or not 16 <= a.camera_size <= 1024:
+        raise UserError(
+            f"--steps must be positive and --camera-size in 16..1024, got {a.steps}, {a.camera_size}"
+        )
     return a
 
 
 def main(argv=None) -> None:
-    """Connect, learn for --steps, report; a lost robot saves and exits with one line (code 2)."""
+    """Connect, learn for --steps, report. However it ends (budget, Ctrl-C, a lost robot, an exception)
+    the checkpoint is saved, the motors stop and a recording is closed with the true reason; a lost
+    robot or a camera sending no usable frame then ends in one line and exit code 2."""
     a = parse_args(argv)
     set_threads()
+    interrupt_on_signals()  # kill and a closed terminal stop the run as Ctrl-C does
     from robots.jetbot import JetBotInterface
 
-    try:
-        robot = JetBotInterface(a.ip, a.port)
-    except RobotConnectionError as e:
-        raise UserError(f"cannot reach the JetBot at {a.ip}:{a.port} ({e}); is the server running?") from e
     # Four optimiser steps per loop step, not two: fifty steps are few frames, so learn more from each.
     # Measured on the simulated JetBot (README, Results): with two, a run whose codec hovered at the
     # gate predicted no better than copy-last after 50 steps; with four the same start was 15 % better.
@@ -61,36 +64,50 @@ def main(argv=None) -> None:
         CHECKPOINT_INTERVAL=25,
         UPDATES_PER_STEP=4,
     )
-    if a.record:
-        from recording import RecordingRobot
-
-        robot = RecordingRobot(robot, max_disk_gb=cfg.RECORDING_MAX_GB, metadata={"seed": a.seed})
+    try:  # frames are shrunk to the model's size on arrival: the recording keeps what the model sees
+        robot = JetBotInterface(a.ip, a.port, camera_size=a.camera_size, frame_size=cfg.MODEL_IMG_SIZE)
+    except RobotConnectionError as e:
+        raise UserError(f"cannot reach the JetBot at {a.ip}:{a.port} ({e}); is the server running?") from e
+    recorder, reason = None, "error"
     try:
-        learner = AdaptiveWorldModel(
-            robot,
-            checkpoint_dir=a.checkpoint_dir,
-            config=cfg,
-            seed=a.seed,
-            display=not a.no_display and None,
-            interactive=a.interactive,
-            wandb_project=a.wandb_project,
-        )
-        stats = learner.run(a.steps)
-    except (ValueError, RuntimeError) as e:
-        if isinstance(e, RobotConnectionError):
-            raise UserError(f"lost the JetBot before the first step ({e})") from e
-        raise UserError(f"cannot resume: {str(e).splitlines()[0]}") from e
-    finally:
+        if a.record:
+            from recording import RecordingRobot
+
+            robot = recorder = RecordingRobot(
+                robot, max_disk_gb=cfg.RECORDING_MAX_GB, metadata={"seed": a.seed}
+            )
         try:
-            robot.cleanup()
-        except Exception:  # noqa: BLE001 - the robot may already be gone; nothing left to stop
-            pass
+            learner = AdaptiveWorldModel(
+                robot,
+                checkpoint_dir=a.checkpoint_dir,
+                config=cfg,
+                seed=a.seed,
+                display=not a.no_display and None,
+                interactive=a.interactive,
+                wandb_project=a.wandb_project,
+            )
+        except (ValueError, RuntimeError) as e:
+            if isinstance(e, RobotConnectionError):
+                raise UserError(f"lost the JetBot before the first step ({e})") from e
+            raise UserError(f"cannot resume: {str(e).splitlines()[0]}") from e
+        stats = learner.run(a.steps)
+        reason = stats["stop_reason"]
+    except KeyboardInterrupt:
+        reason = "interrupted"
+        raise UserError("interrupted before the first step") from None
+    except BaseException as e:
+        reason = f"error: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+        raise
+    finally:
+        close_and_stop(robot, recorder, reason)
     print(summary(learner, stats))
-    if stats["stop_reason"].startswith("connection_lost"):
+    if reason.startswith("connection_lost"):
         raise UserError(
             f"connection to the JetBot lost at step {learner.step_count}; checkpoint saved to "
             f"{learner.checkpoint_dir} (run again to resume)"
         )
+    if reason.startswith("no frames"):
+        raise UserError(f"{reason}; checkpoint saved to {learner.checkpoint_dir}")
 
 
 if __name__ == "__main__":

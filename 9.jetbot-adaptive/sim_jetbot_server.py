@@ -8,14 +8,17 @@ It serves ``JetBotService`` from ``jetbot_server.py`` (the very class that runs 
 two exposed methods, clamping and 1 s watchdog) over a ``SimulatedJetBot`` (robots/sim_room.py): a
 two-wheeled robot in a room with coloured walls, whose camera view turns and grows as its motors
 run. ``--corrupt-every N`` replaces every N-th frame with bytes that are not a JPEG, to rehearse the
-decode-failure path.
+decode-failure path; ``--motor-log FILE`` appends every motor command the robot receives as a JSON line
+(``{"t": unix time, "left": l, "right": r}``), to check that the motors stop on every way out.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import json
 import sys
+import time
 from dataclasses import dataclass
 
 from jetbot_server import DEFAULT_PORT, JetBotService, encode_frame, serve
@@ -33,14 +36,15 @@ class SimServerSettings:
     noise: float = 0.0
     corrupt_every: int = 0
     watchdog_s: float = 1.0
+    motor_log: str | None = None
 
 
 class CorruptingCamera:
-    """Wrap a robot and spoil every ``every``-th frame (a fault drill); everything else passes through."""
+    """Wrap a robot, spoil every ``every``-th frame (a fault drill) and log motor commands to a file."""
 
-    def __init__(self, robot: SimulatedJetBot, every: int):
-        """Count frames from 1."""
-        self.robot, self.every, self.count = robot, every, 0
+    def __init__(self, robot: SimulatedJetBot, every: int, motor_log: str | None = None):
+        """Count frames from 1; ``motor_log``: a file to append each motor command to (None: no log)."""
+        self.robot, self.every, self.count, self.motor_log = robot, every, 0, motor_log
 
     def read_frame(self):
         """The robot's frame, or on every ``every``-th call a marker the service sends as-is."""
@@ -48,8 +52,11 @@ class CorruptingCamera:
         return None if self.every and self.count % self.every == 0 else self.robot.read_frame()
 
     def set_motors(self, left: float, right: float) -> None:
-        """Pass through."""
+        """Pass through, and log the command when asked to."""
         self.robot.set_motors(left, right)
+        if self.motor_log:
+            with open(self.motor_log, "a") as f:
+                f.write(json.dumps({"t": time.time(), "left": left, "right": right}) + "\n")
 
     def close(self) -> None:
         """Pass through."""
@@ -80,6 +87,7 @@ def parse_args(argv=None) -> SimServerSettings:
         "--corrupt-every", type=int, default=d.corrupt_every, help="spoil every N-th frame (0: never)"
     )
     p.add_argument("--watchdog-s", type=float, default=d.watchdog_s, help="stop motors after this silence")
+    p.add_argument("--motor-log", default=d.motor_log, help="append each motor command to this JSONL file")
     a = p.parse_args(argv)
     if not 16 <= a.size <= 1024 or a.noise < 0 or a.corrupt_every < 0 or a.watchdog_s <= 0:
         p.error("need 16 <= --size <= 1024, --noise >= 0, --corrupt-every >= 0, --watchdog-s > 0")
@@ -87,10 +95,10 @@ def parse_args(argv=None) -> SimServerSettings:
 
 
 def main(argv=None) -> None:
-    """Build the simulated robot and serve it until Ctrl-C."""
+    """Build the simulated robot and serve it until Ctrl-C, SIGTERM or SIGHUP (motors stop on each)."""
     s = parse_args(argv)
     robot = SimulatedJetBot(size=s.size, seed=s.seed, noise_std=s.noise)
-    camera = CorruptingCamera(robot, s.corrupt_every)
+    camera = CorruptingCamera(robot, s.corrupt_every, s.motor_log)
     service = SimJetBotService(camera, watchdog_s=s.watchdog_s)
     serve(service, s.host, s.port, "simulated JetBot server")
 

@@ -14,6 +14,7 @@ import argparse
 from adaptive_world_model import AdaptiveWorldModel
 from config import AdaptiveWorldModelConfig
 from robots import ToroidalDotConfig, ToroidalDotRobot
+from runner.cli import close_and_stop
 
 from utils import UserError, exit_on_user_error, set_threads
 
@@ -40,10 +41,11 @@ def main(argv=None) -> None:
     set_threads()
     robot = ToroidalDotRobot(ToroidalDotConfig(seed=a.seed))
     cfg = AdaptiveWorldModelConfig.for_robot("toroidal_dot", AUTOENCODER_LR=1e-3, PREDICTOR_LR=1e-3)
+    recorder = None
     if a.record:
         from recording import RecordingRobot
 
-        robot = RecordingRobot(robot, max_disk_gb=cfg.RECORDING_MAX_GB, metadata={"seed": a.seed})
+        robot = recorder = RecordingRobot(robot, max_disk_gb=cfg.RECORDING_MAX_GB, metadata={"seed": a.seed})
     try:
         learner = AdaptiveWorldModel(
             robot,
@@ -56,8 +58,8 @@ def main(argv=None) -> None:
         )
     except (ValueError, RuntimeError) as e:
         raise UserError(f"cannot resume: {str(e).splitlines()[0]}") from e
-    stats = learner.run(a.steps)
-    robot.cleanup()
+    stats = learner.run(a.steps)  # saves a checkpoint however it ends (Ctrl-C included)
+    close_and_stop(robot, recorder, stats["stop_reason"])
     print(summary(learner, stats))
 
 

@@ -24,12 +24,16 @@ class UserError(Exception):
 
 
 def exit_on_user_error(main):
-    """Run ``main()``; turn a UserError into one line on stderr and exit code 2 (no traceback)."""
+    """Run ``main()``; turn a UserError into one line on stderr and exit code 2 (no traceback), and a
+    Ctrl-C that ``main`` did not handle into one line and exit code 130 (the shell's code for it)."""
     try:
         main()
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
 
 
 def pick_device(name: str) -> torch.device:

@@ -122,6 +122,11 @@ class RecordingRobot(RobotInterface):
         """The wrapped robot's ``finished``."""
         return self.robot.finished
 
+    @property
+    def last_failure(self) -> str | None:
+        """The wrapped robot's ``last_failure`` (why its last observation was None)."""
+        return getattr(self.robot, "last_failure", None)
+
     def get_observation(self) -> np.ndarray | None:
         """Get a frame from the robot and record it (frame file first, then its event line)."""
         frame = self.robot.get_observation()
@@ -160,7 +165,8 @@ class RecordingRobot(RobotInterface):
         return ok
 
     def cleanup(self) -> None:
-        """Close the session (if still open) and clean up the wrapped robot."""
+        """Close the session (if still open; a caller that knows why the run ended calls ``close(reason)``
+        first) and clean up the wrapped robot."""
         self.close("cleanup")
         self.robot.cleanup()
 

@@ -23,12 +23,14 @@ class RobotInterface(ABC):
     ``{"action": 1}`` for the toroidal dot, ``{"motor_left": 0.0, "motor_right": 0.12, "duration": 0.2}``
     for the JetBot), so they are easy to log as JSON and to type by hand.
 
-    Besides the four abstract members, a robot may override two plain ones: ``robot_type`` (a short
-    name; recordings are stored under ``saved/sessions/<robot_type>/``) and ``finished`` (True when it
-    has nothing more to show, as a replayed session at its end).
+    Besides the four abstract members, a robot may override three plain ones: ``robot_type`` (a short
+    name; recordings are stored under ``saved/sessions/<robot_type>/``), ``finished`` (True when it
+    has nothing more to show, as a replayed session at its end) and ``last_failure`` (why the last
+    observation was None, e.g. what a camera server sent instead of a frame).
     """
 
     robot_type: str = "robot"
+    last_failure: str | None = None
 
     @property
     def finished(self) -> bool:

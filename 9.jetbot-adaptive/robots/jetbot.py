@@ -8,8 +8,10 @@
          base64 -> JPEG bytes -> cv2.imdecode (BGR) -> RGB (H, W, 3) uint8
 
 Only two remote methods exist and only strings and floats cross the wire, so nothing on either side can
-reach the other's objects. Every network failure (refused, reset, time-out, server gone) becomes one
-exception type, ``RobotConnectionError``, which callers catch to save their work and exit cleanly.
+reach the other's objects. Every network failure (refused, reset, time-out, server gone, a server whose
+rpyc speaks another wire format) becomes one exception type, ``RobotConnectionError``, which callers
+catch to save their work and exit cleanly. A reply that is not a decodable frame is not an error of
+the connection: it becomes ``None`` and ``last_bad_frame`` says what the server sent instead.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import base64
 import binascii
 import math
+import sys
 import time
 
 import cv2
@@ -34,16 +37,33 @@ NETWORK_ERRORS = (OSError, EOFError, TimeoutError, rpyc.AsyncResultTimeout)
 
 def decode_frame(b64_jpeg: str) -> np.ndarray | None:
     """A base64-encoded JPEG string -> (H, W, 3) uint8 RGB, or None when it does not decode."""
-    if not isinstance(b64_jpeg, str | bytes) or len(b64_jpeg) == 0:
-        return None
+    return decode_frame_or_reason(b64_jpeg)[0]
+
+
+def decode_frame_or_reason(payload) -> tuple[np.ndarray | None, str]:
+    """Decode a server reply: ((H, W, 3) uint8 RGB, "") or (None, what the server sent instead).
+
+    ``type(...)`` and not ``isinstance``: a reply passed by reference (an rpyc netref) claims the class
+    of the remote object; only a real str or bytes is decoded, so no remote code ever runs here.
+    """
+    if type(payload) not in (str, bytes):
+        return None, f"a {type(payload).__name__}, not a base64 JPEG string"
+    head = repr(payload[:24]) + ("..." if len(payload) > 24 else "")
+    if len(payload) == 0:
+        return None, "an empty string"
     try:
-        data = base64.b64decode(b64_jpeg, validate=True)
+        data = base64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError):
-        return None
+        return None, f"{len(payload)} characters that are not base64 ({head})"
     bgr = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
     if bgr is None or bgr.ndim != 3 or bgr.shape[2] != 3:
-        return None
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        return None, f"{len(data)} bytes of base64 that are not a JPEG image ({data[:16]!r}...)"
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), ""
+
+
+def rpyc_version() -> str:
+    """The installed rpyc version as text, e.g. '5.3.1'."""
+    return ".".join(str(v) for v in rpyc.version.version)
 
 
 class RemoteJetBot:
@@ -80,7 +100,15 @@ class RemoteJetBot:
         except AttributeError as e:
             self.close()
             raise RobotConnectionError(f"{self.address} is not a JetBot camera server ({e})") from None
+        except Exception as e:  # noqa: BLE001 - anything else in the handshake is a reply we cannot parse
+            self.close()
+            raise RobotConnectionError(
+                f"the server at {self.address} answered in a format this rpyc {rpyc_version()} cannot parse "
+                f"({type(e).__name__}: {e}): rpyc version mismatch? use rpyc 5.x on the robot and here "
+                "(rpyc 6 changed the wire format; see the README)"
+            ) from None
         self.decode_failures = 0
+        self.last_bad_frame: str | None = None  # what the server sent the last time a frame was bad
 
     def _call(self, name: str, *args):
         """Call a remote method; any network failure becomes RobotConnectionError."""
@@ -99,10 +127,19 @@ class RemoteJetBot:
         return self._call("get_camera_frame")
 
     def get_frame(self) -> np.ndarray | None:
-        """The latest frame as (H, W, 3) uint8 RGB, or None (counted in ``decode_failures``) if it is bad."""
-        frame = decode_frame(self.get_camera_frame())
+        """The latest frame as (H, W, 3) uint8 RGB, or None if it is bad: counted in ``decode_failures``
+        and described in ``last_bad_frame``."""
+        try:
+            payload = self.get_camera_frame()
+        except RobotConnectionError:
+            raise
+        except Exception as e:  # noqa: BLE001 - the server's own error (camera), re-raised here by rpyc
+            frame, why = None, f"an error instead of a frame ({type(e).__name__}: {str(e).splitlines()[0]})"
+        else:
+            frame, why = decode_frame_or_reason(payload)
         if frame is None:
             self.decode_failures += 1
+            self.last_bad_frame = why
         return frame
 
     def set_motors(self, left: float, right: float) -> None:
@@ -131,10 +168,18 @@ class JetBotInterface(RobotInterface):
     the start (a stay lasts as long, so every step takes the same time). The
     default action space is the seed's: stay (right motor 0) or turn forward (right motor 0.12).
 
+    Observations are ``frame_size`` x ``frame_size`` (default: ``camera_size``, what the server is
+    expected to send). A learner passes its model's size, so the frame is shrunk once here and a
+    recording keeps frames at the size the model sees. A frame of another size than ``camera_size`` is
+    resized too, with a one-time warning (a server started with other ``--width``/``--height``).
+
     Args:
         ip, port: where the server listens.
         speed: the right-motor value of the "move" action.
         duration: seconds each action holds its speed.
+        camera_size: the side of the frames the server should send (its default 224).
+        frame_size: the side of the observations handed on (None: ``camera_size``).
+        warn: where the one-time size warning goes (stderr by default).
         jetbot: an already connected RemoteJetBot (for tests); otherwise one is created.
     """
 
@@ -150,6 +195,9 @@ class JetBotInterface(RobotInterface):
         duration: float = 0.2,
         ramp_steps: int = 4,
         ramp_step_s: float = 0.015,
+        camera_size: int = 224,
+        frame_size: int | None = None,
+        warn=None,
         jetbot: RemoteJetBot | None = None,
         **client_kwargs,
     ):
@@ -157,6 +205,9 @@ class JetBotInterface(RobotInterface):
         self.jetbot = jetbot if jetbot is not None else RemoteJetBot(ip, port, **client_kwargs)
         self.speed, self.duration = speed, duration
         self.ramp_steps, self.ramp_step_s = ramp_steps, ramp_step_s
+        self.camera_size, self.frame_size = camera_size, frame_size or camera_size
+        self.warn = warn or (lambda msg: print(msg, file=sys.stderr, flush=True))
+        self.size_warned = False
         self.jetbot.stop()
 
     @property
@@ -167,9 +218,26 @@ class JetBotInterface(RobotInterface):
             {"motor_left": 0.0, "motor_right": self.speed, "duration": self.duration},
         ]
 
+    @property
+    def last_failure(self) -> str | None:
+        """What the server sent the last time a frame did not decode."""
+        return self.jetbot.last_bad_frame
+
     def get_observation(self) -> np.ndarray | None:
-        """The latest camera frame (H, W, 3) uint8 RGB; None if the frame did not decode."""
-        return self.jetbot.get_frame()
+        """The latest camera frame (frame_size, frame_size, 3) uint8 RGB; None if it did not decode."""
+        frame = self.jetbot.get_frame()  # (H, W, 3) as sent
+        if frame is None:
+            return None
+        h, w = frame.shape[:2]
+        if (h, w) != (self.camera_size, self.camera_size) and not self.size_warned:
+            self.size_warned = True
+            self.warn(
+                f"warning: the server sends {w}x{h} frames, expected {self.camera_size}x{self.camera_size}; "
+                f"each is resized to {self.frame_size}x{self.frame_size} (said once)"
+            )
+        if (h, w) != (self.frame_size, self.frame_size):  # area-averaged: a small detail keeps its weight
+            frame = cv2.resize(frame, (self.frame_size, self.frame_size), interpolation=cv2.INTER_AREA)
+        return frame
 
     @staticmethod
     def check_action(action: dict) -> tuple[float, float, float]:

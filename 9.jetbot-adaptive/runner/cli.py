@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from config import LOST_CONNECTION_EXIT_CODE
 from recording import DEFAULT_ROOT, RECORDING_MAX_DISK_GB, RecordingRobot
 from robots import RobotConnectionError, RobotInterface
 
@@ -27,6 +29,7 @@ class ExampleSettings:
     max_disk_gb: float = RECORDING_MAX_DISK_GB
     ip: str = "127.0.0.1"
     port: int = 18861
+    camera_size: int = 224
 
 
 def parse_example_args(description: str, jetbot: bool, argv=None, **defaults) -> ExampleSettings:
@@ -44,11 +47,14 @@ def parse_example_args(description: str, jetbot: bool, argv=None, **defaults) ->
     if jetbot:
         p.add_argument("--ip", default=d.ip, help="the JetBot's (or sim_jetbot_server.py's) address")
         p.add_argument("--port", type=int, default=d.port, help="the server's port")
+        p.add_argument(
+            "--camera-size", type=int, default=d.camera_size, help="side of the frames the server sends"
+        )
     a = p.parse_args(argv)
     if a.steps < 0 or a.max_disk_gb <= 0:
         p.error("--steps must be >= 0 and --max-disk-gb > 0")
-    if jetbot and not 0 < a.port < 65536:
-        p.error(f"--port must be in 1..65535, got {a.port}")
+    if jetbot and (not 0 < a.port < 65536 or not 16 <= a.camera_size <= 1024):
+        p.error(f"--port must be in 1..65535 and --camera-size in 16..1024, got {a.port}, {a.camera_size}")
     return ExampleSettings(**vars(a))
 
 
@@ -58,37 +64,69 @@ def fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
+def _raise_interrupt(signum, frame) -> None:
+    """Signal handler: turn SIGTERM / SIGHUP into the KeyboardInterrupt that Ctrl-C raises."""
+    raise KeyboardInterrupt
+
+
+def interrupt_on_signals() -> None:
+    """Make ``kill`` (SIGTERM) and a closed terminal (SIGHUP) stop a run the way Ctrl-C does: through the
+    same ``except KeyboardInterrupt`` / ``finally`` blocks that stop the motors and close the session."""
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    signal.signal(signal.SIGHUP, _raise_interrupt)
+
+
 def run_example(make_robot: Callable[[], RobotInterface], s: ExampleSettings, metadata: dict) -> dict:
     """Build the robot, optionally record it, run the selector for ``s.steps``, print the statistics.
 
-    Exit codes: 0 after a completed run or a clean stop (selector done, disk cap); 1 when the robot was
-    lost mid-run or stopped sending frames (the recording is saved first); 2 for errors the user can fix
-    (server unreachable at start, a malformed action).
+    Whatever ends the run (the step budget, Ctrl-C, a lost robot, an exception), the motors are stopped
+    and the session is closed with the true reason in its metadata.json before this returns or exits.
+    Exit codes: 0 after a completed run or a clean stop (selector done, disk cap, Ctrl-C); 2 for a lost
+    robot or a camera that sends no usable frame (the recording is saved first) and for errors the user
+    can fix (server unreachable at start, a malformed action).
     """
+    interrupt_on_signals()
     try:
         robot = make_robot()
     except RobotConnectionError as e:
-        fail(f"{e} (is the server running? see the README)", 2)
+        fail(f"{e} (is the server running? see the README)", LOST_CONNECTION_EXIT_CODE)
+    except KeyboardInterrupt:
+        fail("interrupted while connecting", LOST_CONNECTION_EXIT_CODE)
     recorder = None
-    if s.record:
-        robot = recorder = RecordingRobot(robot, max_disk_gb=s.max_disk_gb, metadata=metadata)
-    if s.selector == "random":
-        selector = create_random_action_selector(robot.action_space, s.seed)
-    else:
-        selector = create_sequence_action_selector(robot.action_space, SEQUENCES[s.selector])
-    runner = RobotRunner(robot, selector, display=not s.no_display, interactive=s.interactive)
     try:
+        if s.record:
+            robot = recorder = RecordingRobot(robot, max_disk_gb=s.max_disk_gb, metadata=metadata)
+        if s.selector == "random":
+            selector = create_random_action_selector(robot.action_space, s.seed)
+        else:
+            selector = create_sequence_action_selector(robot.action_space, SEQUENCES[s.selector])
+        runner = RobotRunner(robot, selector, display=not s.no_display, interactive=s.interactive)
         stats = runner.run(s.steps)
-    except ValueError as e:  # a malformed action: nothing was executed or recorded for it
-        robot.cleanup()
-        fail(str(e), 2)
-    robot.cleanup()
+    except BaseException as e:  # a malformed action, a bug, a second Ctrl-C: stop, save, then report
+        close_and_stop(robot, recorder, f"error: {type(e).__name__}: {e}")
+        if isinstance(e, ValueError):  # a malformed action: nothing was executed or recorded for it
+            fail(str(e), 2)
+        if isinstance(e, KeyboardInterrupt):
+            fail("interrupted", LOST_CONNECTION_EXIT_CODE)
+        raise
+    close_and_stop(robot, recorder, stats["stop_reason"])
     print_stats(stats)
     if recorder is not None:
         print(f"session saved in {recorder.session_dir} ({recorder.metadata['num_actions']} actions)")
-    if stats["stop_reason"] == "connection lost" or stats["stop_reason"].startswith("no frames"):
-        fail(f"{stats['stop_reason']}: {stats['error'] or 'the camera sent no usable frame'}", 1)
+    if stats["stop_reason"] in ("connection lost", "no frames"):
+        fail(f"{stats['stop_reason']}: {stats['error']}", LOST_CONNECTION_EXIT_CODE)
     return stats
+
+
+def close_and_stop(robot: RobotInterface, recorder: RecordingRobot | None, reason: str) -> None:
+    """Close the recording with ``reason`` (first: it must survive a robot that fails to stop), then stop
+    the robot's motors and close its connection. Never raises for a robot that is already gone."""
+    if recorder is not None:
+        recorder.close(reason)
+    try:
+        robot.cleanup()
+    except (RobotConnectionError, OSError, EOFError):
+        pass  # the server is gone: its watchdog stops the motors within a second
 
 
 def print_stats(stats: dict) -> None:

@@ -7,7 +7,7 @@
 The runner owns the things every loop needs and nobody wants to rewrite: counting actions, timing each
 stage, an optional live matplotlib view, an interactive mode where a person accepts or overrides each
 action, and a clean stop (with the reason) when the robot disconnects, the frames stop coming, the
-selector runs out of actions or the recording hits its disk cap.
+selector runs out of actions, the recording hits its disk cap or a person presses Ctrl-C.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Callable
 
 import numpy as np
+from config import MAX_BAD_FRAMES
 from recording import RecordingDiskFullError
 from robots import RobotConnectionError, RobotInterface
 from tqdm import tqdm
@@ -63,7 +64,7 @@ class RobotRunner:
             ``stop`` ends the run.
         on_step: optional ``callback(step, observation, action, metadata)`` called after each action.
         max_missing_frames: consecutive ``None`` observations tolerated (each followed by a short wait)
-            before the run stops with reason ``no frames``.
+            before the run stops with reason ``no frames`` (the error names what the robot sent).
         input_fn: where interactive answers come from (``input`` by default; tests pass a fake).
     """
 
@@ -74,7 +75,7 @@ class RobotRunner:
         display: bool = False,
         interactive: bool = False,
         on_step: Callable[[int, np.ndarray, dict, dict], None] | None = None,
-        max_missing_frames: int = 20,
+        max_missing_frames: int = MAX_BAD_FRAMES,
         missing_frame_wait_s: float = 0.05,
         input_fn: Callable[[str], str] = input,
     ):
@@ -91,7 +92,8 @@ class RobotRunner:
 
     def run(self, num_steps: int, progress: bool = True) -> dict:
         """Run up to ``num_steps`` actions; return statistics (see ``_stats``). Never raises for a lost
-        connection, missing frames or a full recording disk: those end the run with ``stop_reason`` set."""
+        connection, missing frames, a full recording disk or Ctrl-C: those end the run with
+        ``stop_reason`` set ('connection lost', 'no frames', 'disk cap reached', 'interrupted')."""
         if num_steps < 0:
             raise ValueError(f"num_steps must be >= 0, got {num_steps}")
         counts: Counter = Counter()
@@ -117,7 +119,9 @@ class RobotRunner:
                         break
                     missing += 1
                     if missing > self.max_missing_frames:
-                        stop_reason = f"no frames: {missing} observations in a row were missing"
+                        sent = getattr(self.robot, "last_failure", None) or "nothing"
+                        stop_reason = "no frames"
+                        error = f"{missing} frames in a row were unusable; the last one was {sent}"
                         break
                     time.sleep(self.missing_frame_wait_s)
                     continue
@@ -151,6 +155,8 @@ class RobotRunner:
             stop_reason, error = "connection lost", str(e)
         except RecordingDiskFullError as e:
             stop_reason, error = "disk cap reached", str(e)
+        except KeyboardInterrupt:
+            stop_reason = "interrupted"
         finally:
             bar.close()
         return self._stats(steps, counts, times, time.perf_counter() - start, stop_reason, error)

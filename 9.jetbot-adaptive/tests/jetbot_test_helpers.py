@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -21,10 +23,18 @@ def env(**extra) -> dict:
     return {**os.environ, "OMP_NUM_THREADS": "1", **extra}
 
 
-def start_server(script: str, *args: str, cwd: Path = CHAPTER, timeout: float = 60, **extra_env):
-    """Start ``script --port 0 ...`` and wait for its "listening on HOST:PORT" line; return (proc, port)."""
+def start_server(
+    script: str,
+    *args: str,
+    cwd: Path = CHAPTER,
+    timeout: float = 60,
+    python: str = sys.executable,
+    **extra_env,
+):
+    """Start ``script --port 0 ...`` (with ``python``) and wait for its "listening on HOST:PORT" line;
+    return (proc, port)."""
     proc = subprocess.Popen(
-        [sys.executable, script, "--port", "0", *args],
+        [python, script, "--port", "0", *args],
         cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -68,6 +78,47 @@ def assert_one_line_error(out: subprocess.CompletedProcess, code: int, *words: s
     assert len(lines) == 1 and "Traceback" not in out.stderr, out.stderr[-2000:]
     for w in words:
         assert w in lines[0], lines[0]
+
+
+def rpyc_venv_python(version: str) -> Path | None:
+    """The Python of a throwaway venv with ``rpyc==version`` (plus numpy and OpenCV for the server), made
+    once with uv and cached in the temp folder; None when it cannot be made (no uv, no network)."""
+    root = Path(tempfile.gettempdir()) / f"ch9-rpyc-{version}-venv"
+    python = root / "bin" / "python"
+    if (root / "ready").exists():
+        return python
+    uv = shutil.which("uv")
+    if uv is None:
+        return None
+    shutil.rmtree(root, ignore_errors=True)
+    steps = [
+        [uv, "venv", "-q", "--python", sys.executable, str(root)],
+        [
+            uv,
+            "pip",
+            "install",
+            "-q",
+            "--python",
+            str(python),
+            f"rpyc=={version}",
+            "numpy",
+            "opencv-python-headless",
+        ],
+    ]
+    for cmd in steps:
+        try:
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=tempfile.gettempdir())
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        if done.returncode != 0:
+            return None
+    (root / "ready").touch()
+    return python
+
+
+def motor_log(path: Path) -> list[dict]:
+    """The JSON lines {"t", "left", "right"} a server's motor log holds (empty if there is none yet)."""
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
 def copy_chapter(dst: Path) -> Path:

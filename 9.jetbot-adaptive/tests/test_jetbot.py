@@ -108,13 +108,30 @@ def test_watchdog_stops_the_motors_after_one_second_of_silence():
 
 
 def test_connection_and_call_time_outs_raise_one_exception_type():
+    import socket
+
     from jetbot_server import JetBotService
     from robots import RemoteJetBot, RobotConnectionError
 
-    start = time.perf_counter()
-    with pytest.raises(RobotConnectionError, match="cannot connect"):
-        RemoteJetBot("10.255.255.1", 18861, connect_timeout_s=0.5)  # unroutable: times out (or is refused)
-    assert time.perf_counter() - start < 5
+    with socket.socket() as full:  # a loopback listener that never accepts, its queue filled: no answer
+        full.bind(("127.0.0.1", 0))
+        full.listen(0)
+        queued = []
+        for _ in range(10):  # connect until the kernel's queue for it is full and a connect times out
+            c = socket.socket()
+            c.settimeout(0.3)
+            try:
+                c.connect(full.getsockname())
+                queued.append(c)
+            except OSError:
+                c.close()
+                break
+        start = time.perf_counter()
+        with pytest.raises(RobotConnectionError, match="cannot connect"):
+            RemoteJetBot(*full.getsockname(), connect_timeout_s=0.5, call_timeout_s=0.5)
+        assert time.perf_counter() - start < 5
+        for q in queued:
+            q.close()
     service = JetBotService(FakeHardware(), log=lambda msg: None)
     service.exposed_get_camera_frame = lambda: time.sleep(1.5) or ""  # a server that hangs
     server, port = serve_in_thread(service)
@@ -146,7 +163,8 @@ def test_undecodable_frames_are_skipped_then_the_run_stops_cleanly():
         bot = JetBotInterface("127.0.0.1", port)
         stay = bot.action_space[0]
         stats = RobotRunner(bot, create_constant_action_selector(stay), max_missing_frames=3).run(5)
-        assert stats["steps"] == 0 and stats["stop_reason"].startswith("no frames")
+        assert stats["steps"] == 0 and stats["stop_reason"] == "no frames"
+        assert "4 frames in a row" in stats["error"] and "not a JPEG" in stats["error"]  # what was sent
         assert bot.jetbot.decode_failures == 4
         bot.cleanup()
     finally:
@@ -194,6 +212,7 @@ def test_server_killed_mid_run_saves_the_session_and_exits_cleanly(chapter_copy)
 
     proc, port = start_server("sim_jetbot_server.py", "--size", "64")
     args = ["jetbot_runner_example.py", "--port", str(port), "--no-display", "--record", "--steps", "500"]
+    args += ["--camera-size", "64"]
     example = subprocess.Popen(
         [sys.executable, *args], cwd=chapter_copy, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -213,12 +232,13 @@ def test_server_killed_mid_run_saves_the_session_and_exits_cleanly(chapter_copy)
         if example.poll() is None:
             example.kill()
             example.wait()
-    assert example.returncode == 1, err
+    assert example.returncode == 2, err  # the same exit code for a lost robot in every script
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "connection lost" in lines[0] and "Traceback" not in err, err
     assert "session saved" in out
     reader = RecordingReader(events.parent)  # the session is complete and readable
-    assert len(reader) >= 3 and reader.metadata["stop_reason"] == "cleanup"
+    assert len(reader) >= 3 and reader.metadata["stop_reason"] == "connection lost"
+    assert reader.metadata["ended"] and reader.metadata["num_actions"] == len(reader)
     assert reader.observation(0).shape == (64, 64, 3)
 
 
