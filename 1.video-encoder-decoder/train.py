@@ -27,10 +27,13 @@ from utils import (
     OUT_DIR,
     UserError,
     autocast,
+    command,
     exit_on_user_error,
+    given_flags,
     pick_device,
     save_checkpoint,
     seed_everything,
+    set_threads,
 )
 
 
@@ -53,6 +56,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"  # auto (bf16 where the hardware is fast at it), bf16 or fp32
+    threads: int = 0  # torch threads; 0: the cores free right now (see utils.choose_threads)
     quick: bool = False  # tiny data and few steps: a smoke test in well under a minute
 
 
@@ -77,8 +81,9 @@ def parse_args(argv=None) -> TrainConfig:
                 flag, type=typ, default=default, choices=choices.get(f.name), help=f"(default: {default})"
             )
     cfg = TrainConfig(**vars(p.parse_args(argv)))
-    if cfg.quick:
-        cfg = dataclasses.replace(cfg, **QUICK)
+    if cfg.quick:  # the smoke run's sizes, except where a flag was typed
+        given = given_flags(p, argv)
+        cfg = dataclasses.replace(cfg, **{k: v for k, v in QUICK.items() if k not in given})
     return cfg
 
 
@@ -123,7 +128,8 @@ def train_one(name: str, cfg: TrainConfig, frames: torch.Tensor, device: torch.d
             history["loss"].append(loss.item())
             history["recon"].append(recon_loss.item())
             history["kl"].append(kl.item())
-            bar.set_postfix(loss=f"{loss.item():.5f}", kl=f"{kl.item():.2f}", ms_per_step=f"{ms:.0f}")
+            kl_shown = {"kl": f"{kl.item():.2f}"} if name == "vae" else {}  # FSQ has no KL term
+            bar.set_postfix(loss=f"{loss.item():.5f}", **kl_shown, ms_per_step=f"{ms:.0f}")
     seconds = time.time() - t0
     save_recon_picture(name, model, x[:8], device, cfg)
     return {
@@ -140,15 +146,23 @@ def train_one(name: str, cfg: TrainConfig, frames: torch.Tensor, device: torch.d
 
 @torch.no_grad()
 def save_recon_picture(name: str, model, x: torch.Tensor, device, cfg) -> None:
-    """Top row: training frames x (8, 3, 64, 64); bottom row: the model's reconstructions."""
+    """outputs/train_recon_{name}.png: training frames x (8, 3, 64, 64) above the model's reconstructions,
+    each row labelled."""
     model.eval()
     with autocast(device, cfg.precision):
         out = model(x, sample=False) if name == "vae" else model(x)
     model.train()
     rows = torch.cat([x, out["recon"].float().clamp(0, 1)]).cpu()  # (16, 3, 64, 64)
     grid = rows.view(2, 8, 3, 64, 64).permute(0, 3, 1, 4, 2).reshape(2 * 64, 8 * 64, 3)
+    fig, ax = plt.subplots(figsize=(8, 2.3))
+    ax.imshow(grid.numpy(), interpolation="nearest")
+    ax.set_yticks([32, 96], ["training\nframes", f"{name}\nreconstruction"], fontsize=8)
+    ax.set_xticks([])
+    ax.set_title(f"{name} after {cfg.steps} steps: training frames above, reconstructions below", fontsize=9)
+    fig.tight_layout()
     OUT_DIR.mkdir(exist_ok=True)
-    plt.imsave(OUT_DIR / f"train_recon_{name}.png", grid.numpy())
+    fig.savefig(OUT_DIR / f"train_recon_{name}.png", dpi=100)
+    plt.close(fig)
 
 
 def save_loss_plot(ckpts: dict) -> None:
@@ -166,10 +180,11 @@ def save_loss_plot(ckpts: dict) -> None:
 def main(argv=None) -> None:
     """Parse flags, build the cached dataset, train the chosen models and save checkpoints."""
     cfg = parse_args(argv)
+    set_threads(cfg.threads)  # first line of output: how many threads, and why
     if cfg.steps < 1 or cfg.batch_size < 1 or cfg.n_per_world < 1:
         raise UserError("--steps, --batch-size and --n-per-world must be positive")
     device = pick_device(cfg.device)
-    print(f"device {device}, precision {cfg.precision}, torch threads {torch.get_num_threads()}")
+    print(f"device {device}, precision {cfg.precision}")
     data = load_frames(cfg.n_per_world, seed=cfg.seed)
     frames = torch.from_numpy(data["frames"]).permute(0, 3, 1, 2).contiguous()  # (N, 3, 64, 64) uint8
     print(f"{len(frames)} training frames ({cfg.n_per_world} per world)")
@@ -183,7 +198,7 @@ def main(argv=None) -> None:
         summary = f"{ck['steps']} steps in {ck['train_seconds']:.0f} s, final loss {ck['final_loss']:.5f}"
         print(f"{name}: {summary}, saved {path}")
     save_loss_plot(ckpts)
-    print(f"pictures in {OUT_DIR}; next: uv run validate.py" + (" --quick" if cfg.quick else ""))
+    print(f"pictures in {OUT_DIR}; next: {command('validate.py', *(['--quick'] if cfg.quick else []))}")
 
 
 if __name__ == "__main__":

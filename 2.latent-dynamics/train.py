@@ -42,11 +42,14 @@ from utils import (
     OUT_DIR,
     UserError,
     autocast,
+    command,
     exit_on_user_error,
+    given_flags,
     load_checkpoint,
     pick_device,
     save_checkpoint,
     seed_everything,
+    set_threads,
 )
 
 
@@ -75,6 +78,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"  # auto (bf16 where the hardware is fast at it), bf16 or fp32
+    threads: int = 0  # torch threads; 0: the cores free right now (see utils.choose_threads)
     quick: bool = False
 
 
@@ -95,7 +99,10 @@ def parse_args(argv=None) -> TrainConfig:
                 flag, type=typ, default=f.default, choices=choices.get(f.name), help=f"(default: {f.default})"
             )
     cfg = TrainConfig(**vars(p.parse_args(argv)))
-    return dataclasses.replace(cfg, **QUICK) if cfg.quick else cfg
+    if cfg.quick:  # the smoke run's sizes, except where a flag was typed
+        given = given_flags(p, argv)
+        cfg = dataclasses.replace(cfg, **{k: v for k, v in QUICK.items() if k not in given})
+    return cfg
 
 
 def cosine_lr(step: int, total: int, peak: float, warmup: int = 50) -> float:
@@ -229,6 +236,7 @@ def save_loss_plot(hists: dict) -> None:
 def main(argv=None) -> None:
     """Run the three stages and save one checkpoint holding the codec and all dynamics models."""
     cfg = parse_args(argv)
+    set_threads(cfg.threads)  # first line of output: how many threads, and why
     if (
         min(cfg.n_videos, cfg.dyn_steps, cfg.cls_steps, cfg.batch_size, cfg.rollout_len) < 1
         or cfg.clip_len < 2
@@ -241,7 +249,7 @@ def main(argv=None) -> None:
         raise UserError("--video-len must be at least --clip-len - 1 + --rollout-len")
     device = pick_device(cfg.device)
     seed_everything(cfg.seed)
-    print(f"device {device}, precision {cfg.precision}, torch threads {torch.get_num_threads()}")
+    print(f"device {device}, precision {cfg.precision}")
     videos = load_videos(cfg.n_videos, cfg.video_len, seed=cfg.seed)
     t_start = time.time()
     codec, codec_s = train_codec(cfg, videos, device)
@@ -278,7 +286,7 @@ def main(argv=None) -> None:
     save_loss_plot(hists)
     finals = ", ".join(f"{k} {h['loss'][-1]:.4f}" for k, h in hists.items())
     print(f"trained in {seconds:.0f} s; final losses: {finals}; saved {path}")
-    print("next: uv run validate.py" + (" --quick" if cfg.quick else ""))
+    print(f"next: {command('validate.py', *(['--quick'] if cfg.quick else []))}")
 
 
 if __name__ == "__main__":

@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw
+from tqdm import tqdm
 
 from data_utils import BALL_COLOURS, ball_error, load_videos, locate_balls, soft_disc
 from models import FSQAutoencoder, LatentDynamics, latents_to_tokens, snap_to_grid, tokens_to_latents
@@ -29,9 +31,11 @@ from utils import (
     OUT_DIR,
     UserError,
     exit_on_user_error,
+    given_flags,
     load_checkpoint,
     pick_device,
     seed_everything,
+    set_threads,
 )
 
 CONTEXT, HORIZON = 3, 20  # true frames shown, frames dreamed
@@ -50,6 +54,7 @@ class ValConfig:
 
     checkpoint: str = str(CKPT_DIR / "dynamics.pt")
     n_videos: int = 200  # held-out videos
+    threads: int = 0  # torch threads; 0: the cores free right now
     seed: int = 0
     device: str = "auto"
     quick: bool = False
@@ -60,12 +65,15 @@ def parse_args(argv=None) -> ValConfig:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", default=ValConfig.checkpoint, help="written by train.py")
     p.add_argument("--n-videos", type=int, default=200, help="held-out videos (default: 200)")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (default: 0, the cores free now)")
     p.add_argument("--seed", type=int, default=0, help="held-out videos use seed + 10000 (default: 0)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
-    p.add_argument("--quick", action="store_true", help="40 held-out videos")
+    p.add_argument("--quick", action="store_true", help="20 held-out videos (unless --n-videos is given)")
     cfg = ValConfig(**vars(p.parse_args(argv)))
-    if cfg.quick:
-        cfg.n_videos = 40
+    if cfg.quick and "n_videos" not in given_flags(p, argv):
+        cfg.n_videos = 20
+    if cfg.n_videos < 4:  # the GIF shows four videos
+        raise UserError(f"--n-videos must be at least 4 (got {cfg.n_videos})")
     return cfg
 
 
@@ -80,10 +88,10 @@ def decode(codec: FSQAutoencoder, tok: torch.Tensor) -> np.ndarray:
 
 
 @torch.no_grad()
-def rollout(model: LatentDynamics, context: torch.Tensor, steps: int) -> torch.Tensor:
+def rollout(model: LatentDynamics, context: torch.Tensor, steps: int, desc: str = "dream") -> torch.Tensor:
     """Open loop: context tokens (B, C, N, P) -> (B, steps, N, P), each step fed the model's own output."""
     seq = context
-    for _ in range(steps):
+    for _ in tqdm(range(steps), desc=desc, leave=False):
         seq = torch.cat([seq, model.predict_next(seq)[:, None]], dim=1)
     return seq[:, context.shape[1] :]
 
@@ -91,7 +99,10 @@ def rollout(model: LatentDynamics, context: torch.Tensor, steps: int) -> torch.T
 @torch.no_grad()
 def teacher_forced(model: LatentDynamics, tokens: torch.Tensor, steps: int) -> torch.Tensor:
     """One-step predictions with a *true* context of CONTEXT frames for each of ``steps`` targets."""
-    preds = [model.predict_next(tokens[:, k : CONTEXT + k]) for k in range(steps)]
+    preds = [
+        model.predict_next(tokens[:, k : CONTEXT + k])
+        for k in tqdm(range(steps), desc="teacher forced (main)", leave=False)
+    ]
     return torch.stack(preds, dim=1)  # (B, steps, N, P)
 
 
@@ -125,7 +136,8 @@ def horizon_metrics(pred: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np
 
 
 def save_gif(truth: np.ndarray, pred: np.ndarray, path: Path, n: int = 4) -> None:
-    """outputs/rollouts.gif: rows of held-out videos, columns truth | prediction | |error|, upscaled 3x."""
+    """outputs/rollouts.gif: rows of held-out videos, columns truth | dream | |error|, upscaled 3x, with
+    the column names and the horizon written above."""
     frames = []
     for h in range(truth.shape[1]):
         rows = [
@@ -133,7 +145,13 @@ def save_gif(truth: np.ndarray, pred: np.ndarray, path: Path, n: int = 4) -> Non
             for i in range(n)
         ]
         img = (np.concatenate(rows, axis=0) * 255).astype(np.uint8)
-        frames.append(Image.fromarray(img).resize((img.shape[1] * 3, img.shape[0] * 3), Image.NEAREST))
+        big = Image.fromarray(img).resize((img.shape[1] * 3, img.shape[0] * 3), Image.NEAREST)
+        frame = Image.new("RGB", (big.width, big.height + 16), "white")  # a label strip on top
+        frame.paste(big, (0, 16))
+        draw = ImageDraw.Draw(frame)
+        for col, label in enumerate(("truth", f"dream ({MAIN})", "|error|")):
+            draw.text((col * 192 + 4, 2), label + (f"  t+{h + 1}" if col == 0 else ""), fill="black")
+        frames.append(frame)
     frames[0].save(path, save_all=True, append_images=frames[1:], duration=200, loop=0)
 
 
@@ -180,6 +198,8 @@ def build_models(ckpt: dict, path: str, device) -> tuple[FSQAutoencoder, dict]:
 def main(argv=None) -> None:
     """Load the checkpoint, roll out every model on held-out videos, print and save metrics and pictures."""
     cfg = parse_args(argv)
+    set_threads(cfg.threads)
+    t0 = time.time()
     device = pick_device(cfg.device)
     seed_everything(cfg.seed)
     ckpt = load_checkpoint(cfg.checkpoint, "latent-dynamics")
@@ -188,7 +208,12 @@ def main(argv=None) -> None:
     truth = videos[:, CONTEXT:].astype(np.float32) / 255.0  # (B, H, 64, 64, 3) what really happens
     with torch.no_grad():
         flat = torch.from_numpy(videos.reshape(-1, 64, 64, 3)).permute(0, 3, 1, 2).to(device).float() / 255.0
-        z = torch.cat([codec.encode_continuous(flat[i : i + 500]) for i in range(0, len(flat), 500)])
+        z = torch.cat(
+            [
+                codec.encode_continuous(flat[i : i + 500])
+                for i in tqdm(range(0, len(flat), 500), desc="encode")
+            ]
+        )
     tokens = latents_to_tokens(z.view(len(videos), -1, 4, 16, 16))  # (B, C+H, N, P) before rounding
     codes = snap_to_grid(tokens, ckpt["config"]["levels"])  # (B, C+H, N, P) the FSQ codes
 
@@ -196,7 +221,7 @@ def main(argv=None) -> None:
     preds = {}
     for name, model in models.items():  # regression reads continuous latents, classification codes
         inp = tokens if model.head_kind == "regression" else codes
-        preds[name] = decode(codec, rollout(model, inp[:, :CONTEXT], HORIZON))
+        preds[name] = decode(codec, rollout(model, inp[:, :CONTEXT], HORIZON, desc=f"dream ({name})"))
         curves[name] = horizon_metrics(preds[name], truth)
     tf_mse, tf_err = horizon_metrics(decode(codec, teacher_forced(models[MAIN], tokens, HORIZON)), truth)
     last = np.repeat(videos[:, CONTEXT - 1 : CONTEXT].astype(np.float32) / 255.0, HORIZON, axis=1)
@@ -245,7 +270,10 @@ def main(argv=None) -> None:
     }
     (OUT_DIR / "metrics.json").write_text(json.dumps(report, indent=2))
     print_tables(metrics, curves, tf_err)
-    print(f"\ntrain seconds {ckpt['train_seconds']:.0f}; targets {'PASSED' if passed else 'NOT met'}")
+    if cfg.quick:
+        print("\nsmoke run (--quick): this checks the plumbing; the numbers are not the lesson's")
+    print(f"\ntrain seconds {ckpt['train_seconds']:.0f}, validate seconds {time.time() - t0:.0f}; "
+          f"targets {'PASSED' if passed else 'NOT met'}")  # fmt: skip
     print(f"wrote {OUT_DIR / 'metrics.json'}, rollouts.gif and error_vs_horizon.png in {OUT_DIR}")
 
 

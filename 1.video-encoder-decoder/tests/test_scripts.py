@@ -4,6 +4,7 @@ The chapter is copied to a temporary folder first, so the tests never touch your
 """
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -47,11 +48,16 @@ def test_validate_without_checkpoint_says_run_train_first(chapter_copy):
 def test_quick_train_then_validate_end_to_end(chapter_copy):
     train = run(chapter_copy, "train.py", "--quick")
     assert train.returncode == 0, train.stderr[-2000:]
+    assert train.stdout.splitlines()[0].startswith("torch threads: ")
+    assert "next: uv run validate.py --quick" in train.stdout  # from the chapter folder
     assert (chapter_copy / "checkpoints" / "vae.pt").exists() and (
         chapter_copy / "checkpoints" / "fsq.pt"
     ).exists()
     val = run(chapter_copy, "validate.py", "--quick")
     assert val.returncode == 0, val.stderr[-2000:]
+    assert val.stdout.splitlines()[0].startswith("torch threads: ")  # the first line: threads, and why
+    assert "smoke run (--quick): this checks the plumbing; the numbers are not the lesson's" in val.stdout
+    assert re.search(r"^train seconds \d+, validate seconds \d+; targets (PASSED|NOT met)$", val.stdout, re.M)
     report = json.loads((chapter_copy / "outputs" / "metrics.json").read_text())
     assert report["chapter"] == "1.video-encoder-decoder" and report["quick"] is True
     for key in ("fsq/psnr_db", "vae/psnr_db", "fsq/codebook_usage", "fsq/centroid_err_dot_px"):
