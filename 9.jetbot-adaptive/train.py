@@ -16,8 +16,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from adaptive_world_model import AdaptiveWorldModel
-from config import AdaptiveWorldModelConfig
+from config import ROBOT_PRESETS, AdaptiveWorldModelConfig
+from learner import AdaptiveWorldModel
 from robots import ToroidalDotConfig, ToroidalDotRobot
 
 from utils import HERE, UserError, exit_on_user_error, pick_device, seed_everything, set_threads
@@ -30,8 +30,8 @@ class TrainConfig:
     steps: int = 1500  # loop steps (observations); a step that waits on the quality gate counts too
     episode_len: int = 20  # loop steps per episode: then the dot jumps to a new random place
     codec: str = "cnn"
-    lr: float = 1e-3  # predictor; config.py keeps the seed's 1e-4, too slow for a 10-minute run (README)
-    ae_lr: float = 2e-3  # autoencoder (measured: 5e-4 was still 3 px off after 600 steps, README)
+    lr: float = ROBOT_PRESETS["toroidal_dot"]["PREDICTOR_LR"]  # config.py holds the measured values
+    ae_lr: float = ROBOT_PRESETS["toroidal_dot"]["AUTOENCODER_LR"]
     replay: str | None = None  # a folder of recorded sessions to learn from instead of the live dot
     checkpoint_dir: str = str(HERE / "checkpoints" / "toroidal_dot")
     fresh: bool = False

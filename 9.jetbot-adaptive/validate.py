@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from adaptive_world_model import build_codec, build_predictor
 from config import AdaptiveWorldModelConfig
-from learner_logging import to_image
-from learner_persistence import load_latest
+from learner import build_codec, build_predictor
+from learner.logs import to_image
+from learner.persistence import load_latest
 from robots import ToroidalDotConfig, ToroidalDotEnvironment
 
 from models import decode_prediction, explained_variance, patchify

@@ -3,7 +3,6 @@
 from .reader import RecordingReader, ReplayRobot, create_recorded_action_selector
 from .recorder import (
     DEFAULT_ROOT,
-    RECORDING_MAX_DISK_GB,
     RecordingDiskFullError,
     RecordingRobot,
     list_session_dirs,
@@ -11,7 +10,6 @@ from .recorder import (
 
 __all__ = [
     "DEFAULT_ROOT",
-    "RECORDING_MAX_DISK_GB",
     "RecordingDiskFullError",
     "RecordingReader",
     "RecordingRobot",

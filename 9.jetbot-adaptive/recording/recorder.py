@@ -29,10 +29,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from config import RECORDING_MAX_DISK_GB
 from robots import RobotInterface
 
 DEFAULT_ROOT = Path(__file__).resolve().parents[1] / "saved" / "sessions"
-RECORDING_MAX_DISK_GB = 5.0  # all sessions together; override per RecordingRobot with max_disk_gb=
 
 
 class RecordingDiskFullError(RuntimeError):

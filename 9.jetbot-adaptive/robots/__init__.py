@@ -4,7 +4,7 @@ A recorded session replayed as a robot (``ReplayRobot``) lives in the ``recordin
 """
 
 from .interface import RobotConnectionError, RobotInterface
-from .jetbot import DEFAULT_PORT, JetBotInterface, RemoteJetBot, decode_frame
+from .jetbot_client import DEFAULT_PORT, JetBotInterface, RemoteJetBot, decode_frame
 from .toroidal_dot import ToroidalDotConfig, ToroidalDotEnvironment, ToroidalDotRobot
 
 __all__ = [

@@ -8,8 +8,8 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from config import LOST_CONNECTION_EXIT_CODE
-from recording import DEFAULT_ROOT, RECORDING_MAX_DISK_GB, RecordingRobot
+from config import LOST_CONNECTION_EXIT_CODE, RECORDING_MAX_DISK_GB
+from recording import DEFAULT_ROOT, RecordingRobot
 from robots import RobotConnectionError, RobotInterface
 
 from .runner import RobotRunner
@@ -45,7 +45,7 @@ def parse_example_args(description: str, jetbot: bool, argv=None, **defaults) ->
     p.add_argument("--interactive", action="store_true", help="confirm or override each action on stdin")
     p.add_argument("--max-disk-gb", type=float, default=d.max_disk_gb, help="recording cap, all sessions")
     if jetbot:
-        p.add_argument("--ip", default=d.ip, help="the JetBot's (or sim_jetbot_server.py's) address")
+        p.add_argument("--ip", default=d.ip, help="the JetBot's (or robots/sim_jetbot_server.py's) address")
         p.add_argument("--port", type=int, default=d.port, help="the server's port")
         p.add_argument(
             "--camera-size", type=int, default=d.camera_size, help="side of the frames the server sends"

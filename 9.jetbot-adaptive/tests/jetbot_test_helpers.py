@@ -152,7 +152,7 @@ class FakeHardware:
 
 def serve_in_thread(service):
     """Serve ``service`` on a free loopback port from a daemon thread; return (server, port)."""
-    from jetbot_server import make_server
+    from robots.jetbot_server import make_server
 
     server = make_server(service, "127.0.0.1", 0)
     server._listen()  # listening before the first client connects (start() would do it in the thread)

@@ -29,7 +29,7 @@ from jetbot_test_helpers import (  # noqa: E402
 @pytest.fixture(scope="module")
 def sim_server():
     """``sim_jetbot_server.py`` on a free loopback port, killed after the module's tests."""
-    proc, port = start_server("sim_jetbot_server.py", "--seed", "3")
+    proc, port = start_server("robots/sim_jetbot_server.py", "--seed", "3")
     yield port
     stop_process(proc)
 
@@ -61,8 +61,8 @@ def test_protocol_end_to_end_frames_change_and_motors_return_to_zero(sim_server)
 
 
 def test_ramp_and_stop_as_the_server_sees_them():
-    from jetbot_server import JetBotService
     from robots import JetBotInterface
+    from robots.jetbot_server import JetBotService
 
     hw = FakeHardware()
     service = JetBotService(hw, log=lambda msg: None)
@@ -87,8 +87,8 @@ def test_ramp_and_stop_as_the_server_sees_them():
 
 
 def test_watchdog_stops_the_motors_after_one_second_of_silence():
-    from jetbot_server import WATCHDOG_S, JetBotService
     from robots import RemoteJetBot
+    from robots.jetbot_server import WATCHDOG_S, JetBotService
 
     assert WATCHDOG_S == 1.0
     hw, log = FakeHardware(), []
@@ -110,8 +110,8 @@ def test_watchdog_stops_the_motors_after_one_second_of_silence():
 def test_connection_and_call_time_outs_raise_one_exception_type():
     import socket
 
-    from jetbot_server import JetBotService
     from robots import RemoteJetBot, RobotConnectionError
+    from robots.jetbot_server import JetBotService
 
     with socket.socket() as full:  # a loopback listener that never accepts, its queue filled: no answer
         full.bind(("127.0.0.1", 0))
@@ -149,8 +149,8 @@ def test_connection_and_call_time_outs_raise_one_exception_type():
 
 
 def test_undecodable_frames_are_skipped_then_the_run_stops_cleanly():
-    from jetbot_server import JetBotService
     from robots import JetBotInterface, decode_frame
+    from robots.jetbot_server import JetBotService
     from runner import RobotRunner, create_constant_action_selector
 
     assert decode_frame("not base64 !!") is None and decode_frame("aGVsbG8=") is None
@@ -173,7 +173,7 @@ def test_undecodable_frames_are_skipped_then_the_run_stops_cleanly():
 
 
 def test_sim_server_corrupt_frames_do_not_stop_a_run(tmp_path):
-    proc, port = start_server("sim_jetbot_server.py", "--corrupt-every", "3", "--size", "64")
+    proc, port = start_server("robots/sim_jetbot_server.py", "--corrupt-every", "3", "--size", "64")
     try:
         from robots import JetBotInterface
         from runner import RobotRunner, create_constant_action_selector
@@ -199,9 +199,11 @@ def test_server_unreachable_at_start_is_one_line(chapter_copy):
     with socket.socket() as s:  # a port nothing listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    out = run(chapter_copy, "jetbot_runner_example.py", "--port", str(port), "--no-display", "--steps", "2")
+    out = run(
+        chapter_copy, "examples/jetbot_runner_example.py", "--port", str(port), "--no-display", "--steps", "2"
+    )
     assert_one_line_error(out, 2, "cannot connect", str(port))
-    out = run(chapter_copy, "jetbot_remote_client.py", "--port", str(port), "--no-display")
+    out = run(chapter_copy, "robots/jetbot_remote_client.py", "--port", str(port), "--no-display")
     assert_one_line_error(out, 2, "cannot connect")
 
 
@@ -210,8 +212,16 @@ def test_server_killed_mid_run_saves_the_session_and_exits_cleanly(chapter_copy)
 
     from recording import RecordingReader
 
-    proc, port = start_server("sim_jetbot_server.py", "--size", "64")
-    args = ["jetbot_runner_example.py", "--port", str(port), "--no-display", "--record", "--steps", "500"]
+    proc, port = start_server("robots/sim_jetbot_server.py", "--size", "64")
+    args = [
+        "examples/jetbot_runner_example.py",
+        "--port",
+        str(port),
+        "--no-display",
+        "--record",
+        "--steps",
+        "500",
+    ]
     args += ["--camera-size", "64"]
     example = subprocess.Popen(
         [sys.executable, *args], cwd=chapter_copy, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -244,14 +254,20 @@ def test_server_killed_mid_run_saves_the_session_and_exits_cleanly(chapter_copy)
 
 def test_remote_client_counts_frames_headless(sim_server):
     out = run(
-        CHAPTER, "jetbot_remote_client.py", "--port", str(sim_server), "--no-display", "--seconds", "1.5"
+        CHAPTER,
+        "robots/jetbot_remote_client.py",
+        "--port",
+        str(sim_server),
+        "--no-display",
+        "--seconds",
+        "1.5",
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert "frames/s" in out.stdout and ", 0 undecodable" in out.stdout
 
 
 def test_measure_robot_path_smoke(chapter_copy):
-    out = run(chapter_copy, "measure_robot_path.py", "--seconds", "0.5", "--steps", "50")
+    out = run(chapter_copy, "examples/measure_robot_path.py", "--seconds", "0.5", "--steps", "50")
     assert out.returncode == 0, out.stderr[-2000:]
     report = json.loads((chapter_copy / "outputs" / "robot_path.json").read_text())
     assert report["measures"]["camera_fps_decoded"] > 0 and report["measures"]["dot_bytes_per_step"] > 0
@@ -273,7 +289,7 @@ def test_malformed_action_is_refused_before_anything_moves(sim_server):
 
 # ---- jetbot_server.py: the file that runs on the robot --------------------------------------------
 def test_jetbot_server_is_python_3_6():
-    source = (CHAPTER / "jetbot_server.py").read_text()
+    source = (CHAPTER / "robots/jetbot_server.py").read_text()
     tree = ast.parse(source, feature_version=(3, 6))  # rejects the walrus, positional-only params, ...
     imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
@@ -288,7 +304,9 @@ def test_jetbot_server_with_fake_hardware(tmp_path):
     from robots import RemoteJetBot
 
     log = tmp_path / "motors.jsonl"
-    proc, port = start_server("jetbot_server.py", PYTHONPATH=str(FAKE_JETBOT), FAKE_JETBOT_LOG=str(log))
+    proc, port = start_server(
+        "robots/jetbot_server.py", PYTHONPATH=str(FAKE_JETBOT), FAKE_JETBOT_LOG=str(log)
+    )
     try:
         client = RemoteJetBot("127.0.0.1", port)
         frame = client.get_frame()
@@ -315,5 +333,5 @@ def test_jetbot_server_with_fake_hardware(tmp_path):
 
 
 def test_jetbot_server_without_the_jetbot_package_is_one_line(tmp_path):
-    out = run(CHAPTER, "jetbot_server.py", "--port", "0")
+    out = run(CHAPTER, "robots/jetbot_server.py", "--port", "0")
     assert_one_line_error(out, 2, "jetbot")

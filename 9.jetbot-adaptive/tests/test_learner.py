@@ -8,9 +8,8 @@ import json
 
 import pytest
 import torch
-from adaptive_world_model import AdaptiveWorldModel
 from config import AdaptiveWorldModelConfig
-from replay_buffer import ReplayBuffer
+from learner import AdaptiveWorldModel, ReplayBuffer
 from robots import RobotConnectionError, ToroidalDotConfig, ToroidalDotRobot
 
 

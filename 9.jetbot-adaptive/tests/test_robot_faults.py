@@ -39,7 +39,7 @@ def test_client_talks_to_jetbot_server_on_the_oldest_rpyc_a_jetbot_installs(vers
         pytest.skip(f"cannot install rpyc=={version} in a throwaway venv (no uv or no package index)")
     log = tmp_path / "motors.jsonl"
     proc, port = start_server(
-        "jetbot_server.py", python=str(python), PYTHONPATH=str(FAKE_JETBOT), FAKE_JETBOT_LOG=str(log)
+        "robots/jetbot_server.py", python=str(python), PYTHONPATH=str(FAKE_JETBOT), FAKE_JETBOT_LOG=str(log)
     )
     try:
         bot = JetBotInterface("127.0.0.1", port, ramp_step_s=0.0)
@@ -58,7 +58,7 @@ def test_rpyc_6_server_is_one_line_naming_the_version_mismatch():
     python = rpyc_venv_python("6.0.2")
     if python is None:
         pytest.skip("cannot install rpyc==6.0.2 in a throwaway venv (no uv or no package index)")
-    proc, port = start_server("sim_jetbot_server.py", "--size", "32", python=str(python))
+    proc, port = start_server("robots/sim_jetbot_server.py", "--size", "32", python=str(python))
     try:
         with pytest.raises(RobotConnectionError, match="rpyc version mismatch") as info:
             RemoteJetBot("127.0.0.1", port, call_timeout_s=3)
@@ -69,12 +69,12 @@ def test_rpyc_6_server_is_one_line_naming_the_version_mismatch():
 
 # ---- signals: the motors stop on every way out ----------------------------------------------------
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
-@pytest.mark.parametrize("script", ["jetbot_server.py", "sim_jetbot_server.py"])
+@pytest.mark.parametrize("script", ["robots/jetbot_server.py", "robots/sim_jetbot_server.py"])
 def test_signal_stops_the_motors_within_half_a_second_and_exits(script, sig, tmp_path):
     from robots import RemoteJetBot
 
     log = tmp_path / "motors.jsonl"
-    if script == "jetbot_server.py":
+    if script == "robots/jetbot_server.py":
         proc, port = start_server(script, PYTHONPATH=str(FAKE_JETBOT), FAKE_JETBOT_LOG=str(log))
     else:
         proc, port = start_server(script, "--size", "32", "--motor-log", str(log))
@@ -115,8 +115,16 @@ def test_ctrl_c_stops_the_motors_and_closes_the_session_with_the_true_reason(cha
     import json
 
     log = tmp_path / "motors.jsonl"
-    proc, port = start_server("sim_jetbot_server.py", "--size", "32", "--motor-log", str(log))
-    args = ["jetbot_runner_example.py", "--port", str(port), "--no-display", "--record", "--steps", "500"]
+    proc, port = start_server("robots/sim_jetbot_server.py", "--size", "32", "--motor-log", str(log))
+    args = [
+        "examples/jetbot_runner_example.py",
+        "--port",
+        str(port),
+        "--no-display",
+        "--record",
+        "--steps",
+        "500",
+    ]
     args += ["--camera-size", "32"]
     example = subprocess.Popen(
         [sys.executable, *args], cwd=chapter_copy, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -143,18 +151,22 @@ def test_ctrl_c_stops_the_motors_and_closes_the_session_with_the_true_reason(cha
 @pytest.fixture(scope="module")
 def garbage_server():
     """A simulated JetBot whose every frame is bytes that are not a JPEG."""
-    proc, port = start_server("sim_jetbot_server.py", "--size", "32", "--corrupt-every", "1")
+    proc, port = start_server("robots/sim_jetbot_server.py", "--size", "32", "--corrupt-every", "1")
     yield port
     stop_process(proc)
 
 
 @pytest.mark.parametrize(
     "script",
-    ["jetbot_remote_client.py", "jetbot_runner_example.py", "jetbot_world_model_example.py"],
+    [
+        "robots/jetbot_remote_client.py",
+        "examples/jetbot_runner_example.py",
+        "examples/jetbot_world_model_example.py",
+    ],
 )
 def test_garbage_frames_end_each_script_with_one_line_within_5_s(script, garbage_server, chapter_copy):
     args = [script, "--port", str(garbage_server), "--no-display"]
-    if script == "jetbot_world_model_example.py":
+    if script == "examples/jetbot_world_model_example.py":
         args += ["--steps", "5", "--checkpoint-dir", str(chapter_copy / "checkpoints" / "garbage")]
     start = time.perf_counter()
     out = run(chapter_copy, *args, timeout=60)
@@ -168,9 +180,9 @@ def test_remote_client_prints_progress_without_seconds_and_ends_on_ctrl_c():
     """No --seconds: a line every second (not silence until the end), and Ctrl-C ends it cleanly."""
     import select
 
-    server, port = start_server("sim_jetbot_server.py", "--size", "32")
+    server, port = start_server("robots/sim_jetbot_server.py", "--size", "32")
     proc = subprocess.Popen(
-        [sys.executable, "jetbot_remote_client.py", "--port", str(port), "--no-display"],
+        [sys.executable, "robots/jetbot_remote_client.py", "--port", str(port), "--no-display"],
         cwd=CHAPTER,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -194,7 +206,7 @@ def test_wrong_size_frames_are_resized_once_with_a_warning_and_recorded_at_the_m
     from recording import RecordingReader, RecordingRobot
     from robots import JetBotInterface
 
-    proc, port = start_server("sim_jetbot_server.py", "--size", "96")
+    proc, port = start_server("robots/sim_jetbot_server.py", "--size", "96")
     try:
         warnings: list[str] = []
         bot = JetBotInterface("127.0.0.1", port, frame_size=64, warn=warnings.append)

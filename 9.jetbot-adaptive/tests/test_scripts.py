@@ -97,7 +97,7 @@ def test_restart_resumes_at_the_saved_step_and_backup_saves_a_corrupt_primary(tr
 
 
 def test_explorer_commands_on_a_recorded_session(trained, tmp_path, capsys):
-    import session_explorer
+    from explorer import session_explorer
     from recording import RecordingRobot
     from robots import ToroidalDotConfig, ToroidalDotRobot
 
@@ -132,7 +132,7 @@ def test_jetbot_example_learns_against_the_sim_server_and_survives_losing_it(cha
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     env.pop("DISPLAY", None)
     server = subprocess.Popen(
-        [sys.executable, "sim_jetbot_server.py", "--port", "0"],
+        [sys.executable, "robots/sim_jetbot_server.py", "--port", "0"],
         cwd=chapter_copy,
         env=env,
         stdout=subprocess.PIPE,
@@ -144,7 +144,7 @@ def test_jetbot_example_learns_against_the_sim_server_and_survives_losing_it(cha
         example = subprocess.Popen(
             [
                 sys.executable,
-                "jetbot_world_model_example.py",
+                "examples/jetbot_world_model_example.py",
                 "--port",
                 port,
                 "--steps",

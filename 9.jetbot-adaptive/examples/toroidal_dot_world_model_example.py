@@ -1,18 +1,25 @@
 """The adaptive world model on the toroidal dot, with a window (or view.png) showing what it thinks.
 
-    uv run toroidal_dot_world_model_example.py --steps 500
-    uv run toroidal_dot_world_model_example.py --steps 500 --no-display --record
+    uv run examples/toroidal_dot_world_model_example.py --steps 500
+    uv run examples/toroidal_dot_world_model_example.py --steps 500 --no-display --record
 
 It resumes from checkpoints/toroidal_dot/ when a checkpoint is there (the one train.py writes), so you
 can watch a trained learner; --steps counts the total, as in train.py.
 """
 
+# ruff: noqa: E402 - imports follow the sys.path line below
 from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the chapter folder: runs from any cwd
 
 import argparse
 
-from adaptive_world_model import AdaptiveWorldModel
 from config import AdaptiveWorldModelConfig
+from learner import AdaptiveWorldModel
+from learner.logs import summary
 from robots import ToroidalDotConfig, ToroidalDotRobot
 from runner.cli import close_and_stop
 
@@ -40,12 +47,12 @@ def main(argv=None) -> None:
     a = parse_args(argv)
     set_threads()
     robot = ToroidalDotRobot(ToroidalDotConfig(seed=a.seed))
-    cfg = AdaptiveWorldModelConfig.for_robot("toroidal_dot", AUTOENCODER_LR=1e-3, PREDICTOR_LR=1e-3)
+    cfg = AdaptiveWorldModelConfig.for_robot("toroidal_dot")  # the same settings as train.py
     recorder = None
     if a.record:
         from recording import RecordingRobot
 
-        robot = recorder = RecordingRobot(robot, max_disk_gb=cfg.RECORDING_MAX_GB, metadata={"seed": a.seed})
+        robot = recorder = RecordingRobot(robot, metadata={"seed": a.seed})
     try:
         learner = AdaptiveWorldModel(
             robot,
@@ -61,38 +68,6 @@ def main(argv=None) -> None:
     stats = learner.run(a.steps)  # saves a checkpoint however it ends (Ctrl-C included)
     close_and_stop(robot, recorder, stats["stop_reason"])
     print(summary(learner, stats))
-
-
-def summary(learner, stats: dict) -> str:
-    """One line: steps, steps/s, and over all the recent scored predictions and over their second half
-    (after the learner has had some steps to learn): the model's mean prediction error, the reported
-    error (the last frame plus the trusted share of the model's change, learner_trust.py) with the mean
-    share, and the copy-last-frame error on the same steps. Each prediction is counted once."""
-    rows = [
-        (h["fresh_pred_error"], h.get("reported_error", h["fresh_pred_error"]), h["copy_last_error"])
-        + (h.get("model_share", 1.0),)  # (entries from before the share: the model, unscaled)
-        for h in learner.history
-        if "copy_last_error" in h
-    ]
-
-    def compare(rs) -> str:
-        pe, ge, ce, share = (sum(x[i] for x in rs) / max(len(rs), 1) for i in range(4))
-        # the difference to copy-last in percent: at 5 decimals a tiny win would look like a tie
-        v = [
-            f"{100 * (e - ce) / max(ce, 1e-12):+.2f} %, {'beats' if e < ce else 'does not beat'}"
-            for e in (pe, ge)
-        ]
-        return (
-            f"model {pe:.5f} ({v[0]}), reported {ge:.5f} ({v[1]}; mean share of the model's change "
-            f"{share:.2f}) vs copy-last-frame {ce:.5f}"
-        )
-
-    half = len(rows) // 2
-    return (
-        f"{stats['steps']} steps ({stats['stop_reason']}), {stats.get('steps_per_second', 0):.2f} steps/s; "
-        f"prediction error over the last {len(rows)} predictions: {compare(rows)}; over the last "
-        f"{len(rows) - half}: {compare(rows[half:])}; checkpoint {learner.checkpoint_dir}"
-    )
 
 
 if __name__ == "__main__":

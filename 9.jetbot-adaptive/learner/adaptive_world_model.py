@@ -15,8 +15,8 @@ One loop, forever:  perceive -> (gate) -> learn -> predict every action -> choos
   predictive entropy; near-ties at random), with EXPLORATION_EPSILON random actions; or any part-1
   action selector.
 - Trust: the learner *reports* the last frame plus a share of the model's predicted change, the share
-  fitted per action on its last TRUST_WINDOW scored predictions (learner_trust.py); 0 = copy-last.
-- Persist: every CHECKPOINT_INTERVAL predictor steps (see learner_persistence.py).
+  fitted per action on its last TRUST_WINDOW scored predictions (learner/trust.py); 0 = copy-last.
+- Persist: every CHECKPOINT_INTERVAL predictor steps (see learner/persistence.py).
 
 Shape key: B batch, H history, N tokens, D latent width, K actions, S frame side.
 """
@@ -30,13 +30,13 @@ from pathlib import Path
 import numpy as np
 import torch
 from config import MAX_BAD_FRAMES, AdaptiveWorldModelConfig
-from learner_logging import MetricsLogger, Viewer, render_view, timing_stats
-from learner_persistence import PersistenceMixin
-from learner_training import TrainingMixin
-from learner_trust import TrustMixin
-from replay_buffer import ReplayBuffer
 from robots import RobotConnectionError
 
+from .logs import MetricsLogger, Viewer, render_view, timing_stats
+from .persistence import PersistenceMixin
+from .replay_buffer import ReplayBuffer
+from .training import TrainingMixin
+from .trust import TrustMixin
 from models import (
     ConvAutoencoder,
     MaskedAutoencoderViT,
@@ -201,7 +201,7 @@ class AdaptiveWorldModel(TrainingMixin, PersistenceMixin, TrustMixin):
         if shown_pred is not None:  # how wrong was the prediction for the action we took?
             rec["fresh_pred_error"] = float(relative_weighted_mse(shown_pred, x, cfg.FG_WEIGHT))
         if shown_pred is not None and new_frame:  # scored against copy-last once, not again while waiting
-            rec.update(self.score_prediction(x))  # and what was reported (learner_trust.py)
+            rec.update(self.score_prediction(x))  # and what was reported (learner/trust.py)
         with torch.no_grad():
             decoded = self.codec.decode(self.codec.encode(x[None].to(self.device)))[0].cpu()
         rec["recon_loss"] = recon = float(relative_weighted_mse(decoded, x, cfg.FG_WEIGHT))  # 1 = all black
@@ -247,7 +247,7 @@ class AdaptiveWorldModel(TrainingMixin, PersistenceMixin, TrustMixin):
         self.step_count += 1
         self.history.append({k: v for k, v in rec.items() if k != "action_meta"})
         if "pred_taken" in self.last and "share" not in self.last:  # a new prediction: what to report
-            self.report()  # of it, from the history up to this frame (learner_trust.py)
+            self.report()  # of it, from the history up to this frame (learner/trust.py)
         if self.step_count % cfg.LOG_INTERVAL == 0:
             self.logger.log({**rec, **self.timing_stats(), "levels": len(self.predictors)})
         show = self.step_count % cfg.DISPLAY_INTERVAL == 0

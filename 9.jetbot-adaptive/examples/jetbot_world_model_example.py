@@ -1,7 +1,7 @@
 """The adaptive world model on a JetBot over RPyC: the real robot, or the simulated one.
 
-    uv run sim_jetbot_server.py                                   # terminal 1: a simulated JetBot
-    uv run jetbot_world_model_example.py --steps 50 --no-display  # terminal 2: learn while acting
+    uv run robots/sim_jetbot_server.py                                   # terminal 1: a simulated JetBot
+    uv run examples/jetbot_world_model_example.py --steps 50 --no-display  # terminal 2: learn while acting
 
 On a real JetBot run jetbot_server.py on the robot and pass --ip. A lost connection saves a checkpoint
 and exits with one line (run the same command again to resume). At the end it prints the model's
@@ -10,15 +10,21 @@ that has served best so far, per action; learner_trust.py) with the mean share, 
 copy-last-frame error over the same steps.
 """
 
+# ruff: noqa: E402 - imports follow the sys.path line below
 from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the chapter folder: runs from any cwd
 
 import argparse
 
-from adaptive_world_model import AdaptiveWorldModel
 from config import AdaptiveWorldModelConfig
+from learner import AdaptiveWorldModel
+from learner.logs import summary
 from robots import RobotConnectionError
 from runner.cli import close_and_stop, interrupt_on_signals
-from toroidal_dot_world_model_example import summary
 
 from utils import UserError, exit_on_user_error, set_threads
 
@@ -51,19 +57,9 @@ def main(argv=None) -> None:
     a = parse_args(argv)
     set_threads()
     interrupt_on_signals()  # kill and a closed terminal stop the run as Ctrl-C does
-    from robots.jetbot import JetBotInterface
+    from robots import JetBotInterface
 
-    # Four optimiser steps per loop step, not two: fifty steps are few frames, so learn more from each.
-    # Measured on the simulated JetBot (README, Results): with two, a run whose codec hovered at the
-    # gate predicted no better than copy-last after 50 steps; with four the same start was 15 % better.
-    cfg = AdaptiveWorldModelConfig.for_robot(
-        "jetbot",
-        AUTOENCODER_LR=1e-3,
-        PREDICTOR_LR=1e-3,
-        LOG_INTERVAL=10,
-        CHECKPOINT_INTERVAL=25,
-        UPDATES_PER_STEP=4,
-    )
+    cfg = AdaptiveWorldModelConfig.for_robot("jetbot")  # learning rates, 4 updates per step: config.py
     try:  # frames are shrunk to the model's size on arrival: the recording keeps what the model sees
         robot = JetBotInterface(a.ip, a.port, camera_size=a.camera_size, frame_size=cfg.MODEL_IMG_SIZE)
     except RobotConnectionError as e:
@@ -73,9 +69,7 @@ def main(argv=None) -> None:
         if a.record:
             from recording import RecordingRobot
 
-            robot = recorder = RecordingRobot(
-                robot, max_disk_gb=cfg.RECORDING_MAX_GB, metadata={"seed": a.seed}
-            )
+            robot = recorder = RecordingRobot(robot, metadata={"seed": a.seed})
         try:
             learner = AdaptiveWorldModel(
                 robot,

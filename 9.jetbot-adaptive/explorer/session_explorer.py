@@ -1,5 +1,6 @@
 """Look inside recorded sessions and the learner's checkpoints, one command at a time.
 
+    cd explorer                                         # or prefix each command with explorer/
     uv run session_explorer.py sessions                          # list recorded sessions
     uv run session_explorer.py frames SESSION --start 0 --count 8 # frames to outputs/explorer/frames.png
     uv run session_explorer.py actions SESSION                    # action distribution: this vs all
@@ -16,20 +17,26 @@ folder (default: checkpoints/<robot of the session>). Pictures go to outputs/exp
 metrics are defined in the README ("Looking inside").
 """
 
+# ruff: noqa: E402 - imports follow the sys.path line below
 from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the chapter folder: runs from any cwd
 
 import argparse
 from collections import Counter
-from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
-from adaptive_world_model import build_codec, build_predictor
 from config import AdaptiveWorldModelConfig
-from explorer_analysis import attention_metrics, gradient_flow, predict_batch, session_samples
-from learner_logging import to_image
-from learner_persistence import load_latest
+from learner import build_codec, build_predictor
+from learner.logs import to_image
+from learner.persistence import load_latest
+
+from explorer.analysis import attention_metrics, gradient_flow, predict_batch, session_samples
 
 from utils import HERE, UserError, exit_on_user_error, set_threads
 
@@ -269,7 +276,7 @@ def cmd_train(a, cfg, codec, preds, table, data, ckpt: Path) -> None:
             patch = float(losses["patch"].detach())
             print(f"step {step}: total {float(total.detach()):.5f} (patch {patch:.5f})")
     if a.save:
-        from learner_persistence import save_set
+        from learner.persistence import save_set
 
         found = load_latest(ckpt)
         state, blobs, _ = found

@@ -1,8 +1,8 @@
 """A simulated JetBot behind the real JetBot server's protocol: the whole robot path on one laptop.
 
-    uv run sim_jetbot_server.py                      # 127.0.0.1:18861, a 3 m room, 224x224 frames
-    uv run jetbot_remote_client.py --ip 127.0.0.1    # in another terminal: watch it
-    uv run jetbot_runner_example.py --ip 127.0.0.1   # or drive it
+    uv run robots/sim_jetbot_server.py                      # 127.0.0.1:18861, a 3 m room, 224x224 frames
+    uv run robots/jetbot_remote_client.py --ip 127.0.0.1    # in another terminal: watch it
+    uv run examples/jetbot_runner_example.py --ip 127.0.0.1   # or drive it
 
 It serves ``JetBotService`` from ``jetbot_server.py`` (the very class that runs on the robot, with its
 two exposed methods, clamping and 1 s watchdog) over a ``SimulatedJetBot`` (robots/sim_room.py): a
@@ -12,16 +12,22 @@ decode-failure path; ``--motor-log FILE`` appends every motor command the robot 
 (``{"t": unix time, "left": l, "right": r}``), to check that the motors stop on every way out.
 """
 
+# ruff: noqa: E402 - imports follow the sys.path line below
 from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the chapter folder: runs from any cwd
 
 import argparse
 import base64
 import json
-import sys
 import time
 from dataclasses import dataclass
 
 from jetbot_server import DEFAULT_PORT, JetBotService, encode_frame, serve
+
 from robots.sim_room import SimulatedJetBot
 
 

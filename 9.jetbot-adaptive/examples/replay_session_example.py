@@ -1,20 +1,24 @@
 """Replay every recorded session (any robot type) through the runner, as if the robot were there.
 
-    uv run toroidal_dot_runner_example.py --record --no-display     # make a session first
-    uv run replay_session_example.py --no-display                   # replay all of them
-    uv run replay_session_example.py --robot-type jetbot --steps 20
+    uv run examples/toroidal_dot_runner_example.py --record --no-display     # make a session first
+    uv run examples/replay_session_example.py --no-display                   # replay all of them
+    uv run examples/replay_session_example.py --robot-type jetbot --steps 20
 
 Each session becomes a ``ReplayRobot`` driven by its own recorded actions, so the runner sees exactly
 the frames and actions of the original run. ``--actions random`` drives it with random actions instead
 (``--seed``): the frames still come from the recording, and the mismatches are counted.
 """
 
+# ruff: noqa: E402 - imports follow the sys.path line below
 from __future__ import annotations
 
-import argparse
 import sys
-from dataclasses import dataclass
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the chapter folder: runs from any cwd
+
+import argparse
+from dataclasses import dataclass
 
 from recording import (
     DEFAULT_ROOT,

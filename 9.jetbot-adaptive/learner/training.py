@@ -9,8 +9,8 @@ Shape key: B batch, H history, N tokens, D latent width, S frame side.
 from __future__ import annotations
 
 import torch
-from replay_buffer import chunk_vectors, rng_choice
 
+from .replay_buffer import chunk_vectors, rng_choice
 from models import decode_prediction, explained_variance, patchify, predictor_losses
 
 

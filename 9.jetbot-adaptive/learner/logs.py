@@ -153,3 +153,35 @@ def timing_stats(loop_times, exec_times) -> dict:
             }
         )
     return out
+
+
+def summary(learner, stats: dict) -> str:
+    """One line: steps, steps/s, and over all the recent scored predictions and over their second half
+    (after the learner has had some steps to learn): the model's mean prediction error, the reported
+    error (the last frame plus the trusted share of the model's change, learner/trust.py) with the mean
+    share, and the copy-last-frame error on the same steps. Each prediction is counted once."""
+    rows = [
+        (h["fresh_pred_error"], h.get("reported_error", h["fresh_pred_error"]), h["copy_last_error"])
+        + (h.get("model_share", 1.0),)  # (entries from before the share: the model, unscaled)
+        for h in learner.history
+        if "copy_last_error" in h
+    ]
+
+    def compare(rs) -> str:
+        pe, ge, ce, share = (sum(x[i] for x in rs) / max(len(rs), 1) for i in range(4))
+        # the difference to copy-last in percent: at 5 decimals a tiny win would look like a tie
+        v = [
+            f"{100 * (e - ce) / max(ce, 1e-12):+.2f} %, {'beats' if e < ce else 'does not beat'}"
+            for e in (pe, ge)
+        ]
+        return (
+            f"model {pe:.5f} ({v[0]}), reported {ge:.5f} ({v[1]}; mean share of the model's change "
+            f"{share:.2f}) vs copy-last-frame {ce:.5f}"
+        )
+
+    half = len(rows) // 2
+    return (
+        f"{stats['steps']} steps ({stats['stop_reason']}), {stats.get('steps_per_second', 0):.2f} steps/s; "
+        f"prediction error over the last {len(rows)} predictions: {compare(rows)}; over the last "
+        f"{len(rows) - half}: {compare(rows[half:])}; checkpoint {learner.checkpoint_dir}"
+    )

@@ -1,7 +1,7 @@
 """Watch a JetBot's camera live: the quickest check that the robot, the server and the network work.
 
-    uv run jetbot_remote_client.py --ip 192.168.1.42            # OpenCV window; q quits
-    uv run jetbot_remote_client.py --ip 127.0.0.1 --no-display  # headless: print frames per second
+    uv run robots/jetbot_remote_client.py --ip 192.168.1.42            # OpenCV window; q quits
+    uv run robots/jetbot_remote_client.py --ip 127.0.0.1 --no-display  # headless: print frames per second
 
 It prints the measured frame rate once per second (with or without a window; ``--seconds`` limits the
 run, Ctrl-C ends it): that is how this chapter measures the sim server's loopback throughput. After
@@ -9,17 +9,23 @@ MAX_BAD_FRAMES (config.py) undecodable frames in a row it stops with one line na
 sent; a lost server ends it with one line and exit code 2, like every script of this chapter.
 """
 
+# ruff: noqa: E402 - imports follow the sys.path line below
 from __future__ import annotations
 
-import argparse
 import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the chapter folder: runs from any cwd
+
+import argparse
 import time
 from dataclasses import dataclass
 
 import cv2
 from config import LOST_CONNECTION_EXIT_CODE, MAX_BAD_FRAMES
-from robots import DEFAULT_PORT, RemoteJetBot, RobotConnectionError
 from runner.cli import interrupt_on_signals
+
+from robots import DEFAULT_PORT, RemoteJetBot, RobotConnectionError
 
 
 @dataclass

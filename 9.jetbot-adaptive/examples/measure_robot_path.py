@@ -1,6 +1,6 @@
 """Measure the robot path's numbers: camera frames/s over RPyC, runner steps/s, recording cost per step.
 
-    uv run measure_robot_path.py            # ~30 s; prints a table and writes outputs/robot_path.json
+    uv run examples/measure_robot_path.py   # ~30 s; prints a table and writes outputs/robot_path.json
 
 1. ``sim_jetbot_server.py`` -> ``RemoteJetBot`` frames per second on loopback (224x224 JPEG frames,
    decoded to RGB), against the 100 frames/s target and the ~30 frames/s a real JetBot camera gives.
@@ -9,17 +9,21 @@
    frames of the simulated room, and the disk each step takes.
 """
 
+# ruff: noqa: E402 - imports follow the sys.path line below
 from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the chapter folder: runs from any cwd
 
 import argparse
 import json
 import os
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from recording import RecordingRobot
@@ -27,7 +31,7 @@ from robots import RemoteJetBot, RobotInterface, ToroidalDotConfig, ToroidalDotR
 from robots.sim_room import SimulatedJetBot
 from runner import RobotRunner, create_random_action_selector
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[1]  # the chapter folder
 
 
 @dataclass
@@ -72,7 +76,7 @@ class RoomCamera(RobotInterface):
 def camera_fps(seconds: float) -> dict:
     """Start the sim server, pull decoded frames for ``seconds``, return frames/s (and raw calls/s)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, str(HERE / "sim_jetbot_server.py"), "--port", "0"]
+    cmd = [sys.executable, str(HERE / "robots" / "sim_jetbot_server.py"), "--port", "0"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
     try:
         port = int(proc.stdout.readline().strip().rsplit(":", 1)[1])
