@@ -39,10 +39,13 @@ from utils import (
     OUT_DIR,
     UserError,
     autocast,
+    command,
     exit_on_user_error,
+    given_flags,
     pick_device,
     save_checkpoint,
     seed_everything,
+    set_threads,
 )
 
 LEVELS = (8, 5, 5, 5)  # FSQ levels of the codec: 1000 codes, 4 channels per latent cell
@@ -79,6 +82,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"  # auto (bf16 where the hardware is fast at it), bf16 or fp32
+    threads: int = 0  # torch threads; 0: the cores free right now (see utils.choose_threads)
     quick: bool = False
 
 
@@ -100,7 +104,10 @@ def parse_args(argv=None) -> TrainConfig:
                 flag, type=typ, default=f.default, choices=choices.get(f.name), help=f"(default: {f.default})"
             )
     cfg = TrainConfig(**vars(p.parse_args(argv)))
-    return dataclasses.replace(cfg, **QUICK) if cfg.quick else cfg
+    if cfg.quick:  # the smoke run's sizes, except where a flag was typed
+        given = given_flags(p, argv)
+        cfg = dataclasses.replace(cfg, **{k: v for k, v in QUICK.items() if k not in given})
+    return cfg
 
 
 def cosine_lr(step: int, total: int, peak: float, warmup: int = 30) -> float:
@@ -230,6 +237,7 @@ def save_loss_plot(hists: dict) -> None:
 def main(argv=None) -> None:
     """Run the three stages and save one checkpoint holding the codec and all dynamics models."""
     cfg = parse_args(argv)
+    set_threads(cfg.threads)  # first line of output: how many threads, and why
     methods = [m for m in cfg.methods.split(",") if m]
     if (
         min(
@@ -244,7 +252,7 @@ def main(argv=None) -> None:
     if not methods or not set(methods) <= set(CONDITIONINGS):
         raise UserError(f"--methods must be a comma-separated subset of {','.join(CONDITIONINGS)}")
     device = pick_device(cfg.device)
-    print(f"device {device}, precision {cfg.precision}, torch threads {torch.get_num_threads()}")
+    print(f"device {device}, precision {cfg.precision}")
     data = {w: load_trajectories(w, cfg.n_traj, cfg.traj_len, seed=cfg.seed) for w in WORLDS}
     t_start = time.time()
     frames = {
@@ -272,7 +280,7 @@ def main(argv=None) -> None:
     save_loss_plot(hists)
     finals = ", ".join(f"{k} {h['loss'][-1]:.5f}" for k, h in hists.items())
     print(f"trained in {seconds:.0f} s; final losses: {finals}; saved {path}")
-    print("next: uv run validate.py" + (" --quick" if cfg.quick else ""))
+    print(f"next: {command('validate.py', *(['--quick'] if cfg.quick else []))}")
 
 
 if __name__ == "__main__":

@@ -33,10 +33,13 @@ from utils import (
     CKPT_DIR,
     OUT_DIR,
     UserError,
+    command,
     exit_on_user_error,
+    given_flags,
     pick_device,
     save_checkpoint,
     seed_everything,
+    set_threads,
 )
 
 OVERLAY_SEED_OFFSET = 7  # the overlay's jitter uses seed + 7, so it differs from the dot's own randomness
@@ -63,7 +66,7 @@ class TrainConfig:
     batch_size: int = 64
     lr: float = 3e-3
     fg_weight: float = 20.0  # bright pixels count this many times more in the LAM and dynamics losses
-    threads: int = 0  # torch threads (0: torch's default); 1 is best when other jobs share the cores
+    threads: int = 0  # torch threads; 0: the cores free right now (see utils.choose_threads)
     seed: int = 0
     device: str = "auto"
     quick: bool = False
@@ -78,7 +81,6 @@ QUICK = {
     "dyn_steps": 4,
     "batch_size": 16,
 }
-DEFAULTS = dataclasses.asdict(TrainConfig())
 QUICK |= {"dyn_batch": 8, "lam_batch": 8, "label_fraction": 0.1, "idm_fractions": "0.05"}
 
 
@@ -94,8 +96,9 @@ def parse_args(argv=None) -> TrainConfig:
             choices = ["auto", "cpu", "cuda", "mps"] if f.name == "device" else None
             p.add_argument(flag, type=typ, default=f.default, choices=choices, help=f"(default: {f.default})")
     cfg = TrainConfig(**vars(p.parse_args(argv)))
-    if cfg.quick:  # the smoke run's sizes, except where a flag was given explicitly
-        cfg = dataclasses.replace(cfg, **{k: v for k, v in QUICK.items() if getattr(cfg, k) == DEFAULTS[k]})
+    if cfg.quick:  # the smoke run's sizes, except where a flag was typed
+        given = given_flags(p, argv)
+        cfg = dataclasses.replace(cfg, **{k: v for k, v in QUICK.items() if k not in given})
     steps = (
         cfg.idm_steps,
         cfg.overlay_steps,
@@ -158,10 +161,9 @@ def save_loss_plot(hists: dict) -> None:
 def main(argv=None) -> None:
     """Run the four stages and save one checkpoint holding every model and the inferred labels' quality."""
     cfg = parse_args(argv)
-    if cfg.threads > 0:
-        torch.set_num_threads(cfg.threads)
+    set_threads(cfg.threads)  # first line of output: how many threads, and why
     device = pick_device(cfg.device)
-    print(f"device {device}, torch threads {torch.get_num_threads()}")
+    print(f"device {device}")
     seed_everything(cfg.seed)
     dot = load_trajectories("dot", cfg.n_traj, cfg.traj_len, seed=cfg.seed)
     wall = load_trajectories("wall", cfg.n_traj, cfg.traj_len, seed=cfg.seed)
@@ -252,7 +254,7 @@ def main(argv=None) -> None:
     finals = ", ".join(f"{k} {h['loss'][-1]:.4f}" for k, h in hists.items())
     print(f"label quality on the unlabelled trajectories: {labels}")
     print(f"trained in {seconds:.0f} s; final losses: {finals}; saved {path}")
-    print("next: uv run validate.py" + (" --quick" if cfg.quick else ""))
+    print(f"next: {command('validate.py', *(['--quick'] if cfg.quick else []))}")
 
 
 if __name__ == "__main__":
