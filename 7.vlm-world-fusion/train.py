@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import time
 from dataclasses import dataclass
 
@@ -33,7 +34,9 @@ from utils import (
     CKPT_DIR,
     OUT_DIR,
     UserError,
+    command,
     exit_on_user_error,
+    given_flags,
     pick_device,
     save_checkpoint,
     seed_everything,
@@ -67,7 +70,7 @@ class TrainConfig:
     future_share: float = 0.75  # stage 3: fraction of batches that ask about the future (the rest: present)
     slot_noise: float = 0.5  # stage 2, present batches: chance of random tokens in the world slot
     unfreeze: str = ""  # comma-separated parts that also train in stage 3: vision, language, world
-    threads: int = 0  # torch threads (0: OMP_NUM_THREADS if set, else torch's default)
+    threads: int = 0  # torch threads; 0: OMP_NUM_THREADS if set, else the cores free right now
     seed: int = 0
     device: str = "auto"
     quick: bool = False
@@ -75,7 +78,6 @@ class TrainConfig:
 
 QUICK = {"n_traj": 60, "traj_len": 6, "n_questions": 200, "wm_steps": 30, "vlm_steps": 30, "fusion_steps": 30}
 QUICK |= {"batch_size": 16, "wm_batch": 8}
-DEFAULTS = dataclasses.asdict(TrainConfig())
 
 
 def parse_args(argv=None) -> TrainConfig:
@@ -92,8 +94,9 @@ def parse_args(argv=None) -> TrainConfig:
                 flag, type=typ, default=f.default, choices=choices, help=f"(default: {f.default!r})"
             )
     cfg = TrainConfig(**vars(p.parse_args(argv)))
-    if cfg.quick:  # the smoke run's sizes, except where a flag was given explicitly
-        cfg = dataclasses.replace(cfg, **{k: v for k, v in QUICK.items() if getattr(cfg, k) == DEFAULTS[k]})
+    if cfg.quick:  # the smoke run's sizes, except where a flag was typed
+        given = given_flags(p, argv)
+        cfg = dataclasses.replace(cfg, **{k: v for k, v in QUICK.items() if k not in given})
     sizes = (
         cfg.k,
         cfg.n_questions,
@@ -140,9 +143,9 @@ def save_loss_plot(hists: dict) -> None:
 def main(argv=None) -> None:
     """Run the three stages and save one checkpoint (world model, VLM, fusion's trainable parts)."""
     cfg = parse_args(argv)
-    set_threads(cfg.threads)
+    set_threads(cfg.threads)  # first line of output: how many threads, and why
     device = pick_device(cfg.device)
-    print(f"device {device}, torch threads {torch.get_num_threads()}, language model {cfg.lm}")
+    print(f"device {device}, language model {cfg.lm}")
     seed_everything(cfg.seed)
     lm, tokenizer = build_lm(cfg.lm)
     traj = load_trajectories(cfg.n_traj, cfg.traj_len, seed=cfg.seed)
@@ -185,11 +188,10 @@ def main(argv=None) -> None:
     finals = ", ".join(f"{k} {sum(h['loss'][-20:]) / len(h['loss'][-20:]):.4f}" for k, h in hists.items())
     stage_s = ", ".join(f"{k.split('.')[0]}: {h['seconds']:.0f} s" for k, h in hists.items())
     print(f"trained in {seconds:.0f} s ({stage_s}); final losses: {finals}; saved {path}")
-    print(
-        "next: uv run validate.py"
-        + (" --quick" if cfg.quick else "")
-        + (f" --checkpoint {path}" if cfg.lm != "small" else "")
-    )
+    args = ["--quick"] if cfg.quick else []
+    if cfg.lm != "small":
+        args += ["--checkpoint", os.path.relpath(path)]
+    print(f"next: {command('validate.py', *args)}")
 
 
 if __name__ == "__main__":

@@ -1,12 +1,16 @@
 """Plumbing shared by train.py and validate.py: devices, precision, checkpoints, one-line errors.
 
 Copied from chapter 4 (4.inverse-dynamics/utils.py, itself chapter 3's, 2's and 1's) so this chapter
-stands alone; load_checkpoint's hint names this chapter's model, and `set_threads` is new.
+stands alone; load_checkpoint's hint names this chapter's model.
+The thread helper (choose_threads, set_threads), given_flags and command are the same as chapter 1's,
+copied so this chapter stands alone.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import copy
 import os
 import sys
 from pathlib import Path
@@ -68,12 +72,56 @@ def autocast(device: torch.device, precision: str):
     return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
-def set_threads(threads: int) -> None:
-    """Use ``threads`` torch threads (0: honour OMP_NUM_THREADS, else torch's default)."""
-    if threads <= 0 and os.environ.get("OMP_NUM_THREADS", "").isdigit():
-        threads = int(os.environ["OMP_NUM_THREADS"])
-    if threads > 0:
-        torch.set_num_threads(threads)
+def choose_threads(
+    requested: int = 0, cores: int | None = None, load: float | None = None
+) -> tuple[int, str]:
+    """How many torch threads to use, and why (printed as the first line of every script).
+
+    Two torch threads on a 2-core laptop that another busy process also uses wait for each other at
+    every operation: chapter 1's quick VAE took 185 s with 2 threads and 10 s with 1. So we count the
+    cores really free: the cores minus the 1-minute load average, rounded, at least 1.
+
+    Args:
+        requested: --threads N; N > 0 wins over everything, 0 lets the machine decide.
+        cores, load: the core count and the 1-minute load average (default: measured now; tests fake them).
+    Returns:
+        (threads, reason), e.g. (1, "2 cores, load 1.3").
+    """
+    if requested > 0:
+        return requested, "set by --threads"
+    env = os.environ.get("OMP_NUM_THREADS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env), "set by OMP_NUM_THREADS"
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if load is None:
+        try:
+            load = os.getloadavg()[0]
+        except (OSError, AttributeError):  # no load average (Windows): assume the machine is free
+            load = 0.0
+    return max(1, min(cores, round(cores - load))), f"{cores} cores, load {load:.1f}"
+
+
+def set_threads(requested: int = 0) -> int:
+    """Give torch the threads choose_threads picks, print the choice, and return it."""
+    threads, why = choose_threads(requested)
+    torch.set_num_threads(threads)
+    print(f"torch threads: {threads} ({why}; --threads N to override)", flush=True)
+    return threads
+
+
+def given_flags(parser: argparse.ArgumentParser, argv=None) -> set[str]:
+    """The settings typed on the command line (argparse dest names), so that --quick leaves them alone."""
+    probe = copy.deepcopy(parser)
+    for action in probe._actions:  # argparse has no public way to ask which flags were typed
+        action.default = argparse.SUPPRESS  # an untyped flag then leaves no attribute at all
+    return set(vars(probe.parse_args(argv)))
+
+
+def command(script: str, *args: str) -> str:
+    """The command that runs this chapter's ``script`` from the current directory, e.g.
+    'uv run validate.py --quick' inside the chapter, 'uv run 2.latent-dynamics/validate.py' from the root."""
+    return " ".join(["uv run", os.path.relpath(HERE / script), *args])
 
 
 def seed_everything(seed: int) -> None:
@@ -102,9 +150,10 @@ def load_checkpoint(path, expected_model: str) -> dict:
         expected_model: the "model" entry it must hold ("vlm-world-fusion").
     """
     path = Path(path)
-    if not path.exists():
-        hint = "run `uv run train.py` first" if expected_model == "vlm-world-fusion" else "check the path"
-        raise UserError(f"no checkpoint at {path}: {hint}")
+    if not path.exists():  # the default file: not trained yet; a path the user typed: a typo?
+        if path.resolve().parent != CKPT_DIR.resolve():
+            raise UserError(f"no such file: {path}")
+        raise UserError(f"no checkpoint at {os.path.relpath(path)}: run `{command('train.py')}` first")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)  # weights_only: no pickled code
     except Exception as e:  # torch raises many types for a damaged file

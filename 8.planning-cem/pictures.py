@@ -7,7 +7,7 @@ from pathlib import Path
 
 import matplotlib
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from data_utils import SIZE, PointMassRoom
 
@@ -27,7 +27,8 @@ def draw_goal(frame: np.ndarray, goal, radius: float = 0.06) -> np.ndarray:
 
 
 def save_episode_gifs(episodes: list[tuple[str, str, dict, np.ndarray]], path: Path, scale: int = 3) -> None:
-    """One GIF with a tile per episode: the executed path, the goal ring, and the goal image beside it.
+    """One GIF with a tile per episode: the executed path, the goal ring, and the goal image beside it;
+    above each tile, the room and the planner that drove it.
 
     Args:
         episodes: (world, planner name, run_episode's result, goal (2,)) per tile, same number of steps.
@@ -43,10 +44,17 @@ def save_episode_gifs(episodes: list[tuple[str, str, dict, np.ndarray]], path: P
             row.append(np.concatenate([now, np.full((SIZE, 2, 3), 255, np.uint8), r["goal_frame"]], axis=1))
             row.append(np.full((SIZE, 4, 3), 255, np.uint8))
         tiles_per_t.append(np.concatenate(row, axis=1))
-    frames = [
-        Image.fromarray(f).resize((f.shape[1] * scale, f.shape[0] * scale), Image.NEAREST)
-        for f in tiles_per_t
-    ]
+    frames, tile_w = [], (2 * SIZE + 2 + 4) * scale  # a tile: now | goal image | gap
+    for t, f in enumerate(tiles_per_t):
+        big = Image.fromarray(f).resize((f.shape[1] * scale, f.shape[0] * scale), Image.NEAREST)
+        frame = Image.new("RGB", (big.width, big.height + 28), "white")  # two label lines on top
+        frame.paste(big, (0, 28))
+        draw = ImageDraw.Draw(frame)
+        for i, (world, planner, _, _) in enumerate(episodes):
+            draw.text((i * tile_w + 2, 2), f"{world}: {planner}", fill="black")
+            draw.text((i * tile_w + 2, 15), f"step {min(t, n - 1)}", fill="black")
+            draw.text((i * tile_w + (SIZE + 2) * scale + 2, 15), "goal image", fill="black")
+        frames.append(frame)
     frames[0].save(path, save_all=True, append_images=frames[1:] + [frames[-1]] * 5, duration=150, loop=0)
 
 

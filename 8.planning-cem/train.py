@@ -24,14 +24,18 @@ from experience_graph import experience_distances, pair_targets
 
 from data_utils import WORLDS, load_trajectories
 from models import WorldModel
+from models.world_model import POS_WEIGHT
 from utils import (
     CKPT_DIR,
     OUT_DIR,
     UserError,
+    command,
     exit_on_user_error,
+    given_flags,
     pick_device,
     save_checkpoint,
     seed_everything,
+    set_threads,
 )
 
 matplotlib.use("Agg")
@@ -57,6 +61,7 @@ class TrainConfig:
     grid: int = 32  # cells per side of the experience graph behind the distance head's targets
     time_budget: float = 560.0  # seconds: training stops early past this (reported); 0 = no limit
     init_from: str = ""  # optional: start from a checkpoint of this chapter (matching tensors are loaded)
+    threads: int = 0  # torch threads; 0: the cores free right now (see utils.choose_threads)
     seed: int = 0
     device: str = "auto"
     quick: bool = False
@@ -76,8 +81,10 @@ def parse_args(argv=None) -> TrainConfig:
         else:
             p.add_argument(flag, type=type(f.default), default=f.default, help=f"default: {f.default}")
     cfg = TrainConfig(**vars(p.parse_args(argv)))
-    if cfg.quick:
-        cfg.n_traj, cfg.steps, cfg.batch = 60, 60, 16
+    if cfg.quick:  # the smoke run's sizes, except where a flag was typed
+        given = given_flags(p, argv)
+        quick = {"n_traj": 60, "steps": 60, "batch": 16}
+        cfg = dataclasses.replace(cfg, **{k: v for k, v in quick.items() if k not in given})
     if cfg.n_traj < 2 or cfg.steps < 1 or cfg.batch < 2 or not 2 <= cfg.window <= cfg.traj_len:
         raise UserError("need --n-traj >= 2, --steps >= 1, --batch >= 2 and 2 <= --window <= --traj-len")
     return cfg
@@ -154,6 +161,28 @@ def latent_scale(model: WorldModel, data: list[dict], device, n: int = 256, seed
     return float((z - z[torch.randperm(n)]).pow(2).mean())
 
 
+def save_loss_plot(history: list[dict], env: str) -> None:
+    """outputs/train_loss.png: the total loss and the weighted terms it is the sum of (WorldModel.loss:
+    latent + 100 x (position from the encoder + position from the imagined latents) + variance floor
+    + distance head), so the curves add up to the total."""
+    weights = {"latent": 1.0, "pos_enc": POS_WEIGHT, "pos_pred": POS_WEIGHT, "variance": 1.0, "distance": 1.0}
+    names = {"pos_enc": "position, encoded", "pos_pred": "position, imagined", "distance": "distance head"}
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    ax.semilogy([h["loss"] for h in history], label="total", color="black", lw=1.2)
+    for key, w in weights.items():
+        if key in history[0]:
+            label = names.get(key, key) + (f" x {w:g}" if w != 1 else "")
+            ax.semilogy([w * h[key] + 1e-8 for h in history], label=label, lw=0.8)
+    ax.set(
+        xlabel="step", ylabel="loss (weighted as in the total)", title=f"training loss and its terms ({env})"
+    )
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    fig.savefig(OUT_DIR / ("train_loss_pusht.png" if env == "pusht" else "train_loss.png"), dpi=100)
+    plt.close(fig)
+
+
 def init_from(model: WorldModel, path: str) -> int:
     """Copy every tensor of a checkpoint whose name and shape match; return how many were copied."""
     from utils import load_checkpoint
@@ -167,7 +196,7 @@ def init_from(model: WorldModel, path: str) -> int:
 def main(argv=None) -> None:
     """Train, save the checkpoint, plot the losses."""
     cfg = parse_args(argv)
-    torch.set_num_threads(max(1, min(torch.get_num_threads(), 2)))  # honours OMP_NUM_THREADS
+    set_threads(cfg.threads)  # first line of output: how many threads, and why
     seed_everything(cfg.seed)
     device = pick_device(cfg.device)
     data = load_data(cfg)
@@ -221,20 +250,14 @@ def main(argv=None) -> None:
         "loss_history": [h["loss"] for h in history],
     }
     save_checkpoint(ckpt, CKPT_DIR / name)
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    for key in ("loss", "latent", "pos_pred"):
-        ax.semilogy([h[key] for h in history], label=key, lw=0.8)
-    ax.set(xlabel="step", title=f"training losses ({cfg.env})")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(OUT_DIR / ("train_loss_pusht.png" if cfg.env == "pusht" else "train_loss.png"), dpi=100)
-    plt.close(fig)
+    save_loss_plot(history, cfg.env)
     print(
         f"trained in {seconds:.0f} s ({cpu_seconds:.0f} CPU-seconds): {len(history)} steps, "
         f"final loss {history[-1]['loss']:.4f}, "
         f"imagined position error {history[-1]['pos_pred'] ** 0.5 * 64:.2f} px, checkpoint {CKPT_DIR / name}"
     )
+    args = (["--quick"] if cfg.quick else []) + (["--env", "pusht"] if cfg.env == "pusht" else [])
+    print(f"next: {command('validate.py', *args)}")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ The chapter is copied to a temporary folder first, so the tests never touch your
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -59,6 +60,9 @@ def test_validate_without_checkpoint_says_run_train_first(chapter_copy):
 def test_quick_train_then_validate_end_to_end(trained):
     val = run(trained, "validate.py", "--quick")
     assert val.returncode == 0, val.stderr[-2000:]
+    assert val.stdout.splitlines()[0].startswith("torch threads: ")  # the first line: threads, and why
+    assert "smoke run (--quick): this checks the plumbing; the numbers are not the lesson's" in val.stdout
+    assert re.search(r"^train seconds \d+, validate seconds \d+; targets (PASSED|NOT met)$", val.stdout, re.M)
     report = json.loads((trained / "outputs" / "metrics.json").read_text())
     assert report["chapter"] == "7.vlm-world-fusion" and report["quick"] is True
     for key in ("chapter", "quick", "device", "train_seconds", "metrics", "baselines", "targets", "passed"):

@@ -29,6 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+POS_WEIGHT = 100.0  # the position terms' weight in the training loss (see WorldModel.loss)
+
 
 def check_frames(x: torch.Tensor, size: int = 64) -> None:
     """Raise a ValueError naming the expected shape unless x is (B, 3, size, size)."""
@@ -119,7 +121,7 @@ class WorldModel(nn.Module):
             zs.append(z)
         return torch.stack(zs, dim=-2)
 
-    def loss(self, frames, actions, proprio, pairs=None, pos_weight=100.0, dist_weight=1.0):
+    def loss(self, frames, actions, proprio, pairs=None, pos_weight=POS_WEIGHT, dist_weight=1.0):
         """The training loss on a batch of trajectory windows.
 
         The predictor is rolled out open-loop from *every* frame of the window at once (the frames are
