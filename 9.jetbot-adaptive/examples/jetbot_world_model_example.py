@@ -20,11 +20,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the chapter fold
 
 import argparse
 
-from config import AdaptiveWorldModelConfig
-from learner import AdaptiveWorldModel
-from learner.logs import summary
-from robots import RobotConnectionError
-from runner.cli import close_and_stop, interrupt_on_signals
+from config import MAX_BAD_FRAMES, AdaptiveWorldModelConfig
+from robots import RobotConnectionError, interrupt_on_signals
+from runner.cli import close_and_stop
 
 from utils import UserError, exit_on_user_error, set_threads
 
@@ -64,6 +62,14 @@ def main(argv=None) -> None:
         robot = JetBotInterface(a.ip, a.port, camera_size=a.camera_size, frame_size=cfg.MODEL_IMG_SIZE)
     except RobotConnectionError as e:
         raise UserError(f"cannot reach the JetBot at {a.ip}:{a.port} ({e}); is the server running?") from e
+    if not robot.wait_for_frame(MAX_BAD_FRAMES + 1):  # a dead camera: say so before building the model
+        close_and_stop(robot, None, "no frames")
+        raise UserError(
+            f"no frames: {MAX_BAD_FRAMES + 1} frames in a row were unusable; "
+            f"the last one was {robot.last_failure}"
+        )
+    from learner import AdaptiveWorldModel, summary  # torch's model code: only once the camera works
+
     recorder, reason = None, "error"
     try:
         if a.record:

@@ -3,7 +3,7 @@
 A recorded session replayed as a robot (``ReplayRobot``) lives in the ``recording`` package.
 """
 
-from .interface import RobotConnectionError, RobotInterface
+from .interface import RobotConnectionError, RobotInterface, interrupt_on_signals
 from .jetbot_client import DEFAULT_PORT, JetBotInterface, RemoteJetBot, decode_frame
 from .toroidal_dot import ToroidalDotConfig, ToroidalDotEnvironment, ToroidalDotRobot
 
@@ -17,4 +17,5 @@ __all__ = [
     "ToroidalDotEnvironment",
     "ToroidalDotRobot",
     "decode_frame",
+    "interrupt_on_signals",
 ]

@@ -7,6 +7,7 @@ JetBot over the network without knowing which one it has.
 
 from __future__ import annotations
 
+import signal
 from abc import ABC, abstractmethod
 
 import numpy as np
@@ -14,6 +15,18 @@ import numpy as np
 
 class RobotConnectionError(RuntimeError):
     """The robot stopped answering (network lost, server gone); callers catch this type to save and exit."""
+
+
+def _raise_interrupt(signum, frame) -> None:
+    """Signal handler: turn SIGTERM / SIGHUP into the KeyboardInterrupt that Ctrl-C raises."""
+    raise KeyboardInterrupt
+
+
+def interrupt_on_signals() -> None:
+    """Make ``kill`` (SIGTERM) and a closed terminal (SIGHUP) stop a run the way Ctrl-C does: through the
+    same ``except KeyboardInterrupt`` / ``finally`` blocks that stop the motors and close the session."""
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    signal.signal(signal.SIGHUP, _raise_interrupt)
 
 
 class RobotInterface(ABC):

@@ -239,6 +239,15 @@ class JetBotInterface(RobotInterface):
             frame = cv2.resize(frame, (self.frame_size, self.frame_size), interpolation=cv2.INTER_AREA)
         return frame
 
+    def wait_for_frame(self, tries: int, wait_s: float = 0.05) -> bool:
+        """True as soon as a frame decodes, False after ``tries`` bad ones ``wait_s`` apart (then
+        ``last_failure`` says what came instead): check the camera before seconds of model building."""
+        for _ in range(tries):
+            if self.get_observation() is not None:
+                return True
+            time.sleep(wait_s)
+        return False
+
     @staticmethod
     def check_action(action: dict) -> tuple[float, float, float]:
         """Check an action before anything moves: (left, right, duration), or ValueError naming the form."""

@@ -23,9 +23,8 @@ from dataclasses import dataclass
 
 import cv2
 from config import LOST_CONNECTION_EXIT_CODE, MAX_BAD_FRAMES
-from runner.cli import interrupt_on_signals
 
-from robots import DEFAULT_PORT, RemoteJetBot, RobotConnectionError
+from robots import DEFAULT_PORT, RemoteJetBot, RobotConnectionError, interrupt_on_signals
 
 
 @dataclass

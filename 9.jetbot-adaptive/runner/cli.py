@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from config import LOST_CONNECTION_EXIT_CODE, RECORDING_MAX_DISK_GB
 from recording import DEFAULT_ROOT, RecordingRobot
-from robots import RobotConnectionError, RobotInterface
+from robots import RobotConnectionError, RobotInterface, interrupt_on_signals
 
 from .runner import RobotRunner
 from .selectors import SEQUENCES, create_random_action_selector, create_sequence_action_selector
@@ -62,18 +61,6 @@ def fail(message: str, code: int) -> None:
     """Print one line on stderr and exit with ``code`` (2: something the user can fix)."""
     print(f"error: {message}", file=sys.stderr)
     sys.exit(code)
-
-
-def _raise_interrupt(signum, frame) -> None:
-    """Signal handler: turn SIGTERM / SIGHUP into the KeyboardInterrupt that Ctrl-C raises."""
-    raise KeyboardInterrupt
-
-
-def interrupt_on_signals() -> None:
-    """Make ``kill`` (SIGTERM) and a closed terminal (SIGHUP) stop a run the way Ctrl-C does: through the
-    same ``except KeyboardInterrupt`` / ``finally`` blocks that stop the motors and close the session."""
-    signal.signal(signal.SIGTERM, _raise_interrupt)
-    signal.signal(signal.SIGHUP, _raise_interrupt)
 
 
 def run_example(make_robot: Callable[[], RobotInterface], s: ExampleSettings, metadata: dict) -> dict:

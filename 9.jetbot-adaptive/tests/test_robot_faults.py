@@ -172,8 +172,7 @@ def test_garbage_frames_end_each_script_with_one_line_within_5_s(script, garbage
     out = run(chapter_copy, *args, timeout=60)
     seconds = time.perf_counter() - start
     assert_one_line_error(out, 2, "not a JPEG")
-    # the learner first pays ~5 s on a busy 2-core CPU for importing torch and building its optimisers
-    assert seconds < 5 + (5 if "world_model" in script else 0), seconds
+    assert seconds < 5, seconds  # the learner checks the camera before it builds (and imports) its model
 
 
 def test_remote_client_prints_progress_without_seconds_and_ends_on_ctrl_c():
