@@ -28,7 +28,7 @@ from recording import (
     create_recorded_action_selector,
 )
 from runner import RobotRunner, create_random_action_selector
-from runner.cli import print_stats
+from runner.cli import close_and_stop, print_stats
 
 
 @dataclass
@@ -79,8 +79,9 @@ def main(argv=None) -> int:
             print(f"skipping {session}: {e}")
             continue
         robot = replay = ReplayRobot(reader)
+        recorder = None
         if s.record:
-            robot = RecordingRobot(replay, root=s.root, metadata={"replay_of": str(session)})
+            robot = recorder = RecordingRobot(replay, root=s.root, metadata={"replay_of": str(session)})
         if s.actions == "recorded":
             selector = create_recorded_action_selector(reader)
         else:
@@ -90,7 +91,7 @@ def main(argv=None) -> int:
             f"\n{reader.robot_type}/{session.name}: {len(reader)} actions, {reader.num_observations} frames"
         )
         stats = RobotRunner(robot, selector, display=not s.no_display).run(steps)
-        robot.cleanup()
+        close_and_stop(robot, recorder, stats["stop_reason"])  # the session keeps why the replay ended
         print_stats(stats)
         print(f"{'mismatches':<18}{replay.mismatches} actions differed from the recording")
     return 0
