@@ -22,8 +22,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 # What a learner should expect, said before anything runs. Quick: each script's --quick is meant to finish
-# in under a minute on 2 cores (chapters 1-4, 7 and 8 measured 10-60 s per script, one-core load beside
-# them). Full: the sum of the minutes in the README's chapter table, measured on 2 free cores.
+# in under a minute (chapters 1-4, 7 and 8 measured 5-30 s per script on 2 cores at load average 4).
+# Full: the sum of the minutes in the README's chapter table, measured on 2 free cores.
 QUICK_MINUTES_PER_CHAPTER, FULL_MINUTES_IN_ALL = (1, 2), 75
 
 
