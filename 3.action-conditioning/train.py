@@ -156,7 +156,7 @@ def encode_frames(codec: FSQAutoencoder, frames: np.ndarray, device, batch: int 
     b, t = frames.shape[:2]
     flat = frames.reshape(b * t, 64, 64, 3)
     out = []
-    for i in range(0, len(flat), batch):
+    for i in tqdm(range(0, len(flat), batch), desc="stage 2: encode frames", leave=False):
         x = torch.from_numpy(flat[i : i + batch]).permute(0, 3, 1, 2).to(device).float() / 255.0
         out.append(codec.encode(x).cpu())  # (b, 4, 16, 16) quantised latents
     return latents_to_tokens(torch.cat(out).view(b, t, 4, 16, 16))

@@ -22,6 +22,7 @@ import stages
 import torch
 from evaluate import lam_scores, load_models, mapping_accuracy, over_pairs, rollout_errors
 from pictures import save_confusion, save_pairs, save_rollouts
+from tqdm import tqdm
 
 from data_utils import add_overlay, load_trajectories
 from models import InverseDynamics, perplexity
@@ -173,8 +174,16 @@ def main(argv=None) -> None:
     dot = load_trajectories("dot", cfg.n_traj, HORIZON + 1, seed=seed, quiet=True)
     wall = load_trajectories("wall", cfg.n_traj, HORIZON + 1, seed=seed, quiet=True)
     dot["f"], wall["f"] = stages.to_tensor(dot["frames"]), stages.to_tensor(wall["frames"])
+    sources = ckpt["config"].get("sources", [])  # true, idm, lam, overlay (and lam_ablation)
+    if not {"true", "idm"} <= set(sources) or not all(f"dyn_{s}" in models for s in sources):
+        raise UserError("the checkpoint lacks the pay-off's dynamics models: re-run train.py")
+    bar = tqdm(total=5, desc="evaluating: IDMs", leave=False)  # 5 stages: the slow ones on 200 trajectories
     metrics, baselines = evaluate_idms(models, ckpt, dot, wall, device)
+    bar.update()
+    bar.set_description(f"evaluating: the LAMs ({cfg.draws} draws of 20 labels)")
     m, b, codes = evaluate_lam(models, ckpt, dot, device, cfg)
+    bar.update()
+    bar.set_description("evaluating: the overlay reader")
     metrics |= m
     baselines |= b
     hud, shown = add_overlay(dot["frames"], dot["actions"], seed=seed + OVERLAY_SEED_OFFSET)
@@ -182,9 +191,8 @@ def main(argv=None) -> None:
     metrics["overlay/read_acc"] = (read == torch.from_numpy(shown)).float().mean().item()
     baselines["overlay/read_acc/chance"] = 0.2
     acts = torch.from_numpy(dot["actions"])  # (N, 10)
-    sources = ckpt["config"].get("sources", [])  # true, idm, lam, overlay (and lam_ablation)
-    if not {"true", "idm"} <= set(sources) or not all(f"dyn_{s}" in models for s in sources):
-        raise UserError("the checkpoint lacks the pay-off's dynamics models: re-run train.py")
+    bar.update()
+    bar.set_description("evaluating: pay-off rollouts")
     errs = {s: rollout_errors(models[f"dyn_{s}"], dot["f"], acts, dot["positions"], device) for s in sources}
     for s, e in errs.items():
         metrics[f"payoff/{s}/pos_err_1step_px"], metrics[f"payoff/{s}/pos_err_10step_px"] = (
@@ -215,9 +223,13 @@ def main(argv=None) -> None:
     }
     OUT_DIR.mkdir(exist_ok=True)
     (OUT_DIR / "metrics.json").write_text(json.dumps(report, indent=2))
+    bar.update()
+    bar.set_description("evaluating: pictures")
     save_confusion(codes, acts.flatten(), models, ckpt)
     save_pairs(dot, models, ckpt, device, seed)
     save_rollouts(dot, models, sources, device)
+    bar.update()
+    bar.close()
     print_tables(metrics, baselines, sources)
     if cfg.quick:
         print("\nsmoke run (--quick): this checks the plumbing; the numbers are not the lesson's")

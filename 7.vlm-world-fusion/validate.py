@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from evaluate import accuracy, answer_all, build_models, world_model_errors
 from pictures import save_answers
+from tqdm import tqdm
 
 from data_utils import load_questions
 from utils import (
@@ -81,8 +82,10 @@ def evaluate_variants(fused, random_proj, qa: dict, k: int, cfg: ValConfig, devi
 
     Returns the metrics and the future answers of the VLM alone and the fused model (for the picture)."""
     m, kept = {}, {}
+    bar = tqdm(total=14, desc="answering: 7 variants x present/future", leave=False)  # 2 x (1 + 3 x 2)
     for kind, truth in (("present", qa["present"]), ("future", qa["future"])):
         ans = answer_all(fused, qa, kind, "off", 0, cfg.batch, device)
+        bar.update()
         m[f"vlm_alone/{kind}_acc"] = accuracy(ans, truth)
         kept[("vlm", kind)] = ans
         for name, model, mode in (
@@ -92,10 +95,12 @@ def evaluate_variants(fused, random_proj, qa: dict, k: int, cfg: ValConfig, devi
         ):
             for steps, tag in ((0, "0"), (k, "k")):
                 ans = answer_all(model, qa, kind, mode, steps, cfg.batch, device)
+                bar.update()
                 m[f"{name}/{tag}/{kind}_acc"] = accuracy(ans, truth)
                 if name == "fused" and tag == "k" and kind == "future":
                     kept[("fused", kind)] = ans
                     m["fused/k/future_acc_wall_stopped"] = accuracy(ans, truth, qa["blocked"])
+    bar.close()
     vlm = m["vlm_alone/future_acc"]
     m["vlm_alone/future_acc_wall_stopped"] = accuracy(kept[("vlm", "future")], qa["future"], qa["blocked"])
     m["fused/k/future_gain_over_vlm"] = m["fused/k/future_acc"] - vlm
