@@ -134,7 +134,7 @@ def train_predictor(
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
     rng, hist, t0 = np.random.default_rng(cfg.seed + 2), {"step": [], "loss": []}, time.time()
     n_roll = 0 if teacher_forcing_only or cfg.rollout_weight <= 0 else cfg.rollout_steps  # open-loop steps
-    n_steps = cfg.ablation_steps if teacher_forcing_only else cfg.pred_steps
+    n_steps = cfg.pred_steps
     clip = max(cfg.num_hist, n_roll) + 1  # num_hist inputs (each predicts the next frame), or the rollout
     label = f"stage 2: predictor on {name}"
     for step in (bar := tqdm(range(n_steps), desc=label)):

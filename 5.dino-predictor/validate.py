@@ -17,6 +17,7 @@ import dataclasses
 import json
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -25,7 +26,17 @@ from landscape import landscape, save_landscape, slope
 from pictures import save_goal_picture, save_rollout_gif, save_rollout_strip
 
 from data_utils import load_trajectories, make_tasks
-from utils import CKPT_DIR, OUT_DIR, exit_on_user_error, load_checkpoint, pick_device, seed_everything
+from utils import (
+    CKPT_DIR,
+    OUT_DIR,
+    UserError,
+    exit_on_user_error,
+    given_flags,
+    load_checkpoint,
+    pick_device,
+    seed_everything,
+    set_threads,
+)
 
 H, GIF_STEPS, HELDOUT = 5, 10, 10_000  # error horizons, rollout length in the GIF, held-out seed offset
 TARGETS = {
@@ -54,6 +65,7 @@ class ValConfig:
     slope_tasks: int = 20  # tasks for the cost-slope measurements
     seed: int = 0
     device: str = "auto"
+    threads: int = 0  # torch threads; 0: the cores free right now (see utils.choose_threads)
     quick: bool = False
 
 
@@ -71,8 +83,24 @@ def parse_args(argv=None) -> ValConfig:
             typ = {"int": int, "float": float, "str": str}[f.type]
             kw = {"choices": ["auto", "cpu", "cuda", "mps"]} if f.name == "device" else {}
             p.add_argument(flag, type=typ, default=f.default, help=f"(default: {f.default})", **kw)
-    cfg = ValConfig(**vars(p.parse_args(argv)))
-    return dataclasses.replace(cfg, **QUICK) if cfg.quick else cfg
+    cfg, typed = ValConfig(**vars(p.parse_args(argv))), given_flags(p, argv)
+    if cfg.quick:  # --quick shrinks only what was not typed
+        cfg = dataclasses.replace(cfg, **{k: v for k, v in QUICK.items() if k not in typed})
+    if "checkpoint" in typed and not Path(cfg.checkpoint).exists():  # a typo, not a missing training run
+        raise UserError(f"no such file: {cfg.checkpoint}")
+    sizes = ("n_traj", "episodes", "mpc_steps", "horizon", "samples", "elites", "iters", "replan_every")
+    bad = [
+        f"--{k.replace('_', '-')} {getattr(cfg, k)} (must be at least 1)"
+        for k in sizes
+        if getattr(cfg, k) < 1
+    ]
+    if cfg.elites > cfg.samples:
+        bad.append(f"--elites {cfg.elites} (must be at most --samples {cfg.samples})")
+    if not 1 <= cfg.slope_tasks <= cfg.episodes:
+        bad.append(f"--slope-tasks {cfg.slope_tasks} (must be between 1 and --episodes {cfg.episodes})")
+    if bad:
+        raise UserError("bad flags: " + "; ".join(bad))
+    return cfg
 
 
 def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -116,6 +144,7 @@ def print_tables(metrics: dict, baselines: dict, table: dict, n_tasks: int) -> N
 def main(argv=None) -> None:
     """Load the checkpoint, evaluate on held-out data, print the tables, save metrics and pictures."""
     cfg = parse_args(argv)
+    set_threads(cfg.threads)  # first line of output: how many threads, and why
     device = pick_device(cfg.device)
     seed_everything(cfg.seed)
     ckpt = load_checkpoint(cfg.checkpoint, "dino-wm")
@@ -150,7 +179,8 @@ def main(argv=None) -> None:
             baselines[f"feat_err_h{i + 1}/copy_last"] = float(copy[i])
         if "dino/nomask" in predictors:  # the ablation: the window where the mask matters
             args = (z[:, : H + 1], proprio[:, : H + 1], actions[:, :H], device, num_hist)
-            err_m, _, _, tf_m = rollout_errors(predictors["dino/tf"], *args, teacher_forced=True)
+            masked = predictors.get("dino/tf", predictors["dino"])  # teacher-forced, with the mask
+            err_m, _, _, tf_m = rollout_errors(masked, *args, teacher_forced=True)
             err_nm, _, _, tf_nm = rollout_errors(predictors["dino/nomask"], *args, teacher_forced=True)
             metrics.update(nomask_over_mask_err_h5=float(err_nm[-1] / err_m[-1]), ablation_window=num_hist,
                            tf_loss_mask=tf_m, tf_loss_nomask=tf_nm)  # fmt: skip

@@ -6,7 +6,7 @@ gradient: its weights are an exponential moving average (EMA) of the student's. 
 outputting the same constant (collapse)?
     - centring: the teacher's logits minus a running mean of them, so no prototype can win for every
       image (this alone pushes towards a uniform output);
-    - sharpening: a low teacher temperature (0.04 in DINO, 0.02 here, vs the student's 0.1), which
+    - sharpening: a low teacher temperature (0.04 in DINO, 0.01 here, vs the student's 0.1), which
       pushes the other way, towards one confident prototype per image.
 Together they leave one stable solution: different images -> different, confident prototypes.
 Views: DINO's own are random crops of one image (multi-crop). Here the two views of a frame are two

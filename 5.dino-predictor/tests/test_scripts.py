@@ -51,7 +51,9 @@ def assert_one_line_error(out: subprocess.CompletedProcess, *words: str) -> None
 
 
 def test_validate_without_checkpoint_says_run_train_first(chapter_copy):
-    assert_one_line_error(run(chapter_copy, "validate.py", "--quick"), "train.py")
+    out = run(chapter_copy, "validate.py", "--quick", "--threads", "1")
+    assert out.stdout.splitlines()[0].startswith("torch threads: 1 (set by --threads"), out.stdout
+    assert_one_line_error(out, "train.py")
 
 
 def test_quick_train_then_validate_end_to_end(trained):
@@ -112,3 +114,33 @@ def test_bad_settings_and_checkpoints_are_one_line_errors(chapter_copy, tmp_path
 def test_unknown_encoder_is_a_usage_error(chapter_copy):
     out = run(chapter_copy, "train.py", "--encoder", "moon")
     assert out.returncode == 2 and "usage:" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_threads_follow_the_free_cores(monkeypatch):
+    from utils import choose_threads
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert choose_threads(0, cores=2, load=0.2) == (2, "2 cores, load 0.2")  # a free laptop: both cores
+    assert choose_threads(0, cores=2, load=1.3)[0] == 1  # one core busy elsewhere: one thread
+    assert choose_threads(0, cores=2, load=6.0)[0] == 1  # never fewer than one
+    assert choose_threads(3, cores=2, load=6.0) == (3, "set by --threads")  # the flag wins
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert choose_threads(0, cores=8, load=0.0) == (1, "set by OMP_NUM_THREADS")
+
+
+def test_quick_keeps_the_flags_you_typed():
+    import train
+    import validate
+
+    assert validate.parse_args(["--quick"]).episodes == 2
+    assert validate.parse_args(["--quick", "--episodes", "7"]).episodes == 7
+    assert train.parse_args(["--quick"]).pred_steps == 6
+    assert train.parse_args(["--quick", "--pred-steps", "9"]).pred_steps == 9
+
+
+def test_bad_planner_sizes_are_one_line_errors(chapter_copy):
+    assert_one_line_error(run(chapter_copy, "validate.py", "--episodes", "0"), "--episodes 0")
+    assert_one_line_error(run(chapter_copy, "validate.py", "--quick", "--elites", "99"), "--elites 99")
+    assert_one_line_error(
+        run(chapter_copy, "validate.py", "--checkpoint", "no-such.pt"), "no such file: no-such.pt"
+    )
