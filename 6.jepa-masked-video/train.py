@@ -26,11 +26,20 @@ from dataclasses import dataclass
 import distributed as ddp
 import matplotlib.pyplot as plt
 import numpy as np
-import torch
 from training import encode_trajectories, feature_stats, init_encoder, pretrain, train_ac
 
 from data_utils import WORLD, load_trajectories
-from utils import CKPT_DIR, OUT_DIR, UserError, exit_on_user_error, pick_device, save_checkpoint
+from utils import (
+    CKPT_DIR,
+    OUT_DIR,
+    UserError,
+    command,
+    exit_on_user_error,
+    given_flags,
+    pick_device,
+    save_checkpoint,
+    set_threads,
+)
 
 
 @dataclass
@@ -60,7 +69,7 @@ class TrainConfig:
     ac_freqs: int = 2  # sine frequencies of the proprioception's encoding in the 2-AC predictor
     ac_frames: int = 4  # frames per AC training window (the planner reads 1; short windows train fast)
     rollout_steps: int = 3  # the rollout loss imagines this many steps
-    threads: int = 1  # torch threads per process (1 is best when other jobs share the cores)
+    threads: int = 0  # torch threads; 0: the cores free right now, 1 per process under torchrun (utils)
     seed: int = 0
     device: str = "auto"
     quick: bool = False
@@ -81,13 +90,12 @@ def parse_args(argv=None) -> TrainConfig:
             parser.add_argument(flag, action="store_true", help=f"(default: {f.default})")
         else:
             kind = {"int": int, "float": float, "str": str}[f.type]
-            parser.add_argument(flag, type=kind, default=None, help=f"(default: {f.default})")
-    parser.set_defaults(device="auto")
-    args = vars(parser.parse_args(argv))
-    base = dataclasses.asdict(TrainConfig())
-    if args["quick"]:
-        base |= QUICK
-    cfg = TrainConfig(**(base | {k: v for k, v in args.items() if v is not None}))
+            kw = {"choices": ["auto", "cpu", "cuda", "mps"]} if f.name == "device" else {}
+            parser.add_argument(flag, type=kind, default=f.default, help=f"(default: {f.default})", **kw)
+    cfg = TrainConfig(**vars(parser.parse_args(argv)))
+    if cfg.quick:  # --quick shrinks only what was not typed
+        typed = given_flags(parser, argv)
+        cfg = dataclasses.replace(cfg, **{k: v for k, v in QUICK.items() if k not in typed})
     if cfg.frames < 4 or cfg.frames % 2:
         raise UserError(f"--frames must be an even number >= 4 (a tubelet spans 2 frames), got {cfg.frames}")
     if cfg.patch not in (8, 16, 32):
@@ -126,7 +134,7 @@ def plot_logs(logs: dict, path) -> None:
 def main(argv=None) -> None:
     """Run the three stages and write the checkpoint (rank 0)."""
     cfg = parse_args(argv)
-    torch.set_num_threads(cfg.threads)
+    set_threads(cfg.threads)  # first line of output: how many threads, and why
     device = pick_device(cfg.device)
     rank, world = ddp.setup(device)
     device = ddp.device_for(device, world)
@@ -179,6 +187,7 @@ def main(argv=None) -> None:
             f"2-AC {cfg.ac_steps} steps, teacher {np.mean(ac_log['teacher'][-10:]):.4f}, rollout "
             f"{np.mean(ac_log['rollout'][-10:]):.4f}; checkpoint {path}"
         )
+        print("next: " + command("validate.py", *(["--quick"] if cfg.quick else [])))
     ddp.cleanup(world)
 
 

@@ -2,10 +2,15 @@
 
 Copied from chapter 4 (4.inverse-dynamics/utils.py, itself chapter 3's, 2's and 1's); load_checkpoint's
 hint names this chapter's model. The bf16 helpers are left out: this chapter trains in fp32.
+choose_threads, set_threads, given_flags and command are chapter 5's (5.dino-predictor/utils.py, itself
+chapter 1's), copied so this chapter stands alone; set_threads adds the torchrun case (one thread per
+process).
 """
 
 from __future__ import annotations
 
+import argparse
+import copy
 import os
 import sys
 from pathlib import Path
@@ -16,6 +21,68 @@ import torch
 HERE = Path(__file__).parent
 CKPT_DIR = HERE / "checkpoints"
 OUT_DIR = HERE / "outputs"
+
+
+def choose_threads(
+    requested: int = 0, cores: int | None = None, load: float | None = None
+) -> tuple[int, str]:
+    """How many torch threads to use, and why (printed as the first line of every script).
+
+    Two torch threads on a 2-core laptop that another busy process also uses wait for each other at
+    every operation (chapter 1's quick VAE: 185 s with 2 threads, 10 s with 1). So we count the cores
+    really free: the cores minus the 1-minute load average, rounded, at least 1.
+
+    Args:
+        requested: --threads N; N > 0 wins over everything, 0 lets the machine decide.
+        cores, load: the core count and the 1-minute load average (default: measured now; tests fake them).
+    Returns:
+        (threads, reason), e.g. (1, "2 cores, load 1.3").
+    """
+    if requested > 0:
+        return requested, "set by --threads"
+    env = os.environ.get("OMP_NUM_THREADS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env), "set by OMP_NUM_THREADS"
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if load is None:
+        try:
+            load = os.getloadavg()[0]
+        except (OSError, AttributeError):  # no load average (Windows): assume the machine is free
+            load = 0.0
+    return max(1, min(cores, round(cores - load))), f"{cores} cores, load {load:.1f}"
+
+
+def set_threads(requested: int = 0) -> int:
+    """Give torch the threads choose_threads picks, print the choice, and return it.
+
+    Under torchrun (WORLD_SIZE > 1) every process already fills a core: unless --threads is given, each
+    gets one thread (torchrun itself sets OMP_NUM_THREADS=1, so that variable says nothing there), and
+    only rank 0 prints the line."""
+    processes = int(os.environ.get("WORLD_SIZE", "1"))
+    if processes > 1 and requested < 1:
+        threads, why = 1, f"one per process: {processes} processes under torchrun"
+    else:
+        threads, why = choose_threads(requested)
+        why += f", per process, {processes} processes" if processes > 1 else ""
+    torch.set_num_threads(threads)
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"torch threads: {threads} ({why}; --threads N to override)", flush=True)
+    return threads
+
+
+def given_flags(parser: argparse.ArgumentParser, argv=None) -> set[str]:
+    """The settings typed on the command line (argparse dest names), so that --quick leaves them alone."""
+    probe = copy.deepcopy(parser)
+    for action in probe._actions:  # argparse has no public way to ask which flags were typed
+        action.default = argparse.SUPPRESS  # an untyped flag then leaves no attribute at all
+    return set(vars(probe.parse_args(argv)))
+
+
+def command(script: str, *args: str) -> str:
+    """The command that runs this chapter's ``script`` from the current directory, e.g.
+    'uv run train.py' inside the chapter, 'uv run 6.jepa-masked-video/train.py' from the root."""
+    return " ".join(["uv run", os.path.relpath(HERE / script), *args])
 
 
 class UserError(Exception):
@@ -73,7 +140,11 @@ def load_checkpoint(path, expected_model: str) -> dict:
     """
     path = Path(path)
     if not path.exists():
-        hint = "run `uv run train.py` first" if expected_model == "jepa-masked-video" else "check the path"
+        hint = (
+            f"run `{command('train.py')}` first"
+            if expected_model == "jepa-masked-video"
+            else "check the path"
+        )
         raise UserError(f"no checkpoint at {path}: {hint}")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)  # weights_only: no pickled code

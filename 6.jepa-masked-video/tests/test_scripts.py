@@ -51,6 +51,7 @@ def trained(chapter_copy) -> Path:
     assert out.returncode == 0, out.stderr[-2000:]
     assert (chapter_copy / "checkpoints" / "jepa.pt").exists()
     assert "trained in" in out.stdout  # the final one-line summary
+    assert out.stdout.splitlines()[-1] == "next: uv run validate.py --quick", out.stdout[-500:]
     return chapter_copy
 
 
@@ -64,7 +65,9 @@ def assert_one_line_error(out: subprocess.CompletedProcess, *words: str) -> None
 
 
 def test_validate_without_checkpoint_says_run_train_first(chapter_copy):
-    assert_one_line_error(run(chapter_copy, "validate.py", "--quick"), "train.py")
+    out = run(chapter_copy, "validate.py", "--quick", "--threads", "1")
+    assert out.stdout.splitlines()[0].startswith("torch threads: 1 (set by --threads"), out.stdout
+    assert_one_line_error(out, "no checkpoint at", "uv run train.py")
 
 
 def test_quick_train_then_validate_end_to_end(trained):
@@ -99,6 +102,11 @@ def test_quick_train_then_validate_end_to_end(trained):
     for picture in ("masks.png", "collapse.png", "energy_landscape.png", "plans.png", "train_loss.png"):
         assert (trained / "outputs" / picture).stat().st_size > 0
     assert "copy_last" in val.stdout and "random_init" in val.stdout  # the printed table
+    lines = val.stdout.splitlines()
+    assert lines[0] == "torch threads: 1 (set by OMP_NUM_THREADS; --threads N to override)", lines[0]
+    assert "smoke run (--quick)" in val.stdout
+    verdict = "PASSED" if report["passed"] else "NOT met"
+    assert any(x.startswith("train seconds ") and x.endswith(f"; targets {verdict}") for x in lines), lines
 
 
 def test_torchrun_two_cpu_processes(chapter_copy):
@@ -109,6 +117,9 @@ def test_torchrun_two_cpu_processes(chapter_copy):
     out = run(chapter_copy, *args, *TINY, "--batch", "4", "--ac-batch", "4", "--device", "cpu")
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.count("trained in") == 1 and "2 process(es)" in out.stdout
+    first = out.stdout.splitlines()[0]  # rank 0 alone says it, first: one thread per process
+    assert first.startswith("torch threads: 1 (one per process: 2 processes under torchrun"), first
+    assert out.stdout.count("torch threads:") == 1, out.stdout
     import torch
 
     saved = torch.load(ckpt, weights_only=True)
@@ -146,3 +157,48 @@ def test_bad_inputs_are_one_line_errors(capsys):
     assert "--frames" in call_main("train", "--quick", "--frames", "7", capsys=capsys)
     assert "--patch" in call_main("train", "--quick", "--patch", "12", capsys=capsys)
     assert "--elites" in call_main("validate", "--quick", "--elites", "99", capsys=capsys)
+
+
+def test_threads_follow_the_free_cores(monkeypatch, capsys):
+    import torch
+
+    from utils import choose_threads, set_threads
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert choose_threads(0, cores=2, load=0.2) == (2, "2 cores, load 0.2")  # a free laptop: both cores
+    assert choose_threads(0, cores=2, load=1.3)[0] == 1  # one core busy elsewhere: one thread
+    assert choose_threads(0, cores=2, load=6.0)[0] == 1  # never fewer than one
+    assert choose_threads(3, cores=2, load=6.0) == (3, "set by --threads")  # the flag wins
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert choose_threads(0, cores=8, load=0.0) == (1, "set by OMP_NUM_THREADS")
+    before = torch.get_num_threads()
+    try:  # under torchrun: one thread per process unless --threads says otherwise; rank 1 stays quiet
+        monkeypatch.setenv("OMP_NUM_THREADS", "4")  # torchrun's own setting must not count
+        monkeypatch.setenv("WORLD_SIZE", "2")
+        monkeypatch.setenv("RANK", "0")
+        assert set_threads(0) == 1 and "one per process: 2 processes" in capsys.readouterr().out
+        assert set_threads(2) == 2 and "set by --threads, per process" in capsys.readouterr().out
+        monkeypatch.setenv("RANK", "1")
+        assert set_threads(0) == 1 and capsys.readouterr().out == ""
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_quick_keeps_the_flags_you_typed():
+    import train
+    import validate
+
+    assert validate.parse_args(["--quick"]).episodes == 2
+    assert validate.parse_args(["--quick", "--episodes", "7"]).episodes == 7
+    assert validate.parse_args(["--quick", "--probe-steps", "600"]).probe_steps == 600  # = the default
+    assert train.parse_args(["--quick"]).pretrain_steps == 12
+    assert train.parse_args(["--quick", "--pretrain-steps", "9"]).pretrain_steps == 9
+    assert train.parse_args(["--quick", "--n-traj", "500"]).n_traj == 500  # typed, though the default
+
+
+def test_bad_sizes_and_missing_files_are_one_line_errors(chapter_copy):
+    assert_one_line_error(run(chapter_copy, "validate.py", "--episodes", "0"), "--episodes", "got 0")
+    assert_one_line_error(run(chapter_copy, "validate.py", "--quick", "--probe-steps", "-1"), "--probe-steps")
+    assert_one_line_error(
+        run(chapter_copy, "validate.py", "--checkpoint", "no-such.pt"), "no such file: no-such.pt"
+    )
