@@ -11,6 +11,7 @@ again resumes at the saved step and finishes the same budget (use --fresh to sta
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shutil
 import time
 from dataclasses import dataclass
@@ -20,7 +21,16 @@ from config import ROBOT_PRESETS, AdaptiveWorldModelConfig
 from learner import AdaptiveWorldModel
 from robots import ToroidalDotConfig, ToroidalDotRobot
 
-from utils import HERE, UserError, exit_on_user_error, pick_device, seed_everything, set_threads
+from utils import (
+    HERE,
+    UserError,
+    command,
+    exit_on_user_error,
+    given_flags,
+    pick_device,
+    seed_everything,
+    set_threads,
+)
 
 
 @dataclass
@@ -38,6 +48,7 @@ class TrainConfig:
     quick: bool = False
     device: str = "auto"
     seed: int = 0
+    threads: int = 0  # torch threads; 0: the cores free right now (see utils.choose_threads)
 
 
 QUICK = {"steps": 60, "batch": 8, "gate": 0.6}  # the smoke run opens the gate early to reach every part
@@ -47,7 +58,7 @@ def parse_args(argv=None) -> TrainConfig:
     """Command line -> TrainConfig (every flag documented in --help)."""
     d = TrainConfig()
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--steps", type=int, default=None, help=f"loop steps in total (default {d.steps})")
+    p.add_argument("--steps", type=int, default=d.steps, help=f"loop steps in total (default {d.steps})")
     p.add_argument(
         "--episode-len", type=int, default=d.episode_len, help="loop steps per toroidal-dot episode"
     )
@@ -60,20 +71,10 @@ def parse_args(argv=None) -> TrainConfig:
     p.add_argument("--quick", action="store_true", help=f"smoke run: {QUICK['steps']} steps")
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default=d.device)
     p.add_argument("--seed", type=int, default=d.seed, help="seed of the world, the models and exploration")
-    a = p.parse_args(argv)
-    cfg = TrainConfig(
-        a.steps if a.steps is not None else (QUICK["steps"] if a.quick else d.steps),  # 0 is an error
-        a.episode_len,
-        a.codec,
-        a.lr,
-        a.ae_lr,
-        a.replay,
-        a.checkpoint_dir,
-        a.fresh,
-        a.quick,
-        a.device,
-        a.seed,
-    )
+    p.add_argument("--threads", type=int, default=d.threads, help="torch threads (default 0: the free cores)")
+    cfg = TrainConfig(**vars(p.parse_args(argv)))
+    if cfg.quick and "steps" not in given_flags(p, argv):  # --quick shrinks only what was not typed
+        cfg = dataclasses.replace(cfg, steps=QUICK["steps"])
     if cfg.steps <= 0 or cfg.episode_len <= 3:
         raise UserError(f"--steps must be > 0 and --episode-len > 3, got {cfg.steps} and {cfg.episode_len}")
     if not (cfg.lr > 0 and cfg.ae_lr > 0):
@@ -99,7 +100,7 @@ def replay_sessions(folder: str):
 def main(argv=None) -> None:
     """Build the robot and the learner, run the budget, print the one-line summary."""
     cfg = parse_args(argv)
-    set_threads()
+    set_threads(cfg.threads)  # first line of output: how many threads, and why
     seed_everything(cfg.seed)
     device = pick_device(cfg.device)
     ckpt = Path(cfg.checkpoint_dir)
@@ -156,6 +157,7 @@ def main(argv=None) -> None:
         f"last predictor loss {last.get('total_loss', float('nan')):.4f}, "
         f"reconstruction {last.get('recon_loss', float('nan')):.5f}; checkpoint {ckpt}"
     )
+    print("next: " + command("validate.py", *(["--quick"] if cfg.quick else [])))
 
 
 def make_learner(robot, selector, wm_cfg, ckpt: Path, device, seed: int) -> AdaptiveWorldModel:

@@ -2,12 +2,16 @@
 action <-> vector conversion and the dot locator.
 
 UserError / exit_on_user_error / pick_device / seed_everything are copied from chapter 4
-(4.inverse-dynamics/utils.py); the dot locator follows chapter 3's idea (3.action-conditioning), with a
-ring-aware centroid because the toroidal dot wraps in x.
+(4.inverse-dynamics/utils.py); choose_threads / set_threads / given_flags / command from chapter 5
+(5.dino-predictor/utils.py, itself chapter 1's); the dot locator follows chapter 3's idea
+(3.action-conditioning), with a ring-aware centroid because the toroidal dot wraps in x.
 """
 
 from __future__ import annotations
 
+import argparse
+import copy
+import os
 import sys
 from pathlib import Path
 
@@ -51,13 +55,56 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def set_threads() -> None:
-    """Honour OMP_NUM_THREADS in torch (tests and shared machines run with one thread)."""
-    import os
+def choose_threads(
+    requested: int = 0, cores: int | None = None, load: float | None = None
+) -> tuple[int, str]:
+    """How many torch threads to use, and why (printed as the first line of every script).
 
-    n = os.environ.get("OMP_NUM_THREADS")
-    if n and n.isdigit() and int(n) > 0:
-        torch.set_num_threads(int(n))
+    Two torch threads on a 2-core laptop that another busy process also uses wait for each other at
+    every operation (chapter 1's quick VAE: 185 s with 2 threads, 10 s with 1). So we count the cores
+    really free: the cores minus the 1-minute load average, rounded, at least 1.
+
+    Args:
+        requested: --threads N; N > 0 wins over everything, 0 lets the machine decide.
+        cores, load: the core count and the 1-minute load average (default: measured now; tests fake them).
+    Returns:
+        (threads, reason), e.g. (1, "2 cores, load 1.3").
+    """
+    if requested > 0:
+        return requested, "set by --threads"
+    env = os.environ.get("OMP_NUM_THREADS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env), "set by OMP_NUM_THREADS"
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if load is None:
+        try:
+            load = os.getloadavg()[0]
+        except (OSError, AttributeError):  # no load average (Windows): assume the machine is free
+            load = 0.0
+    return max(1, min(cores, round(cores - load))), f"{cores} cores, load {load:.1f}"
+
+
+def set_threads(requested: int = 0) -> int:
+    """Give torch the threads choose_threads picks, print the choice, and return it."""
+    threads, why = choose_threads(requested)
+    torch.set_num_threads(threads)
+    print(f"torch threads: {threads} ({why}; --threads N to override)", flush=True)
+    return threads
+
+
+def given_flags(parser: argparse.ArgumentParser, argv=None) -> set[str]:
+    """The settings typed on the command line (argparse dest names), so that --quick leaves them alone."""
+    probe = copy.deepcopy(parser)
+    for action in probe._actions:  # argparse has no public way to ask which flags were typed
+        action.default = argparse.SUPPRESS  # an untyped flag then leaves no attribute at all
+    return set(vars(probe.parse_args(argv)))
+
+
+def command(script: str, *args: str) -> str:
+    """The command that runs this chapter's ``script`` from the current directory, e.g.
+    'uv run validate.py --quick' inside the chapter, 'uv run 9.jetbot-adaptive/validate.py' from the root."""
+    return " ".join(["uv run", os.path.relpath(HERE / script), *args])
 
 
 def seed_everything(seed: int) -> None:

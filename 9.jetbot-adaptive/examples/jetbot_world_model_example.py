@@ -40,6 +40,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--checkpoint-dir", default=None, help="default: checkpoints/jetbot")
     p.add_argument("--interactive", action="store_true", help="type each action (enter accepts the model's)")
     p.add_argument("--wandb-project", default=None, help="also log to Weights & Biases (if installed)")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (default 0: the free cores)")
     a = p.parse_args(argv)
     if a.steps <= 0 or not 16 <= a.camera_size <= 1024:
         raise UserError(
@@ -53,7 +54,7 @@ def main(argv=None) -> None:
     the checkpoint is saved, the motors stop and a recording is closed with the true reason; a lost
     robot or a camera sending no usable frame then ends in one line and exit code 2."""
     a = parse_args(argv)
-    set_threads()
+    set_threads(a.threads)  # first line of output
     interrupt_on_signals()  # kill and a closed terminal stop the run as Ctrl-C does
     from robots import JetBotInterface
 

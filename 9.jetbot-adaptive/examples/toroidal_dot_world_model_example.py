@@ -36,6 +36,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--checkpoint-dir", default=None, help="default: checkpoints/toroidal_dot")
     p.add_argument("--interactive", action="store_true", help="type each action (enter accepts the model's)")
     p.add_argument("--wandb-project", default=None, help="also log to Weights & Biases (if installed)")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (default 0: the free cores)")
     a = p.parse_args(argv)
     if a.steps <= 0:
         raise UserError(f"--steps must be positive, got {a.steps}")
@@ -45,7 +46,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> None:
     """Build robot and learner, run, print prediction error against copy-last-frame."""
     a = parse_args(argv)
-    set_threads()
+    set_threads(a.threads)  # first line of output
     robot = ToroidalDotRobot(ToroidalDotConfig(seed=a.seed))
     cfg = AdaptiveWorldModelConfig.for_robot("toroidal_dot")  # the same settings as train.py
     recorder = None

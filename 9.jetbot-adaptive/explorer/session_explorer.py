@@ -140,9 +140,10 @@ def main(argv=None) -> None:
     p.add_argument("--steps", type=int, default=20, help="train: optimisation steps")
     p.add_argument("--save", action="store_true", help="train: write the result back to the checkpoint")
     p.add_argument("--out", default=str(OUT), help="folder for the pictures")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (default 0: the free cores)")
     a = p.parse_args(argv)
     OUT = Path(a.out)
-    set_threads()
+    set_threads(a.threads)
     from recording import DEFAULT_ROOT, RecordingReader
 
     root = Path(a.root) if a.root else DEFAULT_ROOT

@@ -40,7 +40,9 @@ def trained(chapter_copy) -> Path:
     out = run(chapter_copy, "train.py", "--quick")
     assert out.returncode == 0, out.stderr[-2000:]
     assert (chapter_copy / "checkpoints" / "toroidal_dot" / "predictor_0.pth").exists()
-    assert "trained in" in out.stdout.splitlines()[-1]  # the final one-line summary
+    lines = out.stdout.splitlines()
+    assert lines[0] == "torch threads: 1 (set by OMP_NUM_THREADS; --threads N to override)", lines[0]
+    assert "trained in" in lines[-2] and lines[-1] == "next: uv run validate.py --quick", lines[-2:]
     return chapter_copy
 
 
@@ -54,7 +56,9 @@ def assert_one_line_error(out: subprocess.CompletedProcess, *words: str) -> None
 
 
 def test_validate_without_checkpoint_says_run_train_first(chapter_copy):
-    assert_one_line_error(run(chapter_copy, "validate.py", "--quick"), "train.py")
+    out = run(chapter_copy, "validate.py", "--quick", "--threads", "1")
+    assert out.stdout.splitlines()[0].startswith("torch threads: 1 (set by --threads"), out.stdout
+    assert_one_line_error(out, "no checkpoint in", "uv run train.py")
 
 
 def test_bad_flags_are_one_line_errors(chapter_copy):
@@ -78,6 +82,10 @@ def test_quick_train_then_validate_end_to_end(trained):
     assert report["passed"] == all(ok[op](m[k], t) for k, (op, t) in report["targets"].items())
     assert (trained / "outputs" / "predictions.png").stat().st_size > 0
     assert "copy_last" in val.stdout and "chance" in val.stdout
+    lines = val.stdout.splitlines()
+    assert lines[0].startswith("torch threads: 1 ") and "smoke run (--quick)" in val.stdout, lines[:2]
+    verdict = "PASSED" if report["passed"] else "NOT met"
+    assert lines[-1].startswith("train seconds ") and lines[-1].endswith(f"; targets {verdict}"), lines[-1]
 
 
 def test_restart_resumes_at_the_saved_step_and_backup_saves_a_corrupt_primary(trained, tmp_path):
@@ -172,3 +180,34 @@ def test_jetbot_example_learns_against_the_sim_server_and_survives_losing_it(cha
     assert "connection to the JetBot lost" in lines[-1] and "checkpoint saved" in lines[-1]
     assert "prediction error" in out  # the summary beside copy-last-frame is printed before exiting
     assert (chapter_copy / "checkpoints" / "jetbot" / "state.json").exists()
+
+
+def test_threads_follow_the_free_cores(monkeypatch):
+    from utils import choose_threads
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert choose_threads(0, cores=2, load=0.2) == (2, "2 cores, load 0.2")  # a free laptop: both cores
+    assert choose_threads(0, cores=2, load=1.3)[0] == 1  # one core busy elsewhere: one thread
+    assert choose_threads(0, cores=2, load=6.0)[0] == 1  # never fewer than one
+    assert choose_threads(3, cores=2, load=6.0) == (3, "set by --threads")  # the flag wins
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert choose_threads(0, cores=8, load=0.0) == (1, "set by OMP_NUM_THREADS")
+
+
+def test_quick_keeps_the_flags_you_typed():
+    import train
+    import validate
+
+    assert train.parse_args(["--quick"]).steps == 60
+    assert train.parse_args(["--quick", "--steps", "1500"]).steps == 1500  # typed, though the default
+    assert validate.parse_args(["--quick"]).episodes == 4
+    assert validate.parse_args(["--quick", "--episodes", "20"]).episodes == 20
+    assert validate.parse_args(["--quick", "--episodes", "20"]).episode_len == 10  # not a flag: quick's
+
+
+def test_bad_sizes_and_missing_files_are_one_line_errors(chapter_copy):
+    assert_one_line_error(run(chapter_copy, "validate.py", "--episodes", "0"), "--episodes", "got 0")
+    assert_one_line_error(run(chapter_copy, "validate.py", "--quick", "--episodes", "-2"), "got -2")
+    assert_one_line_error(
+        run(chapter_copy, "validate.py", "--checkpoint", "no-such-folder"), "no such file: no-such-folder"
+    )
