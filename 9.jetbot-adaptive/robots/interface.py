@@ -24,7 +24,12 @@ def _raise_interrupt(signum, frame) -> None:
 
 def interrupt_on_signals() -> None:
     """Make ``kill`` (SIGTERM) and a closed terminal (SIGHUP) stop a run the way Ctrl-C does: through the
-    same ``except KeyboardInterrupt`` / ``finally`` blocks that stop the motors and close the session."""
+    same ``except KeyboardInterrupt`` / ``finally`` blocks that stop the motors and close the session.
+
+    Ctrl-C (SIGINT) is set back to Python's own handler too: a process started in the background by a
+    non-interactive shell (``cmd &`` in a script, some CI runners) inherits SIGINT *ignored*, and Python
+    then never raises KeyboardInterrupt, so Ctrl-C or ``kill -INT`` would leave the wheels turning."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _raise_interrupt)
     signal.signal(signal.SIGHUP, _raise_interrupt)
 
