@@ -151,7 +151,7 @@ def validate_pusht(vc, pc, device) -> None:
     from pictures import save_cost_curve
     from planners import model_cost, mpc
 
-    from utils import CKPT_DIR, OUT_DIR, UserError, load_checkpoint
+    from utils import CKPT_DIR, OUT_DIR, UserError, load_checkpoint, print_table
 
     planner = vc.planner or "mpc-cem"
     if planner == "oracle":
@@ -187,8 +187,6 @@ def validate_pusht(vc, pc, device) -> None:
     }
     stay = float(np.mean([pusht_success(g, s)[0] for s, g, _ in tasks]))  # doing nothing
     baselines = {f"success/pusht/{planner}/do_nothing": stay, f"final_dist/pusht/{planner}/start": start_dist}
-    from validate import print_table
-
     print(f"{planner} on pusht: {len(tasks)} tasks in {time.time() - t0:.0f} s")
     print_table(metrics, baselines, {}, dict.fromkeys(metrics, len(tasks)))
     OUT_DIR.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,5 @@
-"""Plumbing shared by train.py and validate.py: devices, checkpoints, one-line errors.
+"""Plumbing shared by train.py, validate.py and pusht.py: devices, checkpoints, one-line errors, the
+metrics table.
 
 Copied from chapter 4 (4.inverse-dynamics/utils.py, itself chapter 3's, 2's and 1's);
 load_checkpoint's hint names this chapter's model; the bf16 helpers are left out (fp32 here).
@@ -140,3 +141,18 @@ def load_checkpoint(path, expected_model: str) -> dict:
         found = ckpt.get("model") if isinstance(ckpt, dict) else type(ckpt).__name__
         raise UserError(f"{path} holds a {found!r} model, but a {expected_model!r} checkpoint was expected")
     return ckpt
+
+
+def print_table(metrics: dict, baselines: dict, targets: dict, tasks: dict | None = None) -> None:
+    """The aligned table: metric, value, tasks it was measured on (plan_s: one robot timed alone on
+    that many), target, baseline."""
+    rows = [("metric", "value", "tasks", "target", "baseline")]
+    for k, v in metrics.items():
+        t = f"{targets[k][0]} {targets[k][1]}" if k in targets else ""
+        base = "  ".join(
+            f"{b.split('/')[-1]} {bv:.3g}" for b, bv in baselines.items() if b.rsplit("/", 1)[0] == k
+        )
+        rows.append((k, f"{v:.3g}", str((tasks or {}).get(k, "")), t, base))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))

@@ -33,6 +33,7 @@ from utils import (
     given_flags,
     load_checkpoint,
     pick_device,
+    print_table,
     seed_everything,
     set_threads,
 )
@@ -133,21 +134,6 @@ def read_goal_image(path: str) -> np.ndarray:
     except ValueError as e:
         raise UserError(f"{path}: {e}") from None
     return frame
-
-
-def print_table(metrics: dict, baselines: dict, targets: dict, tasks: dict | None = None) -> None:
-    """The aligned table: metric, value, tasks it was measured on (plan_s: one robot timed alone on
-    that many), target, baseline."""
-    rows = [("metric", "value", "tasks", "target", "baseline")]
-    for k, v in metrics.items():
-        t = f"{targets[k][0]} {targets[k][1]}" if k in targets else ""
-        base = "  ".join(
-            f"{b.split('/')[-1]} {bv:.3g}" for b, bv in baselines.items() if b.rsplit("/", 1)[0] == k
-        )
-        rows.append((k, f"{v:.3g}", str((tasks or {}).get(k, "")), t, base))
-    widths = [max(len(r[i]) for r in rows) for i in range(5)]
-    for r in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
 
 
 def main(argv=None) -> None:

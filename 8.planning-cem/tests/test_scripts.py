@@ -145,3 +145,16 @@ def test_a_goal_image_of_the_wrong_shape_is_a_user_error(tmp_path):
     Image.new("RGB", (64, 64)).save(picture)  # right size, but no agent in it
     with pytest.raises(UserError, match="no agent"):
         read_goal_image(str(picture))
+
+
+def test_no_module_imports_the_validate_script():
+    """validate.py is the top of the chapter: nothing imports it back (pusht.py once did, a cycle)."""
+    import ast
+
+    for path in [*CHAPTER.glob("*.py"), *CHAPTER.glob("*/*.py")]:
+        if path.name == "validate.py" or path.parent.name == "tests":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            names += [node.module] if isinstance(node, ast.ImportFrom) else []
+            assert "validate" not in names, f"{path.name} imports validate"
