@@ -45,10 +45,12 @@ class FSQ(nn.Module):
         return t.view(1, -1, 1, 1)
 
     def bound(self, z: torch.Tensor) -> torch.Tensor:
-        """Squash z (B, D, h, w) into (-L/2, L/2) per channel so rounding yields exactly L values.
+        """Squash z (B, D, h, w) per channel so that rounding yields exactly L integer values.
 
-        For odd L the values are {-(L-1)/2, ..., (L-1)/2}. For even L the range is shifted by a half
-        so that rounding gives L values {-L/2, ..., L/2 - 1}; the atanh shift keeps z = 0 at a code.
+        tanh scaled to +-(L-1)/2 (a hair wider): for odd L rounding gives {-(L-1)/2, ..., (L-1)/2}, e.g.
+        {-2, ..., 2} for L = 5. For even L the range is shifted down by a half, to about (-L/2, L/2 - 1),
+        so that rounding gives {-L/2, ..., L/2 - 1}, e.g. {-4, ..., 3} for L = 8; the atanh shift keeps
+        z = 0 at the code 0.
         """
         levels = self._per_channel(self.levels)
         half = (levels - 1) * (1 + 1e-3) / 2  # a hair wider so tanh can still reach the end levels
@@ -57,7 +59,8 @@ class FSQ(nn.Module):
         return torch.tanh(z + shift) * half - offset
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        """Quantise z (B, D, h, w) -> zq (B, D, h, w), each channel on its grid scaled into [-1, 1]."""
+        """Quantise z (B, D, h, w) -> zq (B, D, h, w): each channel's integer divided by floor(L/2), so
+        odd L spans [-1, 1] and even L [-1, 1 - 2/L] (L = 8: -1, -0.75, ..., 0.75)."""
         half_width = self._per_channel(torch.div(self.levels, 2, rounding_mode="floor"))
         return round_ste(self.bound(z)) / half_width
 
