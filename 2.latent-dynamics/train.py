@@ -2,7 +2,7 @@
 
     uv run train.py                      # everything (see the README for the minutes it takes)
     uv run train.py --init-from checkpoints/codec.pt   # skip stage 1: reuse the codec of an earlier run
-    uv run train.py --init-from ../1.video-encoder-decoder/checkpoints/fsq.pt --codec-ch 32   # chapter 1's
+    uv run train.py --init-from ../1.video-encoder-decoder/checkpoints/fsq.pt   # chapter 1's
                                          # (its decoder never learnt this chapter's code for empty cells)
     uv run train.py --quick              # a smoke run in well under a minute
 
@@ -61,7 +61,7 @@ class TrainConfig:
     video_len: int = 16  # frames per training video
     clip_len: int = 4  # frames per training clip: the model reads clip_len - 1 and predicts each next one
     codec_steps: int = 1000  # FSQ autoencoder steps (skipped with --init-from)
-    codec_ch: int = 16  # codec base width: 16 trains 3.5x faster than chapter 1's 32 on a 2-core CPU
+    codec_ch: int = 16  # codec base width, chapter 1's default (32 is 3.5x slower on a 2-core CPU)
     dyn_steps: int = 1000  # teacher-forcing steps of the regression model (open-loop error falls to ~800)
     cls_steps: int = 400  # steps of the classification model (a comparison, not the model the targets use)
     rollout_steps: int = 200  # fine-tuning steps with the rollout loss (~3 plain steps each; 400 no better)
