@@ -74,6 +74,11 @@ class AdaptiveWorldModelConfig:
     PREDICTOR_DEPTH: int = 4
     PREDICTOR_HEADS: int = 4
     TOKEN_MERGE: int = 4  # the predictor merges 4x4 CNN tokens into one (16 per frame); use 2 for the MAE
+    # How the action reaches the frame tokens: "film" scales and shifts every token of step t by
+    # gamma(a_t), beta(a_t) after the blocks FILM_BLOCK_IDS; "concat" appends the action embedding to
+    # every frame token's input features instead (the ablation validate.py prints). Both keep the
+    # action token in the sequence.
+    ACTION_CONDITIONING: str = "film"
     FILM_BLOCK_IDS: list = field(default_factory=lambda: [0, 2])
     ACTION_EMBED_DIM: int = 64
     FILM_HIDDEN_DIM: int = 128
@@ -97,12 +102,6 @@ class AdaptiveWorldModelConfig:
     # per action on its last TRUST_WINDOW scored predictions (learner/trust.py); 0 = report the model.
     # It changes only what is reported; the predictor trains and acts exactly as without it (README).
     TRUST_WINDOW: int = 5
-    # --- hierarchy of predictors (level k predicts LEVEL_CHUNK**k actions ahead) ---
-    MAX_LEVELS: int = 2
-    LEVEL_CHUNK: int = 2
-    LEVEL_CREATE_THRESHOLD: float = 0.2  # level k's (relative) patch loss EMA must stay under this ...
-    LEVEL_PATIENCE: int = 200  # ... for this many of its updates before level k+1 is created
-    HIGHER_LEVEL_TRAIN_EVERY: int = 8  # a higher level trains once every this many loop steps
     # --- acting ---
     EXPLORATION_EPSILON: float = 0.2  # share of random actions beside the uncertainty-driven choice
     # Below this entropy (nats) for every action the choice is random: measured, argmax over near-zero

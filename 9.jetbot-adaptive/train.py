@@ -3,6 +3,7 @@
     uv run train.py                  # default run, see README "Run it" for minutes and what to expect
     uv run train.py --quick          # a smoke run in under a minute
     uv run train.py --replay saved/sessions/toroidal_dot    # learn from recorded sessions instead
+    uv run train.py --compare        # after a default run: the equal-budget comparisons validate.py prints
 
 The learner keeps its own step count in checkpoints/toroidal_dot/: a run that is killed and started
 again resumes at the saved step and finishes the same budget (use --fresh to start over).
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from config import ROBOT_PRESETS, AdaptiveWorldModelConfig
 from learner import AdaptiveWorldModel
+from learner.compare import VARIANTS, episode_resets, run_comparisons
 from robots import ToroidalDotConfig, ToroidalDotRobot
 
 from utils import (
@@ -49,9 +51,12 @@ class TrainConfig:
     device: str = "auto"
     seed: int = 0
     threads: int = 0  # torch threads; 0: the cores free right now (see utils.choose_threads)
+    compare: bool = False  # instead of training: the short comparisons of learner/compare.py
+    compare_steps: int = 300  # loop steps per compared variant (the equal budget)
 
 
-QUICK = {"steps": 60, "batch": 8, "gate": 0.6}  # the smoke run opens the gate early to reach every part
+# the smoke run opens the gate early to reach every part; its comparisons are a few steps each
+QUICK = {"steps": 60, "batch": 8, "gate": 0.6, "compare_steps": 12}
 
 
 def parse_args(argv=None) -> TrainConfig:
@@ -63,7 +68,7 @@ def parse_args(argv=None) -> TrainConfig:
         "--episode-len", type=int, default=d.episode_len, help="loop steps per toroidal-dot episode"
     )
     p.add_argument("--codec", choices=["cnn", "mae"], default=d.codec, help="autoencoder: conv or MAE-ViT")
-    p.add_argument("--lr", type=float, default=d.lr, help="learning rate of the predictors")
+    p.add_argument("--lr", type=float, default=d.lr, help="learning rate of the predictor")
     p.add_argument("--ae-lr", type=float, default=d.ae_lr, help="learning rate of the autoencoder")
     p.add_argument("--replay", default=None, help="folder of recorded sessions to replay instead")
     p.add_argument("--checkpoint-dir", default=d.checkpoint_dir, help="where the learner's checkpoints go")
@@ -72,9 +77,17 @@ def parse_args(argv=None) -> TrainConfig:
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default=d.device)
     p.add_argument("--seed", type=int, default=d.seed, help="seed of the world, the models and exploration")
     p.add_argument("--threads", type=int, default=d.threads, help="torch threads (default 0: the free cores)")
-    cfg = TrainConfig(**vars(p.parse_args(argv)))
-    if cfg.quick and "steps" not in given_flags(p, argv):  # --quick shrinks only what was not typed
-        cfg = dataclasses.replace(cfg, steps=QUICK["steps"])
+    p.add_argument(
+        "--compare", action="store_true", help="after a default run: the equal-budget comparisons (README)"
+    )
+    p.add_argument(
+        "--compare-steps", type=int, default=d.compare_steps, help="loop steps per compared variant"
+    )
+    cfg, typed = TrainConfig(**vars(p.parse_args(argv))), given_flags(p, argv)
+    if cfg.quick:  # --quick shrinks only what was not typed
+        cfg = dataclasses.replace(cfg, **{k: QUICK[k] for k in ("steps", "compare_steps") if k not in typed})
+    if cfg.compare_steps < 3:
+        raise UserError(f"--compare-steps must be at least 3, got {cfg.compare_steps}")
     if cfg.steps <= 0 or cfg.episode_len <= 3:
         raise UserError(f"--steps must be > 0 and --episode-len > 3, got {cfg.steps} and {cfg.episode_len}")
     if not (cfg.lr > 0 and cfg.ae_lr > 0):
@@ -104,6 +117,8 @@ def main(argv=None) -> None:
     seed_everything(cfg.seed)
     device = pick_device(cfg.device)
     ckpt = Path(cfg.checkpoint_dir)
+    if cfg.compare:
+        return compare(cfg, ckpt, device)
     wm_log = HERE / "outputs" / "toroidal_dot"
     if cfg.fresh:  # forget the old learner: its checkpoints and its metrics log
         shutil.rmtree(ckpt, ignore_errors=True)
@@ -131,32 +146,34 @@ def main(argv=None) -> None:
     else:
         robot = ToroidalDotRobot(ToroidalDotConfig(seed=cfg.seed))
         learner = make_learner(robot, None, wm_cfg, ckpt, device, cfg.seed)
-        since_reset = {"n": 0}
-
-        def new_episode(lrn, rec):
-            """Every ``episode_len`` loop steps, and at every step the quality gate holds the robot, put
-            the dot somewhere new (a new segment for the learner): while the robot cannot see well yet,
-            we show it new scenes, as a person would carry a waiting robot around. Measured: without
-            this the codec saw one new frame per 4 steps and generalised to unseen positions slowly."""
-            since_reset["n"] += 1
-            if since_reset["n"] >= cfg.episode_len or rec.get("gated"):
-                robot.env.reset()
-                robot._frame = robot.env.render()  # ToroidalDotRobot shows its env's current frame
-                lrn.reset_history()
-                since_reset["n"] = 0
-
-        stats = learner.run(cfg.steps, on_step=new_episode)
+        stats = learner.run(cfg.steps, on_step=episode_resets(robot, cfg.episode_len))
     last = next((h for h in reversed(learner.history) if "total_loss" in h), {})
     dashboard = learner.logger.log_dir / "dashboard.png"
     if dashboard.exists():
         shutil.copy(dashboard, HERE / "outputs" / "train_dashboard.png")
     print(
         f"trained in {time.perf_counter() - start:.1f} s this run ({learner.train_seconds:.1f} s in total): "
-        f"{learner.step_count} steps, {learner.pred_steps[0]} predictor updates, "
-        f"{len(learner.predictors)} level(s), {stats.get('steps_per_second', 0):.1f} steps/s; "
+        f"{learner.step_count} steps, {learner.pred_steps} predictor updates, "
+        f"{stats.get('steps_per_second', 0):.1f} steps/s; "
         f"last predictor loss {last.get('total_loss', float('nan')):.4f}, "
         f"reconstruction {last.get('recon_loss', float('nan')):.5f}; checkpoint {ckpt}"
     )
+    print("next: " + command("validate.py", *(["--quick"] if cfg.quick else [])))
+
+
+def compare(cfg: TrainConfig, ckpt: Path, device) -> None:
+    """The equal-budget comparisons (learner/compare.py) from the default run's checkpoint."""
+    if not (ckpt / "state.json").exists() and not (ckpt / "state_backup.json").exists():
+        raise UserError(f"no checkpoint in {ckpt}: run `{command('train.py')}` first, then --compare")
+    out = HERE / "outputs" / "compare.json"
+    opts = argparse.Namespace(
+        seed=cfg.seed, device=device, episode_len=cfg.episode_len, episodes=4 if cfg.quick else 20,
+        curve_episodes=2 if cfg.quick else 8,
+    )  # fmt: skip
+    start = time.perf_counter()
+    print(f"{len(VARIANTS)} variants x {cfg.compare_steps} loop steps from the codec in {ckpt}")
+    run_comparisons(ckpt, out, cfg.compare_steps, opts)
+    print(f"compared in {time.perf_counter() - start:.0f} s; wrote {out}")
     print("next: " + command("validate.py", *(["--quick"] if cfg.quick else [])))
 
 

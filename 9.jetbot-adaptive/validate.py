@@ -1,11 +1,13 @@
 """Evaluate the learner's checkpoint on fresh toroidal-dot episodes of another seed.
 
-    uv run validate.py            # after uv run train.py
+    uv run validate.py            # after uv run train.py (and, for the comparison table, train.py --compare)
     uv run validate.py --quick
 
-For every held-out step it asks the level-0 predictor what happens under *both* actions and compares
+For every held-out step it asks the predictor what happens under *both* actions and compares
 with the truth (the world is copied and stepped each way): the dot position (in 224-px units),
-the explained variance R^2 in patch space, and whether the action classifier names the action.
+the explained variance R^2 in patch space, whether the action classifier names the action, and the
+seed's attention metrics (learner/evaluation.py). When outputs/compare.json exists it also prints the
+equal-budget comparisons: uncertainty vs random actions, FiLM vs concatenation, the action loss.
 """
 
 from __future__ import annotations
@@ -21,26 +23,24 @@ import numpy as np
 import torch
 from config import AdaptiveWorldModelConfig
 from learner import build_codec, build_predictor
+from learner.compare import SHOWN
+from learner.evaluation import HELDOUT_SEED_OFFSET, evaluate, rollout_dataset
 from learner.logs import to_image
 from learner.persistence import load_latest
 from robots import ToroidalDotConfig, ToroidalDotEnvironment
 
-from models import decode_prediction, explained_variance, patchify
 from utils import (
     HERE,
     UserError,
     command,
-    dot_position,
     exit_on_user_error,
     given_flags,
     pick_device,
     preprocess_frame,
-    ring_error,
     seed_everything,
     set_threads,
 )
 
-HELDOUT_SEED_OFFSET = 1000
 TARGETS = {"pos_within_2px/both_actions": [">=", 0.95], "r2_patch": [">=", 0.9], "action_acc": [">=", 0.95]}
 
 
@@ -85,7 +85,7 @@ def parse_args(argv=None) -> ValConfig:
 
 
 def load_learner_models(folder: str, device) -> tuple:
-    """(config, codec, level-0 predictor, state) from a checkpoint folder, with one-line errors."""
+    """(config, codec, predictor, state) from a checkpoint folder, with one-line errors."""
     path = Path(folder)
     if path.is_file():
         raise UserError(f"{path} is a file: --checkpoint takes the learner's checkpoint folder")
@@ -104,102 +104,13 @@ def load_learner_models(folder: str, device) -> tuple:
     cfg = AdaptiveWorldModelConfig.from_dict(ae["config"])
     if cfg.ROBOT_NAME != "toroidal_dot":
         raise UserError(f"{path} was trained on {cfg.ROBOT_NAME!r}; validate.py evaluates the toroidal dot")
-    codec, pred = build_codec(cfg).to(device), build_predictor(cfg, 0, 2).to(device)
+    codec, pred = build_codec(cfg).to(device), build_predictor(cfg, 2).to(device)
     try:
         codec.load_state_dict(ae["state_dict"])
-        pred.load_state_dict(blobs["predictor_0"]["state_dict"])
+        pred.load_state_dict(blobs["predictor"]["state_dict"])
     except RuntimeError as e:
         raise UserError(f"{path}: weights do not fit the model ({str(e).splitlines()[0]})") from e
     return cfg, codec.eval(), pred.eval(), state
-
-
-def rollout_dataset(cfg: ValConfig, size: int, history: int) -> dict:
-    """Held-out episodes with random actions; at each step the truth under both actions.
-
-    Returns hist (M, H, 3, S, S), past (M, H-1) action indices, next (M, 2, 3, S, S) true next frames
-    under action 0 and 1, pos (M, 2, 2) true next (x, y) under each action, where M is the step count.
-    """
-    env = ToroidalDotEnvironment(ToroidalDotConfig(seed=cfg.seed + HELDOUT_SEED_OFFSET))
-    rng = np.random.default_rng(cfg.seed + HELDOUT_SEED_OFFSET)
-    out = {"hist": [], "past": [], "next": [], "pos": []}
-    for _ in range(cfg.episodes):
-        frames, acts = [preprocess_frame(env.reset(), size)], []
-        for _ in range(cfg.episode_len):
-            if len(frames) >= history:
-                x0, nxt, pos = env.x, [], []
-                for a in (0, 1):  # copy the world: step it each way, then put the dot back
-                    nxt.append(preprocess_frame(env.step(a), size))
-                    pos.append(env.position)
-                    env.x = x0
-                out["hist"].append(torch.stack(frames[-history:]))
-                out["past"].append(torch.tensor(acts[-(history - 1) :]))
-                out["next"].append(torch.stack(nxt))
-                out["pos"].append(torch.tensor(pos, dtype=torch.float32))
-            a = int(rng.integers(2))
-            frames.append(preprocess_frame(env.step(a), size))
-            acts.append(a)
-    return {k: torch.stack(v) for k, v in out.items()}
-
-
-@torch.no_grad()
-def evaluate(codec, pred, table, data: dict, device, batch: int = 64) -> tuple[dict, dict, torch.Tensor]:
-    """Metrics and baselines over the held-out steps; also returns the predictions (M, 2, 3, S, S)."""
-    preds, logits = [], []
-    for i in range(0, len(data["hist"]), batch):
-        hist = data["hist"][i : i + batch].to(device)  # (b, H, 3, S, S)
-        b, h = hist.shape[:2]
-        z = codec.encode(hist.flatten(0, 1)).view(b, h, -1, codec.latent_dim)
-        per_action = []
-        for a in (0, 1):
-            idx = torch.cat([data["past"][i : i + batch], torch.full((b, 1), a)], dim=1)  # (b, H)
-            z_next = pred(z, table[idx].to(device))
-            pf = decode_prediction(codec, z_next, z[:, -1], hist[:, -1]).clamp(0, 1)
-            per_action.append(pf.cpu())
-            logits.append(pred.classifier(pf - hist[:, -1]).cpu().argmax(dim=1) == a)
-        preds.append(torch.stack(per_action, dim=1))
-    preds = torch.cat(preds)  # (M, 2, 3, S, S)
-    m = len(preds)
-    true_pos = data["pos"].reshape(m * 2, 2)
-    err = ring_error(dot_position(preds.flatten(0, 1)), true_pos).view(m, 2)
-    last = data["hist"][:, -1:].expand(-1, 2, -1, -1, -1)  # copy-last-frame baseline
-    err_copy = ring_error(dot_position(last.flatten(0, 1)), true_pos).view(m, 2)
-    codec_only = torch.cat(
-        [
-            codec.decode(codec.encode(c.to(device))).clamp(0, 1).cpu()
-            for c in data["next"].flatten(0, 1).split(batch)
-        ]
-    )
-    err_codec = ring_error(dot_position(codec_only), true_pos).view(m, 2)
-    wrong = preds.flip(1)  # the prediction for the *other* action: does the action matter?
-    err_wrong = ring_error(dot_position(wrong.flatten(0, 1)), true_pos).view(m, 2)
-
-    def r2(x):
-        """R^2 of frames x (M, 2, 3, S, S) against the true next frames, in 8x8 patch space."""
-        return explained_variance(patchify(x.flatten(0, 1), 8), patchify(data["next"].flatten(0, 1), 8))
-
-    metrics = {
-        "pos_within_2px/both_actions": float((err <= 2).all(dim=1).float().mean()),
-        "pos_within_2px/action_0": float((err[:, 0] <= 2).float().mean()),
-        "pos_within_2px/action_1": float((err[:, 1] <= 2).float().mean()),
-        "pos_err_px/median": float(err.median()),
-        "r2_patch": r2(preds),
-        "action_acc": float(torch.cat(logits).float().mean()),
-        "codec_pos_err_px/median": float(err_codec.median()),
-    }
-    baselines = {
-        "pos_within_2px/both_actions/copy_last": float((err_copy <= 2).all(dim=1).float().mean()),
-        "pos_within_2px/both_actions/other_action": float((err_wrong <= 2).all(dim=1).float().mean()),
-        "pos_within_2px/action_0/copy_last": float((err_copy[:, 0] <= 2).float().mean()),
-        "pos_within_2px/action_1/copy_last": float((err_copy[:, 1] <= 2).float().mean()),
-        "pos_err_px/median/copy_last": float(err_copy.median()),
-        "r2_patch/copy_last": r2(last),
-        "r2_patch/other_action": r2(wrong),
-        "action_acc/chance": 0.5,
-        "codec_pos_err_px/median/true_frame": float(
-            ring_error(dot_position(data["next"].flatten(0, 1)), true_pos).median()
-        ),
-    }
-    return metrics, baselines, preds
 
 
 def save_picture(data: dict, preds: torch.Tensor, out: Path, n: int = 6) -> None:
@@ -228,7 +139,9 @@ def main(argv=None) -> None:
     t0 = time.perf_counter()
     wm, codec, pred, state = load_learner_models(cfg.checkpoint, device)
     table = torch.tensor([[0.0], [1.0]])
-    data = rollout_dataset(cfg, wm.MODEL_IMG_SIZE, wm.PREDICTION_HISTORY_SIZE)
+    data = rollout_dataset(
+        cfg.seed, cfg.episodes, cfg.episode_len, wm.MODEL_IMG_SIZE, wm.PREDICTION_HISTORY_SIZE
+    )
     metrics, baselines, preds = evaluate(codec, pred, table, data, device)
     metrics["loop_steps_per_second"] = state["step"] / max(state["train_seconds"], 1e-9)
     baselines["loop_steps_per_second/robot_only"] = robot_only_rate()
@@ -246,7 +159,24 @@ def main(argv=None) -> None:
         "targets": TARGETS,
         "passed": passed,
     }
+    compare_json = out_dir / "compare.json"
+    if compare_json.exists():
+        report["comparisons"] = json.loads(compare_json.read_text())
     (out_dir / "metrics.json").write_text(json.dumps(report, indent=2))
+    print_table(metrics, baselines)
+    print(f"({len(preds)} held-out steps x 2 actions; picture: outputs/predictions.png)")
+    if "comparisons" in report:
+        print_comparisons(report["comparisons"])
+    else:
+        print(f"\n(no comparisons yet: `{command('train.py', '--compare')}` writes them)")
+    if cfg.quick:
+        print("\nsmoke run (--quick): this checks the plumbing; the numbers are not the lesson's")
+    print(f"\ntrain seconds {state['train_seconds']:.0f}, validate seconds {time.perf_counter() - t0:.0f}; "
+          f"targets {'PASSED' if passed else 'NOT met'}")  # fmt: skip
+
+
+def print_table(metrics: dict, baselines: dict) -> None:
+    """The metrics as an aligned table: value, target, and every baseline of the same metric."""
     print(f"\n{'metric':32s} {'value':>8s} {'target':>8s}   baseline")
     for key, value in metrics.items():
         tgt = f"{TARGETS[key][0]} {TARGETS[key][1]:g}" if key in TARGETS else ""
@@ -256,11 +186,35 @@ def main(argv=None) -> None:
             if k.startswith(key + "/") and "/" not in k[len(key) + 1 :]
         )
         print(f"{key:32s} {value:8.3f} {tgt:>8s}   {bl}")
-    print(f"({len(preds)} held-out steps x 2 actions; picture: outputs/predictions.png)")
-    if cfg.quick:
-        print("\nsmoke run (--quick): this checks the plumbing; the numbers are not the lesson's")
-    print(f"\ntrain seconds {state['train_seconds']:.0f}, validate seconds {time.perf_counter() - t0:.0f}; "
-          f"targets {'PASSED' if passed else 'NOT met'}")  # fmt: skip
+
+
+COMPARE_COLUMNS = {  # metric -> column title of the comparison table
+    "pos_within_2px/both_actions": "2px both",
+    "pos_within_2px/action_0": "2px stay",
+    "pos_within_2px/action_1": "2px move",
+    "pos_err_px/median": "med px",
+    "r2_patch": "R2",
+    "action_acc": "act acc",
+    "attention/APA": "APA",
+}
+
+
+def print_comparisons(c: dict) -> None:
+    """The equal-budget comparisons of train.py --compare: final scores, then the learning curve."""
+    print(f"\ncomparisons: trained codec + fresh predictor, {c['steps']} loop steps each, seed {c['seed']}, "
+          f"{c['held_out_steps']} held-out steps")  # fmt: skip
+    names = COMPARE_COLUMNS
+    print(
+        f"{'variant':15s} "
+        + " ".join(f"{n:>9s}" for n in names.values())
+        + f" {'move %':>7s} {'updates':>8s}"
+    )
+    for name, r in c["variants"].items():
+        vals = " ".join(f"{r['metrics'][k]:9.3f}" for k in names)
+        print(f"{name:15s} {vals} {100 * r['move_share']:7.0f} {r['predictor_updates']:8d}")
+    print("learning curve, within 2 px for both actions (steps: value):")
+    for name, r in c["variants"].items():
+        print(f"  {name:15s} " + ", ".join(f"{p['step']}: {p[SHOWN[0]]:.3f}" for p in r["curve"]))
 
 
 def robot_only_rate(steps: int = 300) -> float:

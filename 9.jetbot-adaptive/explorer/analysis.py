@@ -1,13 +1,7 @@
 """The numerical half of session_explorer.py: recorded steps as tensors, predictions, attention
-metrics and gradient flow. Definitions of the attention metrics (newest-frame queries, averaged over
-layers and heads):
-
-- APA (action-patch attention): mean weight a newest-frame token puts on the newest action token.
-- ALF (action lookup fraction): share of queries whose single most-attended key is an action token.
-- TTAR (token-to-action ratio): attention mass on all action tokens divided by the mass they would get
-  under uniform attention (their share of the keys); above 1 = the model seeks actions out.
-- RI@16 (recency index): share of each query's 16 most-attended keys that lie in the newest frame.
-- entropy: mean entropy (nats) of the attention rows; log(L) would be uniform attention.
+metrics and gradient flow. The attention metrics are the seed's (APA = attention to the previous
+action, ALF = attention to the last frame, TTAR = token-type attention ratio, RI@16 = recency index,
+entropy), defined once in learner/evaluation.py and shared with validate.py.
 
 Shape key: M recorded steps, H history, S frame side, L sequence length, Hd heads.
 """
@@ -17,6 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import torch
+from learner.evaluation import attention_metrics as seed_attention_metrics
 
 from models import decode_prediction, predictor_losses
 from utils import action_index, preprocess_frame
@@ -60,8 +55,8 @@ def predict_batch(codec, pred, table, hist, action_idx) -> torch.Tensor:
 
 
 def attention_metrics(codec, pred, table, data: dict, i: int) -> tuple[dict, np.ndarray]:
-    """The five metrics for recorded step ``i`` and a heatmap image (one row per layer, one tile per
-    history frame: where the newest frame's tokens look)."""
+    """The seed's five attention metrics for recorded step ``i`` and a heatmap image (one row per layer,
+    one tile per history frame: where the newest frame's tokens look)."""
     hist, idx = data["hist"][i : i + 1], data["action_idx"][i : i + 1]
     with torch.no_grad():
         z = codec.encode(hist[0]).unsqueeze(0)  # (1, H, N, D)
@@ -69,17 +64,8 @@ def attention_metrics(codec, pred, table, data: dict, i: int) -> tuple[dict, np.
     a = torch.stack(attns)[:, 0]  # (layers, Hd, L, L)
     m, h, seq = pred.n_merged, pred.history, pred.seq_len
     queries = torch.arange(seq - (m + 1), seq - 1)  # the newest frame's tokens
-    act_keys = torch.arange(h) * (m + 1) + m
     rows = a[:, :, queries]  # (layers, Hd, q, L)
-    on_actions = rows[..., act_keys].sum(-1)
-    top = rows.topk(min(16, seq), dim=-1).indices
-    metrics = {
-        "APA": float(rows[..., seq - 1].mean()),
-        "ALF": float(torch.isin(rows.argmax(-1), act_keys).float().mean()),
-        "TTAR": float(on_actions.mean() / (len(act_keys) / seq)),
-        "RI@16": float((top >= seq - (m + 1)).float().mean()),
-        "entropy": float(-(rows * rows.clamp_min(1e-12).log()).sum(-1).mean()),
-    }
+    metrics = {k: float(v[0]) for k, v in seed_attention_metrics(attns, m, h).items()}
     g = int(round(m**0.5))
     mean = rows.mean(dim=(1, 2))  # (layers, L)
     tiles = []

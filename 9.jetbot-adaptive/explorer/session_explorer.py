@@ -59,7 +59,7 @@ def find_session(arg: str, root: Path) -> Path:
 
 
 def load_models(folder: Path, action_space: list[dict]) -> tuple:
-    """(config, codec, predictors) from a learner checkpoint folder, one-line errors on failure."""
+    """(config, codec, predictor) from a learner checkpoint folder, one-line errors on failure."""
     try:
         found = load_latest(folder, log=lambda m: print(f"note: {m}"))
     except ValueError as e:
@@ -70,12 +70,9 @@ def load_models(folder: Path, action_space: list[dict]) -> tuple:
     cfg = AdaptiveWorldModelConfig.from_dict(blobs["autoencoder"]["config"])
     codec = build_codec(cfg)
     codec.load_state_dict(blobs["autoencoder"]["state_dict"])
-    preds = []
-    for k in range(state["levels"]):
-        p = build_predictor(cfg, k, len(action_space))
-        p.load_state_dict(blobs[f"predictor_{k}"]["state_dict"])
-        preds.append(p.eval())
-    return cfg, codec.eval(), preds
+    pred = build_predictor(cfg, len(action_space))
+    pred.load_state_dict(blobs["predictor"]["state_dict"])
+    return cfg, codec.eval(), pred.eval()
 
 
 def save_png(img: np.ndarray, name: str) -> Path:
@@ -169,18 +166,18 @@ def main(argv=None) -> None:
     robot = reader.robot_type if reader else "toroidal_dot"
     ckpt = Path(a.checkpoint) if a.checkpoint else HERE / "checkpoints" / robot
     space = reader.action_space if reader else [{"action": 0}, {"action": 1}]
-    cfg, codec, preds = load_models(ckpt, space)
+    cfg, codec, pred = load_models(ckpt, space)
     table = torch.tensor([[float(s.get(c, 0.0)) for c in cfg.ACTION_CHANNELS] for s in space])
     if a.command == "weights":
-        return cmd_weights(codec, preds)
+        return cmd_weights(codec, pred)
     data = session_samples(reader, space, cfg.MODEL_IMG_SIZE, cfg.PREDICTION_HISTORY_SIZE)
     if len(data["hist"]) == 0:
         raise UserError(f"the session has fewer than {cfg.PREDICTION_HISTORY_SIZE + 1} consecutive steps")
     i = min(max(a.frame - cfg.PREDICTION_HISTORY_SIZE + 1, 0), len(data["hist"]) - 1)
     if a.command in ("run", "sweep"):
-        return cmd_sweep(a.command, codec, preds[0], table, data, i, space)
+        return cmd_sweep(a.command, codec, pred, table, data, i, space)
     if a.command == "attention":
-        m, img = attention_metrics(codec, preds[0], table, data, i)
+        m, img = attention_metrics(codec, pred, table, data, i)
         print("  ".join(f"{k} {v:.3f}" for k, v in m.items()))
         print(f"wrote {save_png(img, 'attention.png')}")
         return
@@ -193,17 +190,17 @@ def main(argv=None) -> None:
         }
         print(f"{'actions fed to the predictor':30s} {'MSE vs actual':>14s}")
         for name, v in variants.items():
-            pf = predict_batch(codec, preds[0], table, data["hist"], v)
+            pf = predict_batch(codec, pred, table, data["hist"], v)
             print(f"{name:30s} {float((pf - data['next']).pow(2).mean()):14.6f}")
         copy = float((data["hist"][:, -1] - data["next"]).pow(2).mean())
         print(f"{'copy last frame (baseline)':30s} {copy:14.6f}")
         return
     if a.command == "gradflow":
-        for name, val in gradient_flow(codec, preds[0], table, data).items():
+        for name, val in gradient_flow(codec, pred, table, data).items():
             print(f"{name:40s} {val:.3e}")
         return
     if a.command == "train":
-        return cmd_train(a, cfg, codec, preds, table, data, ckpt)
+        return cmd_train(a, cfg, codec, pred, table, data, ckpt)
 
 
 def cmd_sweep(command, codec, pred, table, data, i, space) -> None:
@@ -226,14 +223,14 @@ def cmd_sweep(command, codec, pred, table, data, i, space) -> None:
     print(f"wrote {save_png(row(tiles), f'{command}.png')} (current | decoded | actual next | predictions)")
 
 
-def cmd_weights(codec, preds) -> None:
+def cmd_weights(codec, pred) -> None:
     """Per-layer weight norms and a histogram of all weights of each model."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    models = {"autoencoder": codec, **{f"predictor_{k}": p for k, p in enumerate(preds)}}
+    models = {"autoencoder": codec, "predictor": pred}
     fig, axes = plt.subplots(1, len(models), figsize=(5 * len(models), 3))
     for ax, (name, m) in zip(np.atleast_1d(axes), models.items(), strict=False):
         for pname, w in ((n, p.detach()) for n, p in m.named_parameters()):
@@ -247,8 +244,8 @@ def cmd_weights(codec, preds) -> None:
     print(f"wrote {OUT / 'weights.png'}")
 
 
-def cmd_train(a, cfg, codec, preds, table, data, ckpt: Path) -> None:
-    """Train autoencoder and level-0 predictor on the chosen recorded steps; optionally save."""
+def cmd_train(a, cfg, codec, pred, table, data, ckpt: Path) -> None:
+    """Train autoencoder and predictor on the chosen recorded steps; optionally save."""
     from models import decode_prediction, predictor_losses
 
     lo, _, hi = a.frames.partition("-")
@@ -258,7 +255,7 @@ def cmd_train(a, cfg, codec, preds, table, data, ckpt: Path) -> None:
     hist, nxt, idx = data["hist"][sel], data["next"][sel], data["action_idx"][sel]
     if len(hist) == 0:
         raise UserError(f"no recorded steps in {a.frames}")
-    pred = preds[0].train()
+    pred = pred.train()
     codec.train()
     opt = torch.optim.AdamW(list(codec.parameters()) + list(pred.parameters()), lr=cfg.PREDICTOR_LR)
     for step in range(a.steps):
@@ -282,7 +279,7 @@ def cmd_train(a, cfg, codec, preds, table, data, ckpt: Path) -> None:
         found = load_latest(ckpt)
         state, blobs, _ = found
         blobs["autoencoder"]["state_dict"] = codec.state_dict()
-        blobs["predictor_0"]["state_dict"] = pred.state_dict()
+        blobs["predictor"]["state_dict"] = pred.state_dict()
         save_set(
             ckpt,
             {k: {kk: vv for kk, vv in v.items() if kk != "save_id"} for k, v in blobs.items()},

@@ -9,11 +9,9 @@ One loop, forever:  perceive -> (gate) -> learn -> predict every action -> choos
 - Learn: when the last prediction for the action actually taken missed by more than
   PREDICTION_THRESHOLD, one joint step trains predictor and autoencoder together (the predictor's
   losses flow into the encoder) on the fresh transition plus replayed ones.
-- Hierarchy: level k predicts LEVEL_CHUNK**k actions ahead. When level k's loss average stays under
-  LEVEL_CREATE_THRESHOLD for LEVEL_PATIENCE of its updates, level k+1 is created (up to MAX_LEVELS).
 - Choose: the action whose predicted outcome the action classifier is least sure about (highest
   predictive entropy; near-ties at random), with EXPLORATION_EPSILON random actions; or any part-1
-  action selector.
+  action selector (learner/acting.py).
 - Trust: the learner *reports* the last frame plus a share of the model's predicted change, the share
   fitted per action on its last TRUST_WINDOW scored predictions (learner/trust.py); 0 = copy-last.
 - Persist: every CHECKPOINT_INTERVAL predictor steps (see learner/persistence.py).
@@ -32,61 +30,18 @@ import torch
 from config import MAX_BAD_FRAMES, AdaptiveWorldModelConfig
 from robots import RobotConnectionError
 
+from .acting import ActingMixin
+from .build import build_codec, build_predictor
 from .logs import MetricsLogger, Viewer, render_view, timing_stats
 from .persistence import PersistenceMixin
 from .replay_buffer import ReplayBuffer
 from .training import TrainingMixin
 from .trust import TrustMixin
-from models import (
-    ConvAutoencoder,
-    MaskedAutoencoderViT,
-    TransformerActionConditionedPredictor,
-    decode_prediction,
-    relative_weighted_mse,
-)
+from models import relative_weighted_mse
 from utils import action_index, action_to_vector, preprocess_frame
 
 
-def build_codec(cfg: AdaptiveWorldModelConfig) -> torch.nn.Module:
-    """The autoencoder named by cfg.CODEC ('cnn' or 'mae'): tokens (B, N, LATENT_DIM) for a frame."""
-    if cfg.CODEC == "cnn":
-        return ConvAutoencoder(
-            cfg.MODEL_IMG_SIZE, cfg.LATENT_DIM, cfg.CNN_CHANNELS, cfg.FG_WEIGHT, cfg.CNN_WRAP, cfg.CNN_STRIDE
-        )
-    if cfg.CODEC == "mae":
-        return MaskedAutoencoderViT(
-            cfg.MODEL_IMG_SIZE,
-            cfg.MAE_PATCH,
-            cfg.LATENT_DIM,
-            cfg.MAE_DEPTH,
-            cfg.MAE_HEADS,
-            cfg.FG_WEIGHT,
-            (cfg.MASK_RATIO_MIN, cfg.MASK_RATIO_MAX),
-        )
-    raise ValueError(f"CODEC must be 'cnn' or 'mae', got {cfg.CODEC!r}")
-
-
-def build_predictor(cfg: AdaptiveWorldModelConfig, level: int, n_actions: int) -> torch.nn.Module:
-    """The level-``level`` predictor: its action is a chunk of LEVEL_CHUNK**level actions."""
-    chunk = cfg.LEVEL_CHUNK**level
-    n_tokens = (cfg.MODEL_IMG_SIZE // (cfg.CNN_STRIDE if cfg.CODEC == "cnn" else cfg.MAE_PATCH)) ** 2
-    return TransformerActionConditionedPredictor(
-        n_tokens,
-        cfg.LATENT_DIM,
-        [tuple(r) for r in cfg.ACTION_RANGES] * chunk,
-        n_actions**chunk,
-        cfg.PREDICTION_HISTORY_SIZE,
-        cfg.PREDICTOR_DIM,
-        cfg.PREDICTOR_DEPTH,
-        cfg.PREDICTOR_HEADS,
-        tuple(cfg.FILM_BLOCK_IDS),
-        cfg.ACTION_EMBED_DIM,
-        cfg.FILM_HIDDEN_DIM,
-        cfg.TOKEN_MERGE,
-    )
-
-
-class AdaptiveWorldModel(TrainingMixin, PersistenceMixin, TrustMixin):
+class AdaptiveWorldModel(ActingMixin, TrainingMixin, PersistenceMixin, TrustMixin):
     """The online learner around one robot (any RobotInterface)."""
 
     def __init__(
@@ -118,74 +73,17 @@ class AdaptiveWorldModel(TrainingMixin, PersistenceMixin, TrustMixin):
         torch.manual_seed(seed)
         self.codec = build_codec(cfg).to(self.device)
         self.ae_opt = torch.optim.AdamW(self.codec.parameters(), lr=cfg.AUTOENCODER_LR, weight_decay=0.0)
-        self.predictors, self.pred_opts = [], []
-        self._add_level()
+        self.predictor = build_predictor(cfg, len(self.action_space)).to(self.device)
+        self.pred_opt = torch.optim.AdamW(self.predictor.parameters(), lr=cfg.PREDICTOR_LR, weight_decay=0.0)
         self.buffer = ReplayBuffer(cfg.REPLAY_SIZE, cfg.MODEL_IMG_SIZE)
         self.step_count, self.ae_steps, self.train_seconds = 0, 0, 0.0
-        self.pred_steps, self.level_ema, self.level_good = [0], [None], [0]
+        self.pred_steps = 0
         self.gated_in_row, self.need_frame, self.last = 0, True, {}
         self.history = deque(maxlen=cfg.HISTORY_TO_SAVE)
         self.exec_times, self.loop_times = deque(maxlen=500), deque(maxlen=500)
         self.resumed_from = self._resume() if resume else None
         self.logger = MetricsLogger(log_dir, wandb_project, cfg.to_dict())
         self.viewer = Viewer(log_dir, display)
-
-    # ----- models and persistence -----
-    def _add_level(self) -> None:
-        """Create the next hierarchy level's predictor and its optimiser."""
-        p = build_predictor(self.cfg, len(self.predictors), len(self.action_space)).to(self.device)
-        self.predictors.append(p)
-        self.pred_opts.append(torch.optim.AdamW(p.parameters(), lr=self.cfg.PREDICTOR_LR, weight_decay=0.0))
-
-    # ----- acting -----
-    def reset_history(self) -> None:
-        """The next observation does not follow the last one (an episode reset): start a new segment."""
-        self.buffer.new_segment()
-        self.need_frame, self.last = True, {}
-
-    def _current_history(self) -> torch.Tensor | None:
-        """Frames (H, 3, S, S) and past action indices (H-1,) of the current segment, or None."""
-        h, b = self.cfg.PREDICTION_HISTORY_SIZE, self.buffer
-        if b.count < h:
-            return None
-        idx = torch.arange(b.count - h, b.count) % b.capacity
-        if (b.segments[idx] != b.segment).any() or (b.actions[idx[:-1]] < 0).any():
-            return None
-        return b.frames[idx].float() / 255.0, b.actions[idx[:-1]]
-
-    @torch.no_grad()
-    def predict_all(self, frames: torch.Tensor, past: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Level-0 predictions for every action. frames: (H, 3, S, S); past: (H-1,) action indices.
-
-        Returns predicted frames (K, 3, S, S) and the classifier's predictive entropy per action (K,).
-        """
-        k, pred = len(self.action_space), self.predictors[0]
-        z = self.codec.encode(frames.to(self.device))[None].expand(k, -1, -1, -1)  # (K, H, N, D)
-        idx = torch.cat([past[None].expand(k, -1), torch.arange(k)[:, None]], dim=1)  # (K, H)
-        z_next = pred(z, self.table[idx].to(self.device))
-        last = frames[-1:].to(self.device).expand(k, -1, -1, -1)  # (K, 3, S, S)
-        pf = decode_prediction(self.codec, z_next, z[:, -1], last)  # (K, 3, S, S)
-        probs = pred.classifier(pf - frames[-1].to(self.device)).softmax(dim=-1)
-        entropy = -(probs * probs.clamp_min(1e-12).log()).sum(dim=-1)
-        return pf.clamp(0, 1).cpu(), entropy.cpu()  # a pixel outside [0, 1] is wrong for certain
-
-    def _choose(self, frame_np: np.ndarray, entropy: torch.Tensor | None) -> tuple[dict | None, dict]:
-        """Pick the next action: a part-1 selector, the user, or uncertainty with epsilon exploration."""
-        if self.selector is not None:
-            return self.selector(frame_np)
-        if entropy is None or self.rng.random() < self.cfg.EXPLORATION_EPSILON:
-            choice, meta = int(self.rng.integers(len(self.action_space))), {"reason": "random"}
-        elif float(entropy.max()) < self.cfg.ENTROPY_FLOOR:  # sure of every action: uncertainty says nothing
-            choice, meta = int(self.rng.integers(len(self.action_space))), {"reason": "all_certain"}
-        else:  # the most uncertain action; near-ties (within ENTROPY_TIE nats) are broken at random
-            tied = (entropy >= entropy.max() - self.cfg.ENTROPY_TIE).nonzero()[:, 0]  # (number tied,)
-            choice = int(tied[self.rng.integers(len(tied))])
-            meta = {"reason": "max_entropy" if len(tied) == 1 else "tie", "entropy": entropy.tolist()}
-        if self.interactive:
-            typed = input(f"action index 0-{len(self.action_space) - 1} (enter = {choice}): ").strip()
-            if typed.isdigit() and int(typed) < len(self.action_space):
-                choice, meta = int(typed), {"reason": "typed"}
-        return self.action_space[choice], meta
 
     def step(self) -> dict:
         """One pass of the loop; returns a record of what happened (losses, action, timings)."""
@@ -249,7 +147,7 @@ class AdaptiveWorldModel(TrainingMixin, PersistenceMixin, TrustMixin):
         if "pred_taken" in self.last and "share" not in self.last:  # a new prediction: what to report
             self.report()  # of it, from the history up to this frame (learner/trust.py)
         if self.step_count % cfg.LOG_INTERVAL == 0:
-            self.logger.log({**rec, **self.timing_stats(), "levels": len(self.predictors)})
+            self.logger.log({**rec, **self.timing_stats()})
         show = self.step_count % cfg.DISPLAY_INTERVAL == 0
         if self.viewer.window or show:
             names = [str(a) for a in self.action_space]

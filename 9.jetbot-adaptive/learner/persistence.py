@@ -1,12 +1,12 @@
 """Checkpoints that survive a crash: one consistent set of files, and the previous set as a backup.
 
-A save writes ``autoencoder.pth``, ``predictor_<k>.pth`` (one per hierarchy level), ``history.pth``
-(the last 100 frames and actions) and ``state.json`` (step counters, levels, the last 100 history
-entries). Before a new set is written the current one is renamed to its ``*_backup`` twins (one deep,
-rolling). Every file carries the same ``save_id``: a set whose files do not all load or do not agree
-(a crash in the middle of a save, a corrupted file) is refused as a whole, and loading falls back to
-the backup set. Files are written atomically (temp file, then os.replace) and read with
-``torch.load(weights_only=True)``: tensors and plain containers only, never pickled code.
+A save writes ``autoencoder.pth``, ``predictor.pth``, ``history.pth`` (the last 100 frames and
+actions) and ``state.json`` (step counters, the last 100 history entries). Before a new set is
+written the current one is renamed to its ``*_backup`` twins (one deep, rolling). Every file carries
+the same ``save_id``: a set whose files do not all load or do not agree (a crash in the middle of a
+save, a corrupted file) is refused as a whole, and loading falls back to the backup set. Files are
+written atomically (temp file, then os.replace) and read with ``torch.load(weights_only=True)``:
+tensors and plain containers only, never pickled code.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 BACKUP = "_backup"
+KEYS = ("autoencoder", "predictor", "history", "state")  # the files of one set; state.json is written last
 
 
 def _atomic_write(path: Path, write) -> None:
@@ -28,13 +29,9 @@ def _atomic_write(path: Path, write) -> None:
     os.replace(tmp, path)
 
 
-def file_names(levels: int, suffix: str = "") -> dict:
-    """The names of one checkpoint set: {'autoencoder': 'autoencoder.pth', 'predictor_0': ..., ...}."""
-    names = {"autoencoder": f"autoencoder{suffix}.pth", "history": f"history{suffix}.pth"}
-    for k in range(levels):
-        names[f"predictor_{k}"] = f"predictor_{k}{suffix}.pth"
-    names["state"] = f"state{suffix}.json"
-    return names
+def file_names(suffix: str = "") -> dict:
+    """The names of one checkpoint set: {'autoencoder': 'autoencoder.pth', 'predictor': ..., ...}."""
+    return {key: f"{key}{suffix}.{'json' if key == 'state' else 'pth'}" for key in KEYS}
 
 
 def save_set(folder: Path, blobs: dict, state: dict) -> None:
@@ -42,15 +39,14 @@ def save_set(folder: Path, blobs: dict, state: dict) -> None:
 
     Args:
         folder: the checkpoint folder (created if missing).
-        blobs: {'autoencoder': dict, 'history': dict, 'predictor_0': dict, ...} of tensors / plain data.
-        state: the JSON-able learner state (must hold 'levels').
+        blobs: {'autoencoder': dict, 'predictor': dict, 'history': dict} of tensors / plain data.
+        state: the JSON-able learner state.
     """
     folder.mkdir(parents=True, exist_ok=True)
     save_id = f"{time.time():.6f}-{os.getpid()}"
-    levels = state["levels"]
-    new, old = file_names(levels), file_names(levels, BACKUP)
+    new, old = file_names(), file_names(BACKUP)
     if (folder / new["state"]).exists():  # the previous complete set becomes the backup
-        for key, name in file_names(levels).items():
+        for key, name in new.items():
             if (folder / name).exists():
                 os.replace(folder / name, folder / old[key])
     for key, name in new.items():
@@ -69,7 +65,7 @@ def _load_set(folder: Path, suffix: str) -> tuple[dict, dict]:
     except (OSError, ValueError) as e:
         raise ValueError(f"{state_path.name}: {type(e).__name__}") from e
     blobs = {}
-    for key, name in file_names(int(state.get("levels", 1)), suffix).items():
+    for key, name in file_names(suffix).items():
         if key == "state":
             continue
         try:
@@ -116,20 +112,16 @@ class PersistenceMixin:
                 "optimizer": self.ae_opt.state_dict(),
             },
             "history": self.buffer.recent(self.cfg.HISTORY_TO_SAVE),
+            "predictor": {
+                "model": "adaptive-predictor",
+                "state_dict": self.predictor.state_dict(),
+                "optimizer": self.pred_opt.state_dict(),
+            },
         }
-        for k, (p, o) in enumerate(zip(self.predictors, self.pred_opts, strict=True)):
-            blobs[f"predictor_{k}"] = {
-                "model": f"adaptive-predictor-{k}",
-                "state_dict": p.state_dict(),
-                "optimizer": o.state_dict(),
-            }
         state = {
             "step": self.step_count,
             "ae_steps": self.ae_steps,
             "pred_steps": self.pred_steps,
-            "levels": len(self.predictors),
-            "level_ema": self.level_ema,
-            "level_good": self.level_good,
             "train_seconds": self.train_seconds,
             "robot": self.cfg.ROBOT_NAME,
             "history": list(self.history),
@@ -145,14 +137,10 @@ class PersistenceMixin:
         state, blobs, which = found
         self.codec.load_state_dict(blobs["autoencoder"]["state_dict"])
         self.ae_opt.load_state_dict(blobs["autoencoder"]["optimizer"])
-        while len(self.predictors) < state["levels"]:
-            self._add_level()
-        for k, (p, o) in enumerate(zip(self.predictors, self.pred_opts, strict=True)):
-            p.load_state_dict(blobs[f"predictor_{k}"]["state_dict"])
-            o.load_state_dict(blobs[f"predictor_{k}"]["optimizer"])
+        self.predictor.load_state_dict(blobs["predictor"]["state_dict"])
+        self.pred_opt.load_state_dict(blobs["predictor"]["optimizer"])
         self.step_count, self.ae_steps = state["step"], state["ae_steps"]
-        self.pred_steps, self.level_ema = state["pred_steps"], state["level_ema"]
-        self.level_good, self.train_seconds = state["level_good"], state["train_seconds"]
+        self.pred_steps, self.train_seconds = state["pred_steps"], state["train_seconds"]
         self.history.extend(state["history"])
         self.buffer.restore(blobs["history"])
         self.log(f"resumed at step {self.step_count} from the {which} checkpoint in {self.checkpoint_dir}")

@@ -4,7 +4,7 @@ A *segment* is an unbroken stretch of experience (a new one starts at reset or r
 sample never stitches together frames that did not follow each other. Frames are stored as uint8 at
 the model's resolution: 4,000 frames of 64x64 cost 49 MB.
 
-Shape key: B batch, H history, S frame side, A action components, c chunk length (LEVEL_CHUNK**level).
+Shape key: B batch, H history, S frame side.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import torch
 
 
 class ReplayBuffer:
-    """A ring of (frame, action index after it, segment id) with samplers for every hierarchy level."""
+    """A ring of (frame, action index after it, segment id) with a sampler of training samples."""
 
     def __init__(self, capacity: int, size: int):
         """capacity: frames kept; size: S, the side of the stored (3, S, S) frames."""
@@ -40,38 +40,32 @@ class ReplayBuffer:
         """Record that action ``idx`` was executed after the newest frame."""
         self.actions[(self.count - 1) % self.capacity] = idx
 
-    def valid_ends(self, history: int, chunk: int) -> np.ndarray:
-        """Absolute indices of target frames that complete a sample: ``history`` frames spaced by
-        ``chunk``, then the target ``chunk`` steps later, all in one segment with every action known.
+    def valid_ends(self, history: int) -> np.ndarray:
+        """Absolute indices of target frames that complete a sample: ``history`` consecutive frames,
+        then the target, all in one segment with every action known.
 
         Vectorised: segment ids only grow along the ring's absolute order, so "same segment at both
         ends" means "same segment throughout"; a running count of missing actions checks the rest.
         """
-        span = history * chunk
         lo = max(0, self.count - self.capacity)
-        if self.count - lo <= span:
+        if self.count - lo <= history:
             return np.zeros(0, dtype=np.int64)
         order = np.arange(lo, self.count)
         seg = self.segments[order % self.capacity].numpy()
         missing = np.concatenate([[0], np.cumsum(self.actions[order % self.capacity].numpy() < 0)])
-        ends = np.arange(span, len(order))  # positions within ``order``
-        ok = (seg[ends] == seg[ends - span]) & (missing[ends] - missing[ends - span] == 0)
+        ends = np.arange(history, len(order))  # positions within ``order``
+        ok = (seg[ends] == seg[ends - history]) & (missing[ends] - missing[ends - history] == 0)
         return order[ends[ok]]
 
-    def sample(self, ends: list[int], history: int, chunk: int, n_actions: int) -> dict:
+    def sample(self, ends: list[int], history: int) -> dict:
         """Build a batch from target indices ``ends``.
 
-        Returns frames (B, H+1, 3, S, S) float (history then target), action_idx (B, H, c) int64 (the
-        c actions after each history frame) and chunk_class (B,) int64: the mixed-radix number of the
-        last chunk (class of the action classifier; a single action when c = 1).
+        Returns frames (B, H+1, 3, S, S) float (history then target) and action_idx (B, H) int64, the
+        action taken after each history frame (the last one is the action whose effect is the target).
         """
-        ends_t = torch.tensor(ends)[:, None]  # (B, 1)
-        frame_ids = ends_t - chunk * torch.arange(history, -1, -1)[None]  # (B, H+1)
+        frame_ids = torch.tensor(ends)[:, None] - torch.arange(history, -1, -1)[None]  # (B, H+1)
         frames = self.frames[frame_ids % self.capacity].float() / 255.0
-        steps = frame_ids[:, :-1, None] + torch.arange(chunk)[None, None]  # (B, H, c)
-        acts = self.actions[steps % self.capacity]
-        radix = n_actions ** torch.arange(chunk - 1, -1, -1)  # first action is the most significant digit
-        return {"frames": frames, "action_idx": acts, "chunk_class": (acts[:, -1] * radix).sum(dim=1)}
+        return {"frames": frames, "action_idx": self.actions[frame_ids[:, :-1] % self.capacity]}
 
     def recent(self, n: int) -> dict:
         """The newest ``n`` frames (uint8) with their actions and segments, for saving."""
@@ -90,12 +84,6 @@ class ReplayBuffer:
             self.frames[slot], self.actions[slot], self.segments[slot] = f, a, int(s) - 10**6
             self.count += 1
         self.new_segment()
-
-
-def chunk_vectors(action_idx: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
-    """Action indices (B, H, c) -> raw action vectors (B, H, c*A) using ``table`` (K, A)."""
-    b, h, c = action_idx.shape
-    return table[action_idx].reshape(b, h, c * table.shape[1])
 
 
 def rng_choice(rng: np.random.Generator, items: list[int], k: int, must: int | None = None) -> list[int]:

@@ -1,8 +1,8 @@
-"""The learner's training steps: autoencoder alone (while gated), joint predictor + autoencoder
-(level 0), predictor alone (higher levels), and the rule that grows the hierarchy.
+"""The learner's training steps: the autoencoder alone (while gated), or predictor and autoencoder
+together (the predictor's losses reach the encoder, scaled down).
 
 Kept apart from adaptive_world_model.py so each file reads in one sitting; ``TrainingMixin`` expects
-the attributes that ``AdaptiveWorldModel.__init__`` creates (codec, predictors, optimisers, buffer...).
+the attributes that ``AdaptiveWorldModel.__init__`` creates (codec, predictor, optimisers, buffer...).
 Shape key: B batch, H history, N tokens, D latent width, S frame side.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from .replay_buffer import chunk_vectors, rng_choice
+from .replay_buffer import rng_choice
 from models import decode_prediction, explained_variance, patchify, predictor_losses
 
 
@@ -37,7 +37,7 @@ class TrainingMixin:
         inflate Adam's step-size memory) kept it on the all-black plateau for 750+ steps.
         """
         cfg, out = self.cfg, {}
-        ends = self.buffer.valid_ends(cfg.PREDICTION_HISTORY_SIZE, 1)
+        ends = self.buffer.valid_ends(cfg.PREDICTION_HISTORY_SIZE)
         # Train when the last prediction missed, or when the model was unsure of the action it chose:
         # measured, with the miss alone the learner kept choosing its most uncertain action ("stay"),
         # whose outcome it predicted perfectly, so nothing ever trained its uncertainty away.
@@ -46,15 +46,10 @@ class TrainingMixin:
         codec_ready = recon <= cfg.RECONSTRUCTION_THRESHOLD
         if codec_ready and len(ends) and wants_pred:
             for _ in range(cfg.UPDATES_PER_STEP):
-                out.update(self.train_predictor(0, ends))
+                out.update(self.train_predictor(ends))
         elif not codec_ready or len(ends) == 0:
             for _ in range(cfg.UPDATES_PER_STEP):
                 out.update(self.train_autoencoder())
-        if self.step_count % cfg.HIGHER_LEVEL_TRAIN_EVERY == 0:
-            for level in range(1, len(self.predictors)):
-                ends_k = self.buffer.valid_ends(cfg.PREDICTION_HISTORY_SIZE, cfg.LEVEL_CHUNK**level)
-                if len(ends_k):
-                    out.update(self.train_predictor(level, ends_k))
         return out
 
     def train_autoencoder(self) -> dict:
@@ -76,38 +71,33 @@ class TrainingMixin:
             "grad_norm/autoencoder": gn,
         }
 
-    def train_predictor(self, level: int, ends) -> dict:
-        """One step of the level-``level`` predictor on the freshest sample plus replayed ones.
+    def train_predictor(self, ends) -> dict:
+        """One joint step of predictor and autoencoder on the freshest sample plus replayed ones.
 
-        Level 0 trains jointly with the autoencoder (reconstruction loss of the newest history frame
-        plus the triple loss, gradients into the encoder); higher levels leave the codec untouched.
+        The loss: the reconstruction loss of the newest history frame plus the triple loss, with the
+        predictor's gradient reaching the encoder scaled by ENCODER_PRED_GRAD_SCALE.
         """
-        cfg, h, k = self.cfg, self.cfg.PREDICTION_HISTORY_SIZE, len(self.action_space)
-        chunk, pred, opt = cfg.LEVEL_CHUNK**level, self.predictors[level], self.pred_opts[level]
-        fresh = int(ends[-1]) if level == 0 and ends[-1] == self.buffer.count - 1 else None
+        cfg, h = self.cfg, self.cfg.PREDICTION_HISTORY_SIZE
+        pred, opt = self.predictor, self.pred_opt
+        fresh = int(ends[-1]) if ends[-1] == self.buffer.count - 1 else None
         ids = rng_choice(self.rng, list(ends), cfg.BATCH_SIZE, fresh)
-        batch = self.buffer.sample(ids, h, chunk, k)
+        batch = self.buffer.sample(ids, h)
         f = batch["frames"].to(self.device)  # (B, H+1, 3, S, S)
-        acts = chunk_vectors(batch["action_idx"], self.table).to(self.device)  # (B, H, c*A)
+        acts = self.table[batch["action_idx"]].to(self.device)  # (B, H, A)
         bsz = f.shape[0]
-        joint = level == 0
-        recon_loss, info, base = 0.0, {"mask_ratio": 0.0}, None
-        if joint:  # the newest history frame is encoded with gradients: predictor losses reach the encoder
-            recon_loss, base, info = self.codec.reconstruction_loss(f[:, h - 1])
-            if info["tokens"] is None:  # the MAE saw a masked frame: encode (and later decode) it whole
-                z_last, base = self.codec.encode(f[:, h - 1]), None
-            else:
-                z_last = info["tokens"]
+        # the newest history frame is encoded with gradients: predictor losses reach the encoder
+        recon_loss, base, info = self.codec.reconstruction_loss(f[:, h - 1])
+        if info["tokens"] is None:  # the MAE saw a masked frame: encode (and later decode) it whole
+            z_last, base = self.codec.encode(f[:, h - 1]), None
         else:
-            with torch.no_grad():
-                z_last = self.codec.encode(f[:, h - 1])
+            z_last = info["tokens"]
         with torch.no_grad():
             z_old = self.codec.encode(f[:, : h - 1].flatten(0, 1))
             z_old = z_old.view(bsz, h - 1, *z_old.shape[1:])  # (B, H-1, N, D)
             z_tgt = self.codec.encode(f[:, h])  # (B, N, D)
-        if joint:  # the encoder hears the predictor, scaled down: reconstruction stays in charge
-            s = cfg.ENCODER_PRED_GRAD_SCALE
-            z_last = z_last.detach() + s * (z_last - z_last.detach())  # same value, gradient x s
+        # the encoder hears the predictor, scaled down: reconstruction stays in charge
+        s = cfg.ENCODER_PRED_GRAD_SCALE
+        z_last = z_last.detach() + s * (z_last - z_last.detach())  # same value, gradient x s
         z_pred = pred(torch.cat([z_old, z_last[:, None]], dim=1), acts)
         # The skip path (z_pred = z_last + delta) is detached before any loss: otherwise its gradient
         # pulls the encoder's latent of the current frame towards the next frame's (collapse). Measured:
@@ -117,14 +107,13 @@ class TrainingMixin:
         pf = decode_prediction(self.codec, z_pred, z_last.detach(), f[:, h - 1], True, base)  # (B, 3, S, S)
         a = cfg.ACTION_GRAD_SCALE  # how much the action loss may reshape the prediction itself
         logits = pred.classifier(pf.detach() + a * (pf - pf.detach()) - f[:, h - 1])
-        z_for_latent = z_pred
         losses = predictor_losses(
             pf,
             f[:, h],
-            z_for_latent,
+            z_pred,
             z_tgt,
             logits,
-            batch["chunk_class"].to(self.device),
+            batch["action_idx"][:, -1].to(self.device),
             cfg.FG_WEIGHT,
             8,
             self.loss_weights(),
@@ -136,50 +125,23 @@ class TrainingMixin:
         opt.zero_grad(set_to_none=True)
         self.ae_opt.zero_grad(set_to_none=True)
         total.backward()
-        out = {f"L{level}/grad_norm/predictor": grad_norm(pred.parameters())}
+        out = {"grad_norm/predictor": grad_norm(pred.parameters())}
         torch.nn.utils.clip_grad_norm_(pred.parameters(), cfg.GRAD_CLIP)
         opt.step()
-        if joint:
-            out["grad_norm/autoencoder"] = grad_norm(self.codec.parameters())
-            torch.nn.utils.clip_grad_norm_(self.codec.parameters(), cfg.GRAD_CLIP)
-            self.ae_opt.step()
-            self.ae_steps += 1
-            out.update({"ae_train_loss": float(recon_loss.detach()), "mask_ratio": info["mask_ratio"]})
+        out["grad_norm/autoencoder"] = grad_norm(self.codec.parameters())
+        torch.nn.utils.clip_grad_norm_(self.codec.parameters(), cfg.GRAD_CLIP)
+        self.ae_opt.step()
+        self.ae_steps += 1
+        out.update({"ae_train_loss": float(recon_loss.detach()), "mask_ratio": info["mask_ratio"]})
         self.ae_opt.zero_grad(set_to_none=True)
-        if (
-            before is not None
-        ):  # update-to-weight ratio: how far one step moves the weights (~1e-3 is healthy)
-            num = (
-                sum((p.detach() - b).norm() ** 2 for p, b in zip(pred.parameters(), before, strict=True))
-                ** 0.5
-            )
+        if before is not None:  # update-to-weight ratio: how far one step moves the weights (~1e-3 healthy)
+            num = sum((p.detach() - b).norm() ** 2 for p, b in zip(pred.parameters(), before, strict=True))
             den = sum(b.norm() ** 2 for b in before) ** 0.5
-            out[f"L{level}/update_ratio"] = float(num / den.clamp_min(1e-12))
-            out[f"L{level}/r2_patch"] = explained_variance(patchify(pf.detach(), 8), patchify(f[:, h], 8))
+            out["update_ratio"] = float(num**0.5 / den.clamp_min(1e-12))
+            out["r2_patch"] = explained_variance(patchify(pf.detach(), 8), patchify(f[:, h], 8))
         for name in ("patch", "latent", "action", "total"):
-            out[f"L{level}/{name}_loss"] = float(losses[name].detach())
-        if level == 0:
-            out["total_loss"] = float(losses["total"].detach())
-        self.pred_steps[level] += 1
-        self._grow_hierarchy(level, float(losses["patch"].detach()))
-        if level == 0 and self.pred_steps[0] % cfg.CHECKPOINT_INTERVAL == 0:
+            out[f"{name}_loss"] = float(losses[name].detach())
+        self.pred_steps += 1
+        if self.pred_steps % cfg.CHECKPOINT_INTERVAL == 0:
             self.save()
         return out
-
-    def _grow_hierarchy(self, level: int, loss: float) -> None:
-        """Track level ``level``'s loss average; create the next level once it stayed good long enough.
-
-        The rule: an exponential moving average (0.98) of the level's patch loss must stay below
-        LEVEL_CREATE_THRESHOLD for LEVEL_PATIENCE consecutive updates, and fewer than MAX_LEVELS exist.
-        """
-        cfg = self.cfg
-        ema = self.level_ema[level]
-        self.level_ema[level] = ema = loss if ema is None else 0.98 * ema + 0.02 * loss
-        self.level_good[level] = self.level_good[level] + 1 if ema < cfg.LEVEL_CREATE_THRESHOLD else 0
-        last = level == len(self.predictors) - 1
-        if last and self.level_good[level] >= cfg.LEVEL_PATIENCE and len(self.predictors) < cfg.MAX_LEVELS:
-            self._add_level()
-            self.pred_steps.append(0)
-            self.level_ema.append(None)
-            self.level_good.append(0)
-            self.log(f"step {self.step_count}: level {level} is good enough, created level {level + 1}")

@@ -100,14 +100,20 @@ class TransformerActionConditionedPredictor(nn.Module):
         action_embed_dim: int = 64,
         film_hidden_dim: int = 128,
         merge: int = 2,
+        conditioning: str = "film",
     ):
         """n_tokens: N; latent_dim: D; action_ranges: (low, high) per action component; n_classes: K;
         history: H frames seen; dim/depth/heads: transformer size; film_block_ids: blocks followed by
         FiLM; action_embed_dim / film_hidden_dim: widths of the action MLP and the FiLM MLP; merge: side
         of the square of codec tokens merged into one predictor token (2: 4 tokens -> 1, as in Swin),
         because attention cost grows with the square of the sequence length (measured: 195 tokens cost
-        0.5 s per batch of 16 on one core, 51 tokens a fraction of that)."""
+        0.5 s per batch of 16 on one core, 51 tokens a fraction of that); conditioning: "film" (FiLM
+        after the blocks in film_block_ids) or "concat" (the action embedding appended to every frame
+        token's input features, no FiLM)."""
         super().__init__()
+        if conditioning not in ("film", "concat"):
+            raise ValueError(f"conditioning must be 'film' or 'concat', got {conditioning!r}")
+        self.concat = conditioning == "concat"
         grid = int(round(n_tokens**0.5))
         if grid * grid != n_tokens or grid % merge:
             raise ValueError(f"n_tokens must be a square grid divisible by merge={merge}, got {n_tokens}")
@@ -122,15 +128,15 @@ class TransformerActionConditionedPredictor(nn.Module):
         self.seq_len = history * (self.n_merged + 1)
         if self.seq_len > MAX_TOKENS:
             raise ValueError(f"{history} frames of {n_tokens} tokens exceed the {MAX_TOKENS}-token cap")
-        self.film_block_ids = tuple(film_block_ids)
+        self.film_block_ids = () if self.concat else tuple(film_block_ids)
         self.action_embed = ActionEmbedding(action_ranges, action_embed_dim)
-        self.in_proj = nn.Linear(latent_dim * merge**2, dim)
+        self.in_proj = nn.Linear(latent_dim * merge**2 + (action_embed_dim if self.concat else 0), dim)
         self.act_proj = nn.Linear(action_embed_dim, dim)
         self.space_pos = nn.Parameter(torch.randn(self.n_merged, dim) * 0.02)  # (M, E)
         self.time_pos = nn.Parameter(torch.randn(history, dim) * 0.02)  # (H, E)
         self.blocks = nn.ModuleList(EncoderLayer(dim, heads) for _ in range(depth))
         self.films = nn.ModuleDict(
-            {str(i): FiLM(action_embed_dim, film_hidden_dim, dim) for i in film_block_ids}
+            {str(i): FiLM(action_embed_dim, film_hidden_dim, dim) for i in self.film_block_ids}
         )
         self.norm = nn.LayerNorm(dim)
         self.delta_head = nn.Linear(dim, latent_dim * merge**2)
@@ -167,9 +173,10 @@ class TransformerActionConditionedPredictor(nn.Module):
                 f"(B, {self.history}, A); got {tuple(z_hist.shape)} and {tuple(actions.shape)}"
             )
         emb = self.action_embed(actions)  # (B, H, embed)
-        frames = (
-            self.in_proj(self._merge(z_hist)) + self.space_pos + self.time_pos[None, :, None]
-        )  # (B, H, N, E)
+        merged = self._merge(z_hist)  # (B, H, M, m*m*D)
+        if self.concat:  # every frame token also carries its step's action embedding, at the input
+            merged = torch.cat([merged, emb[:, :, None].expand(-1, -1, self.n_merged, -1)], dim=-1)
+        frames = self.in_proj(merged) + self.space_pos + self.time_pos[None, :, None]  # (B, H, M, E)
         acts = self.act_proj(emb) + self.time_pos  # (B, H, E)
         x = torch.cat([frames, acts[:, :, None]], dim=2).reshape(b, self.seq_len, -1)  # (B, L, E)
         e_tok = emb[:, self.step_of_token]  # (B, L, embed): each token's own step's action

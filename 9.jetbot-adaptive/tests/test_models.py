@@ -73,6 +73,40 @@ def test_film_changes_features_with_the_action():
     assert (outs[0] - outs[1]).abs().mean() > 1e-3 * outs[0].abs().mean()
 
 
+def test_concat_conditioning_has_no_film_and_still_hears_the_action():
+    torch.manual_seed(0)
+    p = TransformerActionConditionedPredictor(64, 64, [(0.0, 1.0)], 2, conditioning="concat")
+    assert len(p.films) == 0 and p.in_proj.in_features == 4 * 64 + 64  # merged tokens + action embedding
+    torch.nn.init.normal_(p.delta_head.weight, std=0.02)  # the head starts at zero: make it speak
+    z = torch.randn(1, 3, 64, 64)
+    outs = [p(z, torch.tensor([[[0.0], [1.0], [act]]])) for act in (0.0, 1.0)]
+    assert (outs[0] - outs[1]).abs().mean() > 1e-4
+    with pytest.raises(ValueError, match="conditioning"):
+        TransformerActionConditionedPredictor(64, 64, [(0.0, 1.0)], 2, conditioning="sum")
+
+
+def test_attention_metrics_keep_the_seed_meanings():
+    from learner.evaluation import attention_metrics, uniform_attention_metrics
+
+    m, h = 16, 3
+    seq = h * (m + 1)  # [z_0 (16 tokens) | a_0 | z_1 | a_1 | z_2 | a_2], as in the default predictor
+    uniform = torch.full((1, 2, seq, seq), 1 / seq)
+    got = attention_metrics([uniform], m, h)
+    for k, v in uniform_attention_metrics(m, h).items():
+        assert abs(float(got[k][0]) - v) < 1e-5, k
+    on_action = torch.zeros(1, 2, seq, seq)
+    on_action[..., seq - 1] = 1.0  # every query looks only at the previous action a_2
+    got = attention_metrics([uniform, on_action], m, h)  # the last layer counts
+    assert float(got["APA"][0]) == 1.0 and float(got["ALF"][0]) == 0.0 and float(got["TTAR"][0]) > 1e6
+    on_old_frame = torch.zeros(1, 2, seq, seq)
+    on_old_frame[..., 0] = 1.0  # ... or only at the oldest frame's first token
+    got = attention_metrics([on_old_frame], m, h)
+    assert float(got["RI@16"][0]) == 0.0 and float(got["TTAR"][0]) == 0.0 and float(got["APA"][0]) == 0.0
+    on_last_frame = torch.zeros(1, 2, seq, seq)
+    on_last_frame[..., seq - 2] = 1.0  # ... or only at a token of the last frame
+    assert float(attention_metrics([on_last_frame], m, h)["ALF"][0]) == 1.0
+
+
 def test_action_loss_falls_on_a_fixed_batch():
     torch.manual_seed(0)
     codec = ConvAutoencoder(img_size=32, latent_dim=32, ch=8)  # small: the behaviour, not the quality

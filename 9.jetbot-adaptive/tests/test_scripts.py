@@ -39,7 +39,7 @@ def trained(chapter_copy) -> Path:
     """The chapter copy after `train.py --quick`."""
     out = run(chapter_copy, "train.py", "--quick")
     assert out.returncode == 0, out.stderr[-2000:]
-    assert (chapter_copy / "checkpoints" / "toroidal_dot" / "predictor_0.pth").exists()
+    assert (chapter_copy / "checkpoints" / "toroidal_dot" / "predictor.pth").exists()
     lines = out.stdout.splitlines()
     assert lines[0] == "torch threads: 1 (set by OMP_NUM_THREADS; --threads N to override)", lines[0]
     assert "trained in" in lines[-2] and lines[-1] == "next: uv run validate.py --quick", lines[-2:]
@@ -88,19 +88,44 @@ def test_quick_train_then_validate_end_to_end(trained):
     assert lines[-1].startswith("train seconds ") and lines[-1].endswith(f"; targets {verdict}"), lines[-1]
 
 
+def test_quick_comparisons_are_printed_by_validate(trained):
+    out = run(trained, "train.py", "--quick", "--compare")
+    assert out.returncode == 0, out.stderr[-2000:]
+    report = json.loads((trained / "outputs" / "compare.json").read_text())
+    assert list(report["variants"]) == ["default", "random_actions", "concat", "action_grad"]
+    assert report["steps"] == 12 and report["variants"]["random_actions"]["curve"][-1]["step"] == 12
+    val = run(trained, "validate.py", "--quick")
+    assert val.returncode == 0, val.stderr[-2000:]
+    for word in (
+        "comparisons:",
+        "random_actions",
+        "concat",
+        "action_grad",
+        "attention/APA",
+        "attention/RI@16",
+    ):
+        assert word in val.stdout, word
+    assert "comparisons" in json.loads((trained / "outputs" / "metrics.json").read_text())
+
+
+def test_compare_without_a_checkpoint_is_one_line(chapter_copy, tmp_path):
+    out = run(chapter_copy, "train.py", "--compare", "--checkpoint-dir", str(tmp_path / "none"))
+    assert_one_line_error(out, "no checkpoint in", "then --compare")
+
+
 def test_restart_resumes_at_the_saved_step_and_backup_saves_a_corrupt_primary(trained, tmp_path):
     ckpt = trained / "checkpoints" / "toroidal_dot"
     saved = json.loads((ckpt / "state.json").read_text())["step"]
     # a restart continues from the saved step; its own save rotates the first set to *_backup
     out = run(trained, "train.py", "--quick", "--steps", str(saved + 3))
     assert out.returncode == 0 and f"resumed at step {saved}" in out.stdout, out.stdout[-1000:]
-    assert (ckpt / "predictor_0_backup.pth").exists()
+    assert (ckpt / "predictor_backup.pth").exists()
     copy = tmp_path / "ckpt"
     shutil.copytree(ckpt, copy)
-    (copy / "predictor_0.pth").write_bytes(b"half a file")
+    (copy / "predictor.pth").write_bytes(b"half a file")
     val = run(trained, "validate.py", "--quick", "--episodes", "1", "--checkpoint", str(copy))
     assert val.returncode == 0 and "backup" in val.stdout, val.stderr[-1000:]
-    (copy / "predictor_0_backup.pth").write_bytes(b"half a file")
+    (copy / "predictor_backup.pth").write_bytes(b"half a file")
     assert_one_line_error(run(trained, "validate.py", "--checkpoint", str(copy)), "no usable checkpoint")
 
 
