@@ -24,7 +24,7 @@ from evaluate import lam_scores, load_models, mapping_accuracy, over_pairs, roll
 from pictures import save_confusion, save_pairs, save_rollouts
 from tqdm import tqdm
 
-from data_utils import add_overlay, load_trajectories
+from data_utils import add_overlay, load_trajectories, position_error
 from models import InverseDynamics, perplexity
 from utils import (
     CKPT_DIR,
@@ -157,7 +157,7 @@ def print_tables(metrics: dict, baselines: dict, sources: list) -> None:
     for s in sources:
         one, ten = metrics[f"payoff/{s}/pos_err_1step_px"], metrics[f"payoff/{s}/pos_err_10step_px"]
         print(f"{s + ' labels':30s} {one:10.3f} {ten:11.3f}")
-    for name in ("copy_last", "shuffled_actions"):
+    for name in ("copy_last", "shuffled_actions", "erased"):
         print(f"{'baseline: ' + name:30s} {'':10s} {baselines[f'payoff/pos_err_10step_px/{name}']:11.3f}")
 
 
@@ -207,6 +207,10 @@ def main(argv=None) -> None:
     ).mean(0)
     baselines["payoff/pos_err_10step_px/copy_last"] = float(still[-1])
     baselines["payoff/pos_err_10step_px/shuffled_actions"] = float(shuf[-1])
+    blank = np.zeros_like(dot["frames"][:, -1])  # a dream that erased the dot: the tracker's fallback
+    baselines["payoff/pos_err_10step_px/erased"] = float(
+        position_error(blank, dot["positions"][:, -1], "dot").mean()
+    )
     targets = {k: list(v) for k, v in TARGETS.items()}
     ok = {"<=": lambda a, t: a <= t, ">=": lambda a, t: a >= t}
     passed = all(ok[op](metrics[k], t) for k, (op, t) in targets.items())
