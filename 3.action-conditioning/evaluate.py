@@ -100,17 +100,19 @@ def direction_accuracy(
     Dot: a move counts when the dot moved > 1 px along the action's axis and direction and < 1 px across
     it; "stay" counts when it moved < 1 px. Point mass: the predicted displacement must be within 45
     degrees of the true one (from the simulator); moves blocked by a wall (< 1.5 px) are left out.
+    A prediction in which the object vanished fails the test (the tracker has no position for it).
     """
     b, k = pred_frames.shape[:2]
-    pos, _ = locate_object(pred_frames.reshape(b * k, 64, 64, 3), world)
+    pos, found = locate_object(pred_frames.reshape(b * k, 64, 64, 3), world)
     moved = displacement(np.repeat(start_pos, k, axis=0), pos, world).reshape(b, k, 2)  # (B, K, 2)
+    found = found.reshape(b, k)
     if world == "dot":
         want = ToroidalDot.MOVES[acts.numpy()].astype(np.float32)  # (K, 2) unit moves
         along = (moved * want).sum(-1)  # (B, K)
         across = np.abs(moved * want[:, ::-1]).sum(-1)
         ok = np.where(want.any(-1), (along > 1.0) & (across < 1.0), np.linalg.norm(moved, axis=-1) < 1.0)
-        return float(ok.mean())
+        return float((ok & found).mean())
     true = np.stack([[simulate_from(world, p, a[None].numpy())[1][0] - p for a in acts] for p in start_pos])
     valid = np.linalg.norm(true, axis=-1) > 1.5  # (B, K)
     cos = (moved * true).sum(-1) / (np.linalg.norm(moved, axis=-1) * np.linalg.norm(true, axis=-1) + 1e-8)
-    return float((cos[valid] > np.cos(np.pi / 4)).mean())
+    return float(((cos > np.cos(np.pi / 4)) & found)[valid].mean())

@@ -5,9 +5,11 @@
 
 From one true start frame, every model dreams 10 steps open loop under the true actions; the dot or the
 agent is located in each decoded frame and compared with the simulator's true position. Baselines:
-copy-last (nothing moves), the same model fed shuffled actions, and the codec floor (decoding the true
-next frames). Also: action-direction accuracy and the counterfactual spread. Writes outputs/metrics.json,
-outputs/counterfactual_{dot,wall}.png (one start, every action, truth beside the dream).
+copy-last (nothing moves), the same model fed shuffled actions, the codec floor (decoding the true
+next frames) and erased (a blank dream: where the tracker finds no object it falls back to the frame
+centre, and the vanished_10step column says how often that happened). Also: action-direction accuracy
+and the counterfactual spread. Writes outputs/metrics.json, outputs/counterfactual_{dot,wall}.png (one
+start, every action, truth beside the dream).
 """
 
 from __future__ import annotations
@@ -76,11 +78,14 @@ def parse_args(argv=None) -> ValConfig:
     return cfg
 
 
-def errors_by_horizon(frames: np.ndarray, positions: np.ndarray, world: str) -> np.ndarray:
-    """Mean position error (px) per step: frames (B, S, 64, 64, 3), positions (B, S, 2) -> (S,)."""
-    return np.array(
-        [position_error(frames[:, h], positions[:, h], world).mean() for h in range(len(positions[0]))]
-    )
+def errors_by_horizon(frames: np.ndarray, positions: np.ndarray, world: str) -> tuple[np.ndarray, np.ndarray]:
+    """Mean position error (px) per step, and how often the tracker fell back to the frame centre.
+
+    frames (B, S, 64, 64, 3), positions (B, S, 2) -> errors (S,) and vanished (S,): the fraction of the B
+    frames in which no object was found (each counted at the frame centre, ~24 px from a random point).
+    """
+    each = [position_error(frames[:, h], positions[:, h], world) for h in range(len(positions[0]))]
+    return np.array([e.mean() for e, _ in each]), np.array([v.mean() for _, v in each])
 
 
 def evaluate_world(world, models, codec, data, device, seed) -> tuple[dict, dict]:
@@ -97,18 +102,21 @@ def evaluate_world(world, models, codec, data, device, seed) -> tuple[dict, dict
         mine.items(), desc=f"dream {world}: 10 steps, shuffled, every action", leave=False
     ):
         # decode only the steps the tables report (1 and 10): the other 8 would be decoded for nothing
-        err = errors_by_horizon(dream(model, codec, tok[:, 0], acts, steps=keep), truth_pos[:, keep], world)
-        shuf = errors_by_horizon(
+        err, gone = errors_by_horizon(
+            dream(model, codec, tok[:, 0], acts, steps=keep), truth_pos[:, keep], world
+        )
+        shuf, _ = errors_by_horizon(
             dream(model, codec, tok[:, 0], shuffled, steps=keep), truth_pos[:, keep], world
         )
         each = choices.repeat(len(acts), *[1] * (choices.dim() - 1))[:, None]  # (B*K, 1[, A]) every action
         one = dream(model, codec, tok[:, 0].repeat_interleave(k, 0), each)  # (B*K, 1, 64, 64, 3)
         metrics[f"{key}/pos_err_1step_px"] = float(err[0])
         metrics[f"{key}/pos_err_10step_px"] = float(err[1])
+        metrics[f"{key}/vanished_10step"] = float(gone[1])  # the tracker's fallback: the object was erased
         if model.head_kind == "regression":  # what snapping to the FSQ grid buys
             raw = dream(model, codec, tok[:, 0], acts, snap=False, steps=keep)
             metrics[f"{key}/pos_err_10step_no_snap_px"] = float(
-                errors_by_horizon(raw, truth_pos[:, keep], world)[1]
+                errors_by_horizon(raw, truth_pos[:, keep], world)[0][1]
             )
         metrics[f"{key}/shuffled_err_10step_px"] = float(shuf[1])
         metrics[f"{key}/shuffled_over_model_10step"] = float(shuf[1] / max(err[1], 1e-6))
@@ -118,11 +126,20 @@ def evaluate_world(world, models, codec, data, device, seed) -> tuple[dict, dict
         metrics[f"{key}/counterfactual_spread"] = counterfactual_spread(model, tok[:32, 0], choices, 3)
     still = np.repeat(data["frames"][:, :1], len(keep), axis=1)  # copy-last: the start frame forever
     floor = decode(codec, tok[:, 1:][:, keep])  # what the codec alone can do with the true future
-    for name, frames in (("copy_last", still), ("codec_floor", floor)):
-        e = errors_by_horizon(frames, truth_pos[:, keep], world)
+    erased = np.zeros_like(still)  # a dream that erased the object: the tracker's fallback everywhere
+    for name, frames in (("copy_last", still), ("codec_floor", floor), ("erased", erased)):
+        e, _ = errors_by_horizon(frames, truth_pos[:, keep], world)
         base[f"{world}/pos_err_1step_px/{name}"] = float(e[0])
         base[f"{world}/pos_err_10step_px/{name}"] = float(e[1])
     return metrics, base
+
+
+def largest_move_per_axis(positions: np.ndarray, world: str) -> float:
+    """The largest true move (px) along one axis in one step: positions (B, S, 2) -> a float."""
+    steps = np.abs(np.diff(positions, axis=1))  # (B, S-1, 2)
+    if world == "dot":
+        steps = np.minimum(steps, 64 - steps)  # a wrap across the edge is a 2-px move, not 62
+    return float(steps.max())
 
 
 def save_counterfactual(world, model, codec, data, device, steps: int = 6) -> None:
@@ -149,7 +166,7 @@ def save_counterfactual(world, model, codec, data, device, steps: int = 6) -> No
     plt.close(fig)
 
 
-def print_tables(metrics: dict, baselines: dict, methods: list) -> None:
+def print_tables(metrics: dict, baselines: dict, methods: list, moves: dict) -> None:
     """The targets table (metric, value, target, baseline), then every conditioning side by side."""
     print(f"\n{'metric (conditioning: ' + MAIN + ')':36s} {'value':>8s} {'target':>8s}   baseline")
     for world in WORLDS:
@@ -168,15 +185,29 @@ def print_tables(metrics: dict, baselines: dict, methods: list) -> None:
             if m == "action_direction_acc":
                 bl = "chance 0.20" if world == "dot" else "chance 0.25"
             print(f"{key:36s} {value:8.3f} {tgt:>8s}   {bl}")
-    cols = ("pos_err_1step_px", "pos_err_10step_px", "action_direction_acc", "shuffled_err_10step_px")
-    print(f"\n{'world/conditioning':20s}" + "".join(f"{c.replace('_px', ''):>26s}" for c in cols))
+    cols = (
+        "pos_err_1step_px",
+        "pos_err_10step_px",
+        "vanished_10step",
+        "action_direction_acc",
+        "shuffled_err_10step_px",
+    )
+    print(f"\n{'world/conditioning':20s}" + "".join(f"{c.replace('_px', ''):>23s}" for c in cols))
     for world in WORLDS:
         for method in methods:
             if f"{world}/{method}/{cols[0]}" in metrics:
                 print(
                     f"{world + '/' + method:20s}"
-                    + "".join(f"{metrics[f'{world}/{method}/{c}']:26.3f}" for c in cols)
+                    + "".join(f"{metrics[f'{world}/{method}/{c}']:23.3f}" for c in cols)
                 )
+    gone = {k.rsplit("/", 1)[0]: v for k, v in metrics.items() if k.endswith("/vanished_10step") and v > 0}
+    for key, frac in gone.items():
+        print(
+            f"tracker fallback: in {frac:.0%} of {key}'s 10-step dreams the object was erased; such a"
+            " frame counts as the frame centre, so its error says 'erased', not 'moved to the wrong place'"
+        )
+    said = ", ".join(f"{w} {v:.2f} px" for w, v in moves.items())
+    print(f"largest true move per step along one axis in the held-out data: {said}")
 
 
 def main(argv=None) -> None:
@@ -190,7 +221,7 @@ def main(argv=None) -> None:
     codec, models = load_models(ckpt, device)
     if not all(f"{w}/{MAIN}" in models for w in WORLDS):
         raise UserError(f"the checkpoint has no '{MAIN}' models (it holds {sorted(models)}); re-run train.py")
-    metrics, baselines = {}, {}
+    metrics, baselines, moves = {}, {}, {}
     OUT_DIR.mkdir(exist_ok=True)
     for world in WORLDS:
         data = load_trajectories(
@@ -199,6 +230,7 @@ def main(argv=None) -> None:
         m, b = evaluate_world(world, models, codec, data, device, cfg.seed)
         metrics.update(m)
         baselines.update(b)
+        moves[world] = largest_move_per_axis(data["positions"], world)
         save_counterfactual(world, models[f"{world}/{MAIN}"], codec, data, device)
     flat = {k.replace(f"/{MAIN}/", "/"): v for k, v in metrics.items() if f"/{MAIN}/" in k}
     others = {k: v for k, v in metrics.items() if f"/{MAIN}/" not in k}
@@ -217,9 +249,10 @@ def main(argv=None) -> None:
         "targets": targets,
         "passed": passed,
         "conditioning_for_targets": MAIN,
+        "largest_true_move_per_axis_px": moves,
     }
     (OUT_DIR / "metrics.json").write_text(json.dumps(report, indent=2))
-    print_tables(metrics, baselines, ["concat", "token", "film"])
+    print_tables(metrics, baselines, ["concat", "token", "film"], moves)
     if cfg.quick:
         print("\nsmoke run (--quick): this checks the plumbing; the numbers are not the lesson's")
     print(f"\ntrain seconds {ckpt['train_seconds']:.0f}, validate seconds {time.time() - t0:.0f}; "

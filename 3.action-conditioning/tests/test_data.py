@@ -27,8 +27,13 @@ def test_load_trajectories_caches():
 def test_recorded_positions_match_the_frames():
     for world in ("dot", "wall"):
         d = make_trajectories(world, 4, 6, seed=3)
-        err = position_error(d["frames"].reshape(-1, 64, 64, 3), d["positions"].reshape(-1, 2), world)
-        assert err.max() < 0.2, (world, err.max())
+        err, vanished = position_error(
+            d["frames"].reshape(-1, 64, 64, 3), d["positions"].reshape(-1, 2), world
+        )
+        assert err.max() < 0.2 and not vanished.any(), (world, err.max())
+    blank = np.zeros((2, 64, 64, 3), dtype=np.uint8)  # the object erased: the tracker falls back, and says so
+    err, vanished = position_error(blank, np.array([[31.5, 31.5], [0.0, 31.5]]), "dot")
+    assert vanished.all() and np.allclose(err, [0.0, 31.5])
 
 
 def test_dot_moves_two_pixels_per_action_and_wraps():
