@@ -114,19 +114,29 @@ def distance_field(walls: np.ndarray, goal: np.ndarray, grid: int = 64) -> np.nd
 
 
 def geodesic(field: np.ndarray, goal: np.ndarray, p: np.ndarray) -> np.ndarray:
-    """Shortest-path distance from positions ``p`` (M, 2) to ``goal`` (2,) read off ``distance_field``:
-    the best of (a surrounding node's distance + the straight step to it) over the 4 nodes around each
-    position, and the straight line when the goal is within 2 cells. Returns (M,)."""
-    grid = field.shape[0]
-    j0, i0 = np.floor(p.T * grid - 0.5).astype(int)  # (M,) the node below-left of each position
-    best = np.full(len(p), np.inf)
+    """Shortest-path distance from positions to a goal read off ``distance_field``: the best of (a
+    surrounding node's distance + the straight step to it) over the 4 nodes around each position, and
+    the straight line when the goal is within 2 cells.
+
+    Args:
+        field: (G, G) one goal's field, goal (2,), p (M, 2); or B tasks at once: field (B, G, G),
+            goal (B, 2), p (B, M, 2).
+    Returns:
+        (M,) or (B, M) distances.
+    """
+    grid = field.shape[-1]
+    flat = field.reshape(-1, grid * grid)  # (B, G*G), B = 1 for one goal
+    q = p.reshape(len(flat), -1, 2)  # (B, M, 2)
+    j0, i0 = np.moveaxis(np.floor(q * grid - 0.5).astype(int), -1, 0)  # (B, M) the node below-left
+    best = np.full(q.shape[:2], np.inf)
     for di in (0, 1):
         for dj in (0, 1):
-            i, j = np.clip(i0 + di, 0, grid - 1), np.clip(j0 + dj, 0, grid - 1)
-            node = np.stack([(j + 0.5) / grid, (i + 0.5) / grid], 1)  # (M, 2)
-            best = np.minimum(best, field[i, j] + np.linalg.norm(p - node, axis=1))
-    straight = np.linalg.norm(p - goal, axis=1)
-    return np.where(straight < 2 / grid, straight, best)
+            i, j = np.clip(i0 + di, 0, grid - 1), np.clip(j0 + dj, 0, grid - 1)  # (B, M)
+            node = np.stack([(j + 0.5) / grid, (i + 0.5) / grid], -1)  # (B, M, 2)
+            d_node = np.take_along_axis(flat, i * grid + j, axis=1)  # (B, M)
+            best = np.minimum(best, d_node + np.linalg.norm(q - node, axis=-1))
+    straight = np.linalg.norm(q - np.reshape(goal, (len(flat), 1, 2)), axis=-1)  # (B, M)
+    return np.where(straight < 2 / grid, straight, best).reshape(p.shape[:-1])
 
 
 class PointMassRoom:

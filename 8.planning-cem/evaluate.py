@@ -4,8 +4,9 @@ An episode (DINO-WM's protocol): reset the simulator at a seeded start, show the
 frame and an image of the goal state, let it act for ``n_steps`` actions, then measure how far the agent
 ended from the goal; success = closer than SUCCESS_RADIUS.
 
-Episodes run in lockstep as a batch (each is its own robot with its own plan; batching only shares the
-arithmetic); the planning time of one robot is measured separately, with a batch of one.
+Episodes run in lockstep as a batch: each is its own robot with its own plan and its own random stream
+(planners/noise.py), and the planners score all of them in one tensor, so the world model runs once per
+CEM iteration for every task. The planning time of one robot is measured separately, with a batch of one.
 
 Shape key: B episodes, S samples, H horizon, A action dims, D latent dim.
 """
@@ -68,8 +69,10 @@ def load_model(ckpt: dict, device) -> WorldModel:
     return model.to(device).eval().requires_grad_(False)
 
 
-def make_planner(name: str, pc: PlanConfig, gen: torch.Generator):
-    """A planner(cost_fn, mean (1, H, A)) -> (plan (1, H, A), history) and its horizon / execute."""
+def make_planner(name: str, pc: PlanConfig, gen):
+    """A batched planner(cost_fn, mean (B, H, A)) -> (plan (B, H, A), history) and its horizon / execute.
+
+    gen: a list of B generators (one random stream per task: planners/noise.py), one generator, or None."""
     if name not in PLANNERS:
         raise UserError(f"unknown planner {name!r}; expected one of {', '.join(PLANNERS)}")
     open_loop = not name.startswith("mpc") and name != "oracle"
@@ -111,6 +114,7 @@ def run_episodes(
     Args:
         starts, goals: (B, 2) positions; the planners see only frames, except the oracle, which plans
             with the true simulator (positions). model / latent_scale: the learned world model.
+        gen: a list of B generators, one per episode (planners.task_generators), or one for all.
         goal_frame: (64, 64, 3) uint8 goal image for every episode (default: each goal rendered).
     Returns:
         one dict per episode: {"success", "final_dist", "positions": (n_steps+1, 2), "history": the first
@@ -150,6 +154,15 @@ def run_episodes(
         for i in range(b)
     ]
     return episodes, out["plan_seconds"]
+
+
+def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The 95 % Wilson score interval of a success rate: (low, high). Unlike p +- 1.96 sqrt(p(1-p)/n) it
+    stays inside [0, 1] and is not zero-width at p = 1 (50 successes in 50 tasks: [0.93, 1])."""
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return float(centre - half), float(centre + half)
 
 
 def random_policy(world: str, tasks: np.ndarray, n_steps: int, seed: int) -> float:

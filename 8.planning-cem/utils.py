@@ -143,16 +143,19 @@ def load_checkpoint(path, expected_model: str) -> dict:
     return ckpt
 
 
-def print_table(metrics: dict, baselines: dict, targets: dict, tasks: dict | None = None) -> None:
-    """The aligned table: metric, value, tasks it was measured on (plan_s: one robot timed alone on
-    that many), target, baseline."""
-    rows = [("metric", "value", "tasks", "target", "baseline")]
+def print_table(
+    metrics: dict, baselines: dict, targets: dict, tasks: dict | None = None, intervals: dict | None = None
+) -> None:
+    """The aligned table: metric, value, its 95 % interval (success rates), tasks it was measured on
+    (plan_s: one robot timed alone on that many), target, baseline."""
+    rows = [("metric", "value", "95% interval", "tasks", "target", "baseline")]
     for k, v in metrics.items():
         t = f"{targets[k][0]} {targets[k][1]}" if k in targets else ""
         base = "  ".join(
             f"{b.split('/')[-1]} {bv:.3g}" for b, bv in baselines.items() if b.rsplit("/", 1)[0] == k
         )
-        rows.append((k, f"{v:.3g}", str((tasks or {}).get(k, "")), t, base))
-    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+        ci = f"[{intervals[k][0]:.3f}, {intervals[k][1]:.3f}]" if k in (intervals or {}) else ""
+        rows.append((k, f"{v:.3g}", ci, str((tasks or {}).get(k, "")), t, base))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())

@@ -113,3 +113,48 @@ def test_the_oracle_distance_goes_round_the_walls():
     assert geodesic(field, goal, goal[None])[0] == 0.0  # exact at the goal: no pixel-sized offset
     near = geodesic(field, goal, np.array([[0.75, 0.2]]))[0]
     assert near == pytest.approx(0.05, abs=0.01)
+
+
+def test_batched_planners_give_each_task_the_plan_it_gets_alone():
+    """Same noise (one stream per task), same plan: the batched path is the single-task one, B times."""
+    from planners import (
+        cem_one,
+        gradient_plan_one,
+        model_cost,
+        random_shooting_one,
+        task_generators,
+    )
+
+    torch.manual_seed(0)
+    model = WorldModel(16, 8, 32).eval().requires_grad_(False)
+    z0, zg = torch.randn(5, 16), torch.randn(5, 16)  # 5 tasks
+    batched = model_cost(model, z0, zg, 1.0, distance="learned", chunk=2)  # chunks of 2, 2 and 1 tasks
+    mean = torch.rand(5, 4, 2) - 0.5
+    plans = {
+        "cem": cem(batched, mean, n_samples=50, n_elites=5, n_iters=3, gen=task_generators(3, 5))[0],
+        "random": random_shooting(batched, 5, 4, n_samples=60, gen=task_generators(3, 5))[0],
+        "gd": gradient_plan(batched, mean, n_restarts=3, n_steps=5, gen=task_generators(3, 5))[0],
+    }
+    for i in range(5):
+        one = model_cost(model, z0[i], zg[i], 1.0, distance="learned")  # (S, H, A) -> (S,)
+        alone = {
+            "cem": cem_one(one, mean[i], n_samples=50, n_elites=5, n_iters=3, gen=task_generators(3, 5)[i])[
+                0
+            ],
+            "random": random_shooting_one(one, 4, n_samples=60, gen=task_generators(3, 5)[i])[0],
+            "gd": gradient_plan_one(one, mean[i], n_restarts=3, n_steps=5, gen=task_generators(3, 5)[i])[0],
+        }
+        for name, plan in alone.items():
+            assert torch.allclose(plans[name][i], plan, atol=1e-5), (name, i)
+    assert not torch.allclose(plans["cem"][0], plans["cem"][1])  # different tasks, different plans
+
+
+def test_the_batched_geodesic_reads_each_task_its_own_field():
+    env = PointMassRoom("wall")
+    goals = np.array([[0.8, 0.2], [0.2, 0.8]])
+    fields = np.stack([distance_field(env.walls, g) for g in goals])  # (2, G, G)
+    p = np.random.default_rng(0).uniform(0.1, 0.9, size=(2, 7, 2))  # (B, M, 2)
+    together = geodesic(fields, goals, p)  # (2, 7)
+    assert together.shape == (2, 7)
+    for i in range(2):
+        assert np.allclose(together[i], geodesic(fields[i], goals[i], p[i]))
