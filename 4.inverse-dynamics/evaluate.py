@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from stages import batch_pairs
+from stages import over_pairs
 
 from data_utils import N_ACTIONS, position_error
 from models import ActionDynamics, InverseDynamics, LatentActionModel, OverlayReader, rollout
@@ -39,23 +39,6 @@ def load_models(ckpt: dict, device) -> dict:
             f"checkpoint does not match this chapter's models ({type(e).__name__}): re-run train.py"
         ) from e
     return models
-
-
-def all_pairs(n: int, t: int) -> tuple[np.ndarray, np.ndarray]:
-    """Every (trajectory, time) pair index of N trajectories of T frames: two (N*(T-1),) arrays."""
-    return np.divmod(np.arange(n * (t - 1)), t - 1)
-
-
-@torch.no_grad()
-def over_pairs(fn, frames: torch.Tensor, device, batch: int = 500) -> torch.Tensor:
-    """Apply ``fn(x0, x1)`` to every pair of ``frames`` (N, T, 3, 64, 64) in batches -> (B, ...) results."""
-    traj, step = all_pairs(*frames.shape[:2])
-    return torch.cat(
-        [
-            fn(*batch_pairs(frames, traj[i : i + batch], step[i : i + batch], device)).cpu()
-            for i in range(0, len(traj), batch)
-        ]
-    )
 
 
 def psnr(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

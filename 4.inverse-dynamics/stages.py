@@ -3,6 +3,7 @@
 Shape key: N trajectories, T frames per trajectory, B batch, K latent-action codes, A action dims.
 Frames are kept as uint8 tensors (N, T, 3, 64, 64) and turned into floats in [0, 1] batch by batch.
 
+    over_pairs       the one loop over every frame pair (labelling, codes, evaluation)
     train_idm        (frame_t, frame_t+1) -> action on the labelled trajectories only
     pseudo_label     the IDM labels every pair of every trajectory (the VPT recipe)
     train_overlay    one frame -> the button lit on its controller overlay (labelled trajectories only)
@@ -115,18 +116,31 @@ def train_idm(kind, frames, actions, labelled, cfg, device) -> tuple[InverseDyna
 
 
 @torch.no_grad()
+def over_pairs(fn, frames: torch.Tensor, device, batch: int = 500) -> torch.Tensor:
+    """The one loop over frame pairs: ``fn(x0, x1)`` on every (trajectory, t) pair, in batches.
+
+    Args: fn maps two (b, 3, 64, 64) float batches to (b, ...); frames (N, T, 3, 64, 64) uint8.
+    Returns: (N*(T-1), ...) results in (trajectory, t) order, on the CPU.
+    """
+    n, t = frames.shape[:2]
+    traj, step = np.divmod(np.arange(n * (t - 1)), t - 1)  # every (trajectory, t) pair
+    return torch.cat(
+        [
+            fn(*batch_pairs(frames, traj[i : i + batch], step[i : i + batch], device)).cpu()
+            for i in range(0, len(traj), batch)
+        ]
+    )
+
+
+@torch.no_grad()
 def pseudo_label(idm: InverseDynamics, frames: torch.Tensor, device, batch: int = 500) -> torch.Tensor:
     """Label every pair of every trajectory: frames (N, T, 3, 64, 64) -> (N, T-1) int64 or (N, T-1, A).
 
     Deterministic: the model is in eval mode and the same frames give the same labels (tests check it).
     """
     n, t = frames.shape[:2]
-    traj, step = np.divmod(np.arange(n * (t - 1)), t - 1)  # every (trajectory, t) pair
-    out = [
-        idm.eval().predict(*batch_pairs(frames, traj[i : i + batch], step[i : i + batch], device)).cpu()
-        for i in range(0, len(traj), batch)
-    ]
-    return torch.cat(out).view(n, t - 1, *out[0].shape[1:])
+    out = over_pairs(idm.eval().predict, frames, device, batch)  # (N*(T-1)[, A])
+    return out.view(n, t - 1, *out.shape[1:])
 
 
 def train_overlay(frames, shown, labelled, cfg, device) -> tuple[OverlayReader, dict]:
@@ -195,12 +209,8 @@ def train_lam(
 def lam_codes(lam: LatentActionModel, frames: torch.Tensor, device, batch: int = 500) -> torch.Tensor:
     """The LAM's code index for every pair: frames (N, T, 3, 64, 64) -> (N, T-1) int64 in [0, K)."""
     n, t = frames.shape[:2]
-    traj, step = np.divmod(np.arange(n * (t - 1)), t - 1)
-    out = [
-        lam.eval().encode(*batch_pairs(frames, traj[i : i + batch], step[i : i + batch], device))[1].cpu()
-        for i in range(0, len(traj), batch)
-    ]
-    return torch.cat(out).view(n, t - 1)
+    lam.eval()
+    return over_pairs(lambda x0, x1: lam.encode(x0, x1)[1], frames, device, batch).view(n, t - 1)
 
 
 def map_codes(codes: torch.Tensor, actions: torch.Tensor, n_codes: int, n_actions: int = 5) -> torch.Tensor:

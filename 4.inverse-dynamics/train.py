@@ -158,6 +158,76 @@ def save_loss_plot(hists: dict) -> None:
     plt.close(fig)
 
 
+def stage_idm(cfg: TrainConfig, frames, actions, wall: dict, labelled: np.ndarray, device) -> tuple:
+    """Stage 1, inverse dynamics (VPT): a few labelled pairs -> an IDM -> labels for every pair.
+
+    Trains the dot's IDM (frames (N, T, 3, 64, 64) uint8, actions (N, T-1)) on each label fraction and
+    the point mass's on ``labelled``. Returns (idm_labels (N, T-1) int64 from the main fraction's IDM,
+    hists, states).
+    """
+    hists, states = {}, {}
+    for frac in fractions(cfg):
+        few = label_split(cfg.n_traj, frac, cfg.seed)
+        idm, hists[f"idm dot {frac:g}"] = stages.train_idm("discrete", frames, actions, few, cfg, device)
+        states[f"idm_dot@{frac:g}"] = idm.state_dict()
+        if frac == cfg.label_fraction:
+            main_idm = idm
+    wall_f, wall_a = stages.to_tensor(wall["frames"]), torch.from_numpy(wall["actions"])
+    idm_wall, hists["idm wall"] = stages.train_idm("continuous", wall_f, wall_a, labelled, cfg, device)
+    states["idm_wall"] = idm_wall.state_dict()
+    return stages.pseudo_label(main_idm, frames, device), hists, states
+
+
+def stage_overlay(cfg: TrainConfig, dot: dict, labelled: np.ndarray, device) -> tuple:
+    """Stage 2, the controller overlay: read the action off the frame, then mask the overlay out.
+
+    Returns (read (N, T-1) int64: the action read at frame t, masked (N, T, 3, 64, 64) uint8 frames
+    without the overlay, hists, states).
+    """
+    hud, shown = add_overlay(dot["frames"], dot["actions"], seed=cfg.seed + OVERLAY_SEED_OFFSET)
+    hud_t, shown_t = stages.to_tensor(hud), torch.from_numpy(shown)
+    reader, hist = stages.train_overlay(hud_t, shown_t, labelled, cfg, device)
+    read = stages.read_overlay(reader, hud_t, device)[:, :-1]  # frame t shows a_t: (N, T-1)
+    masked = stages.to_tensor(mask_overlay(hud))  # what the dynamics model may see
+    return read, masked, {"overlay reader": hist}, {"overlay": reader.state_dict()}
+
+
+def stage_lam(cfg: TrainConfig, frames: torch.Tensor, actions: torch.Tensor, labelled, device) -> tuple:
+    """Stage 3, latent actions (Genie): no labels at all; ``cfg.map_labels`` labelled pairs name the codes.
+
+    Trains the default LAM (and the collapse ablation with ``cfg.ablation``). Returns (labels: {name:
+    (N, T-1) int64 named codes}, the default LAM's code -> action mapping (K,), hists, states).
+    """
+    lam, hist = stages.train_lam(frames, cfg, device, "fsq")
+    hists, states, models = {"lam fsq (default)": hist}, {"lam": lam.state_dict()}, {"lam": lam}
+    if cfg.ablation:
+        naive, hists["lam vq, plain MSE (ablation)"] = stages.train_lam(
+            frames, cfg, device, "vq", fg_weight=1.0, spread=False, steps=cfg.lam_ablation_steps
+        )
+        states["lam_ablation"], models["lam_ablation"] = naive.state_dict(), naive
+    rng = np.random.default_rng(cfg.seed + 5)
+    pick = rng.choice(len(labelled) * (cfg.traj_len - 1), size=cfg.map_labels, replace=False)
+    traj, step = labelled[pick // (cfg.traj_len - 1)], pick % (cfg.traj_len - 1)  # the labelled pairs
+    labels, mappings = {}, {}
+    for name, model in models.items():
+        codes = stages.lam_codes(model, frames, device)  # (N, T-1)
+        mappings[name] = stages.map_codes(codes[traj, step], actions[traj, step], model.n_codes)  # (K,)
+        labels[name] = mappings[name][codes]  # (N, T-1)
+    return labels, mappings["lam"], hists, states
+
+
+def stage_payoff(cfg: TrainConfig, sources: dict, device) -> tuple[dict, dict]:
+    """Stage 4, the pay-off: the same dynamics model trained on each source of labels, same steps.
+
+    sources: {name: (frames (N, T, 3, 64, 64) uint8, actions (N, T-1) int64)}. Returns (hists, states).
+    """
+    hists, states = {}, {}
+    for name, (f, a) in sources.items():
+        model, hists[f"dyn {name}"] = stages.train_dynamics(f, a, cfg, device, name)
+        states[f"dyn_{name}"] = model.state_dict()
+    return hists, states
+
+
 def main(argv=None) -> None:
     """Run the four stages and save one checkpoint holding every model and the inferred labels' quality."""
     cfg = parse_args(argv)
@@ -171,72 +241,28 @@ def main(argv=None) -> None:
     frames, actions = stages.to_tensor(dot["frames"]), torch.from_numpy(dot["actions"])  # (N, T, 3, 64, 64)
     labelled = label_split(cfg.n_traj, cfg.label_fraction, cfg.seed)
     unlabelled = np.setdiff1d(np.arange(cfg.n_traj), labelled)
-    hists, states, info = {}, {}, {"labelled_trajectories": len(labelled)}
 
-    # 1. inverse dynamics: a few labelled pairs -> an IDM -> labels for everything (VPT)
-    for frac in fractions(cfg):
-        few = label_split(cfg.n_traj, frac, cfg.seed)
-        idm, hists[f"idm dot {frac:g}"] = stages.train_idm("discrete", frames, actions, few, cfg, device)
-        states[f"idm_dot@{frac:g}"] = idm.state_dict()
-        if frac == cfg.label_fraction:
-            main_idm = idm
-    idm_wall, hists["idm wall"] = stages.train_idm(
-        "continuous",
-        stages.to_tensor(wall["frames"]),
-        torch.from_numpy(wall["actions"]),
-        labelled,
-        cfg,
-        device,
-    )
-    states["idm_wall"] = idm_wall.state_dict()
-    idm_labels = stages.pseudo_label(main_idm, frames, device)  # (N, T-1)
-    info["idm_pseudo_label_acc_unlabelled"] = (
-        (idm_labels[unlabelled] == actions[unlabelled]).float().mean().item()
-    )
-
-    # 2. the controller overlay: read the action off the frame, then mask the overlay out
-    hud, shown = add_overlay(dot["frames"], dot["actions"], seed=cfg.seed + OVERLAY_SEED_OFFSET)
-    hud_t, shown_t = stages.to_tensor(hud), torch.from_numpy(shown)
-    reader, hists["overlay reader"] = stages.train_overlay(hud_t, shown_t, labelled, cfg, device)
-    states["overlay"] = reader.state_dict()
-    read = stages.read_overlay(reader, hud_t, device)[:, :-1]  # frame t shows a_t: (N, T-1)
-    info["overlay_read_acc_unlabelled"] = (read[unlabelled] == actions[unlabelled]).float().mean().item()
-    masked = stages.to_tensor(mask_overlay(hud))  # (N, T, 3, 64, 64): what the dynamics model may see
-
-    # 3. the latent action model: no labels at all; 20 labelled pairs name its codes afterwards
-    lam, hists["lam fsq (default)"] = stages.train_lam(frames, cfg, device, "fsq")
-    states["lam"] = lam.state_dict()
-    if cfg.ablation:
-        naive, hists["lam vq, plain MSE (ablation)"] = stages.train_lam(
-            frames, cfg, device, "vq", fg_weight=1.0, spread=False, steps=cfg.lam_ablation_steps
-        )
-        states["lam_ablation"] = naive.state_dict()
-    rng = np.random.default_rng(cfg.seed + 5)
-    pick = rng.choice(len(labelled) * (cfg.traj_len - 1), size=cfg.map_labels, replace=False)
-    traj, step = labelled[pick // (cfg.traj_len - 1)], pick % (cfg.traj_len - 1)  # 20 labelled pairs
-    lam_labels = {}
-    for name, model in (("lam", lam), ("lam_ablation", naive if cfg.ablation else None)):
-        if model is None:
-            continue
-        codes = stages.lam_codes(model, frames, device)  # (N, T-1)
-        mapping = stages.map_codes(codes[traj, step], actions[traj, step], model.n_codes)  # (K,)
-        lam_labels[name] = mapping[codes]  # (N, T-1)
-        right = mapping[codes][unlabelled] == actions[unlabelled]
-        info[f"{name}_mapped_acc_unlabelled"] = right.float().mean().item()
-        if name == "lam":
-            lam_mapping = mapping
-
-    # 4. the pay-off: one dynamics model, four sources of labels (five with the collapsed LAM), same steps
+    idm_labels, hists, states = stage_idm(cfg, frames, actions, wall, labelled, device)
+    read, masked, h, s = stage_overlay(cfg, dot, labelled, device)
+    hists, states = hists | h, states | s
+    lam_labels, lam_mapping, h, s = stage_lam(cfg, frames, actions, labelled, device)
+    hists, states = hists | h, states | s
     sources = {
         "true": (frames, actions),
         "idm": (frames, with_true_labels(idm_labels, actions, labelled)),
-        "lam": (frames, lam_labels["lam"]),  # only the 20 labelled pairs were used
+        "lam": (frames, lam_labels["lam"]),  # only the map_labels labelled pairs were used
         "overlay": (masked, with_true_labels(read, actions, labelled)),
     } | ({"lam_ablation": (frames, lam_labels["lam_ablation"])} if cfg.ablation else {})
-    for name, (f, a) in sources.items():
-        model, hists[f"dyn {name}"] = stages.train_dynamics(f, a, cfg, device, name)
-        states[f"dyn_{name}"] = model.state_dict()
+    h, s = stage_payoff(cfg, sources, device)
+    hists, states = hists | h, states | s
     seconds = time.time() - t_start
+
+    def right(labels):  # accuracy of inferred labels on the pairs whose labels we pretended to lose
+        return (labels[unlabelled] == actions[unlabelled]).float().mean().item()
+
+    info = {"labelled_trajectories": len(labelled), "idm_pseudo_label_acc_unlabelled": right(idm_labels)}
+    info["overlay_read_acc_unlabelled"] = right(read)
+    info |= {f"{name}_mapped_acc_unlabelled": right(labels) for name, labels in lam_labels.items()}
     ckpt = {
         "model": "inverse-dynamics",
         "config": dataclasses.asdict(cfg)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import stages
 import torch
-from evaluate import lam_scores, load_models, mapping_accuracy, over_pairs, rollout_errors
+from evaluate import lam_scores, load_models, mapping_accuracy, rollout_errors
 from pictures import save_confusion, save_pairs, save_rollouts
 from tqdm import tqdm
 
@@ -86,19 +86,19 @@ def evaluate_idms(models, ckpt, dot, wall, device) -> tuple[dict, dict]:
     cfg, m, b = ckpt["config"], {}, {}
     truth = torch.from_numpy(dot["actions"]).flatten()  # (B,)
     for frac in cfg["fractions"]:
-        pred = over_pairs(models[f"idm_dot@{frac:g}"].predict, dot["f"], device)
+        pred = stages.over_pairs(models[f"idm_dot@{frac:g}"].predict, dot["f"], device)
         m[f"idm/dot_acc@{frac:g}"] = (pred == truth).float().mean().item()
         m[f"idm/labelled_pairs@{frac:g}"] = max(1, round(frac * cfg["n_traj"])) * (cfg["traj_len"] - 1)
     m["idm/dot_acc"] = m[f"idm/dot_acc@{cfg['label_fraction']:g}"]
     torch.manual_seed(0)
     untrained = InverseDynamics("discrete").to(device).eval()
     b["idm/dot_acc/untrained"] = (
-        (over_pairs(untrained.predict, dot["f"], device) == truth).float().mean().item()
+        (stages.over_pairs(untrained.predict, dot["f"], device) == truth).float().mean().item()
     )
     b["idm/dot_acc/majority_class"] = torch.bincount(truth).max().item() / len(truth)
     b["idm/dot_acc/chance"] = 0.2
     true_a = torch.from_numpy(wall["actions"]).reshape(-1, 2)  # (B, 2)
-    pred_a = over_pairs(models["idm_wall"].predict, wall["f"], device)
+    pred_a = stages.over_pairs(models["idm_wall"].predict, wall["f"], device)
     moved = np.diff(wall["positions"], axis=1).reshape(-1, 2)  # (B, 2) true displacement in px
     free = torch.from_numpy(np.abs(moved - true_a.numpy() * 3.2).max(1) < 0.05)  # not blocked by a wall
     m["idm/wall_mae"] = (pred_a - true_a).abs().mean().item()
