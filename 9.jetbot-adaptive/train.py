@@ -21,9 +21,7 @@ from pathlib import Path
 from config import ROBOT_PRESETS, AdaptiveWorldModelConfig
 from learner import AdaptiveWorldModel
 from learner.compare import VARIANTS, episode_resets, run_comparisons
-from robots import ToroidalDotConfig, ToroidalDotRobot
-
-from utils import (
+from learner.utils import (
     HERE,
     UserError,
     command,
@@ -33,6 +31,7 @@ from utils import (
     seed_everything,
     set_threads,
 )
+from robots import ToroidalDotConfig, ToroidalDotRobot
 
 
 @dataclass
@@ -97,7 +96,7 @@ def parse_args(argv=None) -> TrainConfig:
 
 def replay_sessions(folder: str):
     """(robot, selector) pairs, one per recorded session in ``folder`` (part 1's recording package)."""
-    from recording import RecordingReader, ReplayRobot, create_recorded_action_selector
+    from robots.recording import RecordingReader, ReplayRobot, create_recorded_action_selector
 
     root = Path(folder)
     sessions = sorted(p.parent for p in root.rglob("*.json") if p.name in ("session.json", "metadata.json"))

@@ -21,15 +21,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from config import AdaptiveWorldModelConfig
-from learner import build_codec, build_predictor
 from learner.compare import SHOWN
 from learner.evaluation import HELDOUT_SEED_OFFSET, evaluate, rollout_dataset
 from learner.logs import to_image
-from learner.persistence import load_latest
-from robots import ToroidalDotConfig, ToroidalDotEnvironment
-
-from utils import (
+from learner.persistence import load_models
+from learner.utils import (
     HERE,
     UserError,
     command,
@@ -40,6 +36,7 @@ from utils import (
     seed_everything,
     set_threads,
 )
+from robots import ToroidalDotConfig, ToroidalDotEnvironment
 
 TARGETS = {"pos_within_2px/both_actions": [">=", 0.95], "r2_patch": [">=", 0.9], "action_acc": [">=", 0.95]}
 
@@ -90,27 +87,14 @@ def load_learner_models(folder: str, device) -> tuple:
     if path.is_file():
         raise UserError(f"{path} is a file: --checkpoint takes the learner's checkpoint folder")
     try:
-        found = load_latest(path, log=lambda m: print(f"note: {m}"))
+        cfg, codec, pred, state = load_models(path, 2, log=lambda m: print(f"note: {m}"))
+    except FileNotFoundError as e:
+        raise UserError(f"no checkpoint in {path}: run `{command('train.py')}` first") from e
     except ValueError as e:
         raise UserError(str(e)) from e
-    if found is None:
-        raise UserError(f"no checkpoint in {path}: run `{command('train.py')}` first")
-    state, blobs, _ = found
-    ae = blobs["autoencoder"]
-    if ae.get("model") != "adaptive-autoencoder":
-        raise UserError(
-            f"{path} holds a {ae.get('model')!r} model, not the adaptive world model's autoencoder"
-        )
-    cfg = AdaptiveWorldModelConfig.from_dict(ae["config"])
     if cfg.ROBOT_NAME != "toroidal_dot":
         raise UserError(f"{path} was trained on {cfg.ROBOT_NAME!r}; validate.py evaluates the toroidal dot")
-    codec, pred = build_codec(cfg).to(device), build_predictor(cfg, 2).to(device)
-    try:
-        codec.load_state_dict(ae["state_dict"])
-        pred.load_state_dict(blobs["predictor"]["state_dict"])
-    except RuntimeError as e:
-        raise UserError(f"{path}: weights do not fit the model ({str(e).splitlines()[0]})") from e
-    return cfg, codec.eval(), pred.eval(), state
+    return cfg, codec.to(device), pred.to(device), state
 
 
 def save_picture(data: dict, preds: torch.Tensor, out: Path, n: int = 6) -> None:

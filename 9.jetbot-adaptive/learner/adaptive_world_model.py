@@ -37,8 +37,8 @@ from .persistence import PersistenceMixin
 from .replay_buffer import ReplayBuffer
 from .training import TrainingMixin
 from .trust import TrustMixin
+from .utils import action_index, action_to_vector, preprocess_frame
 from models import relative_weighted_mse
-from utils import action_index, action_to_vector, preprocess_frame
 
 
 class AdaptiveWorldModel(ActingMixin, TrainingMixin, PersistenceMixin, TrustMixin):

@@ -65,7 +65,7 @@ def episode_resets(robot: ToroidalDotRobot, episode_len: int):
 
 def run_variant(name: str, start: dict, steps: int, checks: int, data: dict, curve_data: dict, opts) -> dict:
     """Train one variant from ``start`` (the default run's blobs) for ``steps`` loop steps; score it."""
-    from runner.selectors import create_random_action_selector
+    from robots.runner.selectors import create_random_action_selector
 
     overrides = {k: v for k, v in VARIANTS[name].items() if k != "selector"}
     cfg = AdaptiveWorldModelConfig.from_dict({**start["autoencoder"]["config"], **overrides})

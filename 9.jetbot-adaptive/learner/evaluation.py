@@ -21,8 +21,8 @@ import numpy as np
 import torch
 from robots import ToroidalDotConfig, ToroidalDotEnvironment
 
+from .utils import dot_position, preprocess_frame, ring_error
 from models import decode_prediction, explained_variance, patchify
-from utils import dot_position, preprocess_frame, ring_error
 
 HELDOUT_SEED_OFFSET = 1000  # held-out worlds use seed + this; training uses the seed itself
 

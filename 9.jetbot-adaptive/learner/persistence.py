@@ -99,6 +99,33 @@ def load_latest(folder: Path, log=print) -> tuple[dict, dict, str] | None:
     raise ValueError(f"no usable checkpoint in {folder} ({'; '.join(errors)})")
 
 
+def load_models(folder: Path, n_actions: int, log=print) -> tuple:
+    """(config, codec, predictor, state) from a learner checkpoint folder, in eval mode, on the CPU.
+
+    n_actions: the robot's number of actions (the classifier's classes). Raises FileNotFoundError when
+    the folder holds no checkpoint and ValueError (one line) when it does not load or fit.
+    """
+    from config import AdaptiveWorldModelConfig
+
+    from .build import build_codec, build_predictor
+
+    found = load_latest(folder, log)
+    if found is None:
+        raise FileNotFoundError(f"no checkpoint in {folder}")
+    state, blobs, _ = found
+    ae = blobs["autoencoder"]
+    if ae.get("model") != "adaptive-autoencoder":
+        raise ValueError(f"{folder} holds a {ae.get('model')!r} model, not the adaptive world model's")
+    cfg = AdaptiveWorldModelConfig.from_dict(ae["config"])
+    codec, pred = build_codec(cfg), build_predictor(cfg, n_actions)
+    try:
+        codec.load_state_dict(ae["state_dict"])
+        pred.load_state_dict(blobs["predictor"]["state_dict"])
+    except RuntimeError as e:
+        raise ValueError(f"{folder}: weights do not fit the model ({str(e).splitlines()[0]})") from e
+    return cfg, codec.eval(), pred.eval(), state
+
+
 class PersistenceMixin:
     """``save`` and ``_resume`` of the adaptive world model (they use the attributes its __init__ makes)."""
 

@@ -1,6 +1,9 @@
-"""Robots: the RobotInterface contract and its implementations (toroidal dot, JetBot over RPyC).
+"""Part 1, the robot path: the RobotInterface contract and its implementations (toroidal dot, JetBot
+over RPyC), the on-robot and simulated servers, and in subpackages what runs a robot without learning:
 
-A recorded session replayed as a robot (``ReplayRobot``) lives in the ``recording`` package.
+runner/      the observe-choose-act loop and the action selectors
+recording/   sessions on disk with a disk cap, and replay (``ReplayRobot``)
+examples/    runnable scripts: the dot and the JetBot through the runner, replay, the speed table
 """
 
 from .interface import RobotConnectionError, RobotInterface, interrupt_on_signals

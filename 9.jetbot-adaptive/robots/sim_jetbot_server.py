@@ -2,7 +2,7 @@
 
     uv run robots/sim_jetbot_server.py                      # 127.0.0.1:18861, a 3 m room, 224x224 frames
     uv run robots/jetbot_remote_client.py --ip 127.0.0.1    # in another terminal: watch it
-    uv run examples/jetbot_runner_example.py --ip 127.0.0.1   # or drive it
+    uv run robots/examples/jetbot_runner_example.py --ip 127.0.0.1   # or drive it
 
 It serves ``JetBotService`` from ``jetbot_server.py`` (the very class that runs on the robot, with its
 two exposed methods, clamping and 1 s watchdog) over a ``SimulatedJetBot`` (robots/sim_room.py): a

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +58,29 @@ def stop_process(proc: subprocess.Popen) -> None:
     for stream in (proc.stdout, proc.stderr):
         if stream:
             stream.close()
+
+
+def start_recording_runner(folder: Path, size: int, *server_args: str):
+    """A simulated JetBot server sending ``size``-px frames and, against it, the runner example run from
+    ``folder`` recording up to 500 steps; returns (server, example)."""
+    proc, port = start_server("robots/sim_jetbot_server.py", "--size", str(size), *server_args)
+    args = ["robots/examples/jetbot_runner_example.py", "--port", str(port), "--no-display", "--record"]
+    args += ["--steps", "500", "--camera-size", str(size)]
+    example = subprocess.Popen(
+        [sys.executable, *args], cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    return proc, example
+
+
+def wait_for_actions(folder: Path, n: int, timeout: float = 120) -> Path:
+    """Wait until a recorded session under ``folder`` holds ``n`` actions; return its events.jsonl."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        found = list(folder.glob("*/events.jsonl"))
+        if found and found[0].read_text().count('"type": "action"') >= n:
+            return found[0]
+        time.sleep(0.05)
+    raise AssertionError(f"no session with {n} actions under {folder}")
 
 
 def run(folder: Path, *args: str, timeout: int = 400, **extra_env) -> subprocess.CompletedProcess:

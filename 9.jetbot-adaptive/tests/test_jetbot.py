@@ -21,8 +21,10 @@ from jetbot_test_helpers import (  # noqa: E402
     copy_chapter,
     run,
     serve_in_thread,
+    start_recording_runner,
     start_server,
     stop_process,
+    wait_for_actions,
 )
 
 
@@ -151,7 +153,7 @@ def test_connection_and_call_time_outs_raise_one_exception_type():
 def test_undecodable_frames_are_skipped_then_the_run_stops_cleanly():
     from robots import JetBotInterface, decode_frame
     from robots.jetbot_server import JetBotService
-    from runner import RobotRunner, create_constant_action_selector
+    from robots.runner import RobotRunner, create_constant_action_selector
 
     assert decode_frame("not base64 !!") is None and decode_frame("aGVsbG8=") is None
     hw = FakeHardware()
@@ -176,7 +178,7 @@ def test_sim_server_corrupt_frames_do_not_stop_a_run(tmp_path):
     proc, port = start_server("robots/sim_jetbot_server.py", "--corrupt-every", "3", "--size", "64")
     try:
         from robots import JetBotInterface
-        from runner import RobotRunner, create_constant_action_selector
+        from robots.runner import RobotRunner, create_constant_action_selector
 
         bot = JetBotInterface("127.0.0.1", port, duration=0.05)
         stats = RobotRunner(bot, create_constant_action_selector(bot.action_space[0])).run(6)
@@ -200,7 +202,13 @@ def test_server_unreachable_at_start_is_one_line(chapter_copy):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     out = run(
-        chapter_copy, "examples/jetbot_runner_example.py", "--port", str(port), "--no-display", "--steps", "2"
+        chapter_copy,
+        "robots/examples/jetbot_runner_example.py",
+        "--port",
+        str(port),
+        "--no-display",
+        "--steps",
+        "2",
     )
     assert_one_line_error(out, 2, "cannot connect", str(port))
     out = run(chapter_copy, "robots/jetbot_remote_client.py", "--port", str(port), "--no-display")
@@ -208,33 +216,12 @@ def test_server_unreachable_at_start_is_one_line(chapter_copy):
 
 
 def test_server_killed_mid_run_saves_the_session_and_exits_cleanly(chapter_copy):
-    import subprocess
 
-    from recording import RecordingReader
+    from robots.recording import RecordingReader
 
-    proc, port = start_server("robots/sim_jetbot_server.py", "--size", "64")
-    args = [
-        "examples/jetbot_runner_example.py",
-        "--port",
-        str(port),
-        "--no-display",
-        "--record",
-        "--steps",
-        "500",
-    ]
-    args += ["--camera-size", "64"]
-    example = subprocess.Popen(
-        [sys.executable, *args], cwd=chapter_copy, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    try:
-        deadline = time.time() + 120
-        events = None
-        while time.time() < deadline:  # wait for a few recorded actions, then pull the plug
-            found = list((chapter_copy / "saved" / "sessions" / "jetbot").glob("*/events.jsonl"))
-            events = found[0] if found else None
-            if events and events.read_text().count('"type": "action"') >= 3:
-                break
-            time.sleep(0.1)
+    proc, example = start_recording_runner(chapter_copy, 64)
+    try:  # wait for a few recorded actions, then pull the plug
+        events = wait_for_actions(chapter_copy / "saved" / "sessions" / "jetbot", 3)
         stop_process(proc)
         out, err = example.communicate(timeout=120)
     finally:
@@ -267,7 +254,7 @@ def test_remote_client_counts_frames_headless(sim_server):
 
 
 def test_measure_robot_path_smoke(chapter_copy):
-    out = run(chapter_copy, "examples/measure_robot_path.py", "--seconds", "0.5", "--steps", "50")
+    out = run(chapter_copy, "robots/examples/measure_robot_path.py", "--seconds", "0.5", "--steps", "50")
     assert out.returncode == 0, out.stderr[-2000:]
     report = json.loads((chapter_copy / "outputs" / "robot_path.json").read_text())
     assert report["measures"]["camera_fps_decoded"] > 0 and report["measures"]["dot_bytes_per_step"] > 0
@@ -275,7 +262,7 @@ def test_measure_robot_path_smoke(chapter_copy):
 
 def test_malformed_action_is_refused_before_anything_moves(sim_server):
     from robots import JetBotInterface
-    from runner import RobotRunner, create_constant_action_selector
+    from robots.runner import RobotRunner, create_constant_action_selector
 
     bot = JetBotInterface("127.0.0.1", sim_server)
     before = bot.get_observation()

@@ -109,7 +109,7 @@ def test_uncertainty_choice_and_custom_selector(tmp_path):
     frame = a.robot.get_observation()
     assert a._choose(frame, torch.tensor([0.1, 0.6]))[0] == {"action": 1}
     assert a._choose(frame, torch.tensor([0.6, 0.1]))[0] == {"action": 0}
-    from runner.selectors import create_constant_action_selector
+    from robots.runner.selectors import create_constant_action_selector
 
     robot = CountingDot()
     b = learner(tmp_path / "b", robot, quiet=True)

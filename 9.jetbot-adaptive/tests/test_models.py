@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from learner.utils import dot_position, preprocess_frame, ring_error
 from robots import ToroidalDotConfig, ToroidalDotEnvironment
 
 from models import (
@@ -12,7 +13,6 @@ from models import (
     TransformerActionConditionedPredictor,
     predictor_losses,
 )
-from utils import dot_position, preprocess_frame, ring_error
 
 
 def dot_batch(n: int, seed: int = 0, size: int = 64) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

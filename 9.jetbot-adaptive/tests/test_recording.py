@@ -6,15 +6,15 @@ import json
 
 import numpy as np
 import pytest
-from recording import (
+from robots import ToroidalDotConfig, ToroidalDotRobot
+from robots.recording import (
     RecordingReader,
     RecordingRobot,
     ReplayRobot,
     create_recorded_action_selector,
     list_session_dirs,
 )
-from robots import ToroidalDotConfig, ToroidalDotRobot
-from runner import (
+from robots.runner import (
     SEQUENCE_DOUBLE_MOVE,
     RobotRunner,
     create_random_action_selector,

@@ -24,8 +24,10 @@ from jetbot_test_helpers import (  # noqa: E402
     motor_log,
     rpyc_venv_python,
     run,
+    start_recording_runner,
     start_server,
     stop_process,
+    wait_for_actions,
 )
 
 
@@ -100,35 +102,11 @@ def chapter_copy(tmp_path_factory) -> Path:
     return copy_chapter(tmp_path_factory.mktemp("chapter9-faults") / "9.jetbot-adaptive")
 
 
-def wait_for_actions(folder: Path, n: int, timeout: float = 120) -> Path:
-    """Wait until a recorded session under ``folder`` holds ``n`` actions; return its events.jsonl."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        found = list(folder.glob("*/events.jsonl"))
-        if found and found[0].read_text().count('"type": "action"') >= n:
-            return found[0]
-        time.sleep(0.05)
-    raise AssertionError(f"no session with {n} actions under {folder}")
-
-
 def test_ctrl_c_stops_the_motors_and_closes_the_session_with_the_true_reason(chapter_copy, tmp_path):
     import json
 
     log = tmp_path / "motors.jsonl"
-    proc, port = start_server("robots/sim_jetbot_server.py", "--size", "32", "--motor-log", str(log))
-    args = [
-        "examples/jetbot_runner_example.py",
-        "--port",
-        str(port),
-        "--no-display",
-        "--record",
-        "--steps",
-        "500",
-    ]
-    args += ["--camera-size", "32"]
-    example = subprocess.Popen(
-        [sys.executable, *args], cwd=chapter_copy, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    proc, example = start_recording_runner(chapter_copy, 32, "--motor-log", str(log))
     try:
         events = wait_for_actions(chapter_copy / "saved" / "sessions" / "jetbot", 3)
         example.send_signal(signal.SIGINT)
@@ -160,13 +138,13 @@ def garbage_server():
     "script",
     [
         "robots/jetbot_remote_client.py",
-        "examples/jetbot_runner_example.py",
-        "examples/jetbot_world_model_example.py",
+        "robots/examples/jetbot_runner_example.py",
+        "learner/examples/jetbot_world_model_example.py",
     ],
 )
 def test_garbage_frames_end_each_script_with_one_line_within_5_s(script, garbage_server, chapter_copy):
     args = [script, "--port", str(garbage_server), "--no-display"]
-    if script == "examples/jetbot_world_model_example.py":
+    if script == "learner/examples/jetbot_world_model_example.py":
         args += ["--steps", "5", "--checkpoint-dir", str(chapter_copy / "checkpoints" / "garbage")]
     start = time.perf_counter()
     out = run(chapter_copy, *args, timeout=60)
@@ -202,8 +180,8 @@ def test_remote_client_prints_progress_without_seconds_and_ends_on_ctrl_c():
 
 
 def test_wrong_size_frames_are_resized_once_with_a_warning_and_recorded_at_the_model_size(tmp_path):
-    from recording import RecordingReader, RecordingRobot
     from robots import JetBotInterface
+    from robots.recording import RecordingReader, RecordingRobot
 
     proc, port = start_server("robots/sim_jetbot_server.py", "--size", "96")
     try:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from robots import ToroidalDotConfig, ToroidalDotRobot
-from runner import (
+from robots.runner import (
     SEQUENCE_ALTERNATE,
     SEQUENCE_ALWAYS_MOVE,
     SEQUENCE_ALWAYS_STAY,
@@ -95,22 +95,27 @@ def chapter_copy(tmp_path_factory) -> Path:
 
 def test_dot_example_records_and_replay_example_replays(chapter_copy):
     out = run(
-        chapter_copy, "examples/toroidal_dot_runner_example.py", "--steps", "12", "--no-display", "--record"
+        chapter_copy,
+        "robots/examples/toroidal_dot_runner_example.py",
+        "--steps",
+        "12",
+        "--no-display",
+        "--record",
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert "session saved" in out.stdout and "steps per second" in out.stdout
-    out = run(chapter_copy, "examples/replay_session_example.py", "--no-display")
+    out = run(chapter_copy, "robots/examples/replay_session_example.py", "--no-display")
     assert out.returncode == 0, out.stderr[-2000:]
     assert "toroidal_dot/session_" in out.stdout and "0 actions differed" in out.stdout
     assert "robot finished" in out.stdout
 
 
 def test_example_flag_errors_are_one_line(chapter_copy):
-    out = run(chapter_copy, "examples/toroidal_dot_runner_example.py", "--steps", "-3")
+    out = run(chapter_copy, "robots/examples/toroidal_dot_runner_example.py", "--steps", "-3")
     assert out.returncode == 2 and "usage:" in out.stderr and "Traceback" not in out.stderr
     empty = chapter_copy / "no_sessions_here"
     empty.mkdir()
-    out = run(chapter_copy, "examples/replay_session_example.py", "--root", str(empty), "--no-display")
+    out = run(chapter_copy, "robots/examples/replay_session_example.py", "--root", str(empty), "--no-display")
     assert_one_line_error(out, 2, "no recorded sessions")
 
 

@@ -130,9 +130,9 @@ def test_restart_resumes_at_the_saved_step_and_backup_saves_a_corrupt_primary(tr
 
 
 def test_explorer_commands_on_a_recorded_session(trained, tmp_path, capsys):
-    from explorer import session_explorer
-    from recording import RecordingRobot
+    from learner.explorer import session_explorer
     from robots import ToroidalDotConfig, ToroidalDotRobot
+    from robots.recording import RecordingRobot
 
     robot = RecordingRobot(ToroidalDotRobot(ToroidalDotConfig(seed=5)), root=tmp_path)
     for i in range(12):
@@ -177,7 +177,7 @@ def test_jetbot_example_learns_against_the_sim_server_and_survives_losing_it(cha
         example = subprocess.Popen(
             [
                 sys.executable,
-                "examples/jetbot_world_model_example.py",
+                "learner/examples/jetbot_world_model_example.py",
                 "--port",
                 port,
                 "--steps",
@@ -208,7 +208,7 @@ def test_jetbot_example_learns_against_the_sim_server_and_survives_losing_it(cha
 
 
 def test_threads_follow_the_free_cores(monkeypatch):
-    from utils import choose_threads
+    from learner.utils import choose_threads
 
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     assert choose_threads(0, cores=2, load=0.2) == (2, "2 cores, load 0.2")  # a free laptop: both cores

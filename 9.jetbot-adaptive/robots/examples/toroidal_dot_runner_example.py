@@ -1,8 +1,8 @@
 """Run the toroidal dot with an action selector (no learning), optionally recording the session.
 
-uv run examples/toroidal_dot_runner_example.py                        # 100 random actions, live view
-uv run examples/toroidal_dot_runner_example.py --selector alternate --steps 50 --no-display --record
-uv run examples/toroidal_dot_runner_example.py --interactive   # Enter accepts, 0/1 overrides, stop ends
+uv run robots/examples/toroidal_dot_runner_example.py                        # 100 random actions, live view
+uv run robots/examples/toroidal_dot_runner_example.py --selector alternate --steps 50 --no-display --record
+uv run robots/examples/toroidal_dot_runner_example.py --interactive  # Enter accepts, 0/1 overrides
 """
 
 # ruff: noqa: E402 - imports follow the sys.path line below
@@ -11,10 +11,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the chapter folder: runs from any cwd
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the chapter folder: runs from any cwd
 
 from robots import ToroidalDotConfig, ToroidalDotRobot
-from runner.cli import parse_example_args, run_example
+from robots.runner.cli import parse_example_args, run_example
 
 
 def main(argv=None) -> None:

@@ -8,8 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from config import LOST_CONNECTION_EXIT_CODE, RECORDING_MAX_DISK_GB
-from recording import DEFAULT_ROOT, RecordingRobot
+
 from robots import RobotConnectionError, RobotInterface, interrupt_on_signals
+from robots.recording import DEFAULT_ROOT, RecordingRobot
 
 from .runner import RobotRunner
 from .selectors import SEQUENCES, create_random_action_selector, create_sequence_action_selector

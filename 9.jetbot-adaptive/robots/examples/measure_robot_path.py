@@ -1,6 +1,6 @@
 """Measure the robot path's numbers: camera frames/s over RPyC, runner steps/s, recording cost per step.
 
-    uv run examples/measure_robot_path.py   # ~30 s; prints a table and writes outputs/robot_path.json
+    uv run robots/examples/measure_robot_path.py   # ~30 s; prints a table and writes outputs/robot_path.json
 
 1. ``sim_jetbot_server.py`` -> ``RemoteJetBot`` frames per second on loopback (224x224 JPEG frames,
    decoded to RGB), against the 100 frames/s target and the ~30 frames/s a real JetBot camera gives.
@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the chapter folder: runs from any cwd
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the chapter folder: runs from any cwd
 
 import argparse
 import json
@@ -26,12 +26,12 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from recording import RecordingRobot
 from robots import RemoteJetBot, RobotInterface, ToroidalDotConfig, ToroidalDotRobot
+from robots.recording import RecordingRobot
+from robots.runner import RobotRunner, create_random_action_selector
 from robots.sim_room import SimulatedJetBot
-from runner import RobotRunner, create_random_action_selector
 
-HERE = Path(__file__).resolve().parents[1]  # the chapter folder
+HERE = Path(__file__).resolve().parents[2]  # the chapter folder
 
 
 @dataclass

@@ -14,12 +14,15 @@ import copy
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-import torch
 
-HERE = Path(__file__).parent
+if TYPE_CHECKING:  # torch loads on first use: the JetBot example checks its camera before paying for it
+    import torch
+
+HERE = Path(__file__).resolve().parents[1]  # the chapter folder
 WORLD_SIZE = 224  # the toroidal dot's frames are 224 x 224; positions are reported in these pixels
 
 
@@ -42,6 +45,8 @@ def exit_on_user_error(main):
 
 def pick_device(name: str) -> torch.device:
     """'auto' picks cuda, then mps, then cpu; an explicit device that is missing is a UserError."""
+    import torch
+
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -85,10 +90,14 @@ def choose_threads(
     return max(1, min(cores, round(cores - load))), f"{cores} cores, load {load:.1f}"
 
 
-def set_threads(requested: int = 0) -> int:
-    """Give torch the threads choose_threads picks, print the choice, and return it."""
+def set_threads(requested: int = 0, apply: bool = True) -> int:
+    """Give torch the threads choose_threads picks, print the choice, and return it. apply=False only
+    prints and returns the number (the caller sets it once torch is loaded)."""
     threads, why = choose_threads(requested)
-    torch.set_num_threads(threads)
+    if apply:
+        import torch
+
+        torch.set_num_threads(threads)
     print(f"torch threads: {threads} ({why}; --threads N to override)", flush=True)
     return threads
 
@@ -109,6 +118,8 @@ def command(script: str, *args: str) -> str:
 
 def seed_everything(seed: int) -> None:
     """Seed torch and numpy so that a run is reproducible from ``seed``."""
+    import torch
+
     torch.manual_seed(seed)
     np.random.seed(seed)
 
@@ -116,6 +127,8 @@ def seed_everything(seed: int) -> None:
 def preprocess_frame(frame: np.ndarray, size: int) -> torch.Tensor:
     """(H, W, 3) uint8 RGB -> (3, size, size) float in [0, 1], area-averaged so a small dot keeps its
     centroid and its total brightness (nearest-neighbour resizing could drop it entirely)."""
+    import torch
+
     if not isinstance(frame, np.ndarray) or frame.ndim != 3 or frame.shape[2] != 3:
         shape = getattr(frame, "shape", type(frame).__name__)
         raise ValueError(f"expected an observation of shape (H, W, 3) uint8, got {shape}")
@@ -145,6 +158,8 @@ def dot_position(frames: torch.Tensor, world: int = WORLD_SIZE) -> torch.Tensor:
     centroid, so this measures sub-pixel positions; a frame without a dot gives a meaningless but finite
     answer.
     """
+    import torch
+
     b, _, s, _ = frames.shape
     img = frames.float().mean(dim=1).clamp(0, 1)  # (B, S, S)
     img = (img - 0.05).clamp_min(0)  # ignore faint haze around the dot
@@ -167,6 +182,8 @@ def dot_position(frames: torch.Tensor, world: int = WORLD_SIZE) -> torch.Tensor:
 
 def ring_error(pred_xy: torch.Tensor, true_xy: torch.Tensor, world: int = WORLD_SIZE) -> torch.Tensor:
     """Euclidean distance (B,) between positions (B, 2), with x measured around the ring."""
+    import torch
+
     dx = (pred_xy[:, 0] - true_xy[:, 0]).abs() % world
     dx = torch.minimum(dx, world - dx)
     return torch.sqrt(dx**2 + (pred_xy[:, 1] - true_xy[:, 1]) ** 2)

@@ -11,10 +11,11 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import torch
+
 from learner.evaluation import attention_metrics as seed_attention_metrics
+from learner.utils import action_index, preprocess_frame
 
 from models import decode_prediction, predictor_losses
-from utils import action_index, preprocess_frame
 
 
 def session_samples(reader, space: list[dict], size: int, history: int) -> dict:

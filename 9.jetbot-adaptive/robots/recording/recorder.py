@@ -30,9 +30,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 from config import RECORDING_MAX_DISK_GB
+
 from robots import RobotInterface
 
-DEFAULT_ROOT = Path(__file__).resolve().parents[1] / "saved" / "sessions"
+DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "saved" / "sessions"
 
 
 class RecordingDiskFullError(RuntimeError):

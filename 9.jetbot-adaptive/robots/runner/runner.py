@@ -21,9 +21,10 @@ from collections.abc import Callable
 
 import numpy as np
 from config import MAX_BAD_FRAMES
-from recording import RecordingDiskFullError
-from robots import RobotConnectionError, RobotInterface
 from tqdm import tqdm
+
+from robots import RobotConnectionError, RobotInterface
+from robots.recording import RecordingDiskFullError
 
 from .selectors import ActionSelector
 

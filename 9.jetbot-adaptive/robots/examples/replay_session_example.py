@@ -1,8 +1,8 @@
 """Replay every recorded session (any robot type) through the runner, as if the robot were there.
 
-    uv run examples/toroidal_dot_runner_example.py --record --no-display     # make a session first
-    uv run examples/replay_session_example.py --no-display                   # replay all of them
-    uv run examples/replay_session_example.py --robot-type jetbot --steps 20
+    uv run robots/examples/toroidal_dot_runner_example.py --record --no-display     # make a session first
+    uv run robots/examples/replay_session_example.py --no-display                   # replay all of them
+    uv run robots/examples/replay_session_example.py --robot-type jetbot --steps 20
 
 Each session becomes a ``ReplayRobot`` driven by its own recorded actions, so the runner sees exactly
 the frames and actions of the original run. ``--actions random`` drives it with random actions instead
@@ -15,20 +15,20 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the chapter folder: runs from any cwd
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the chapter folder: runs from any cwd
 
 import argparse
 from dataclasses import dataclass
 
-from recording import (
+from robots.recording import (
     DEFAULT_ROOT,
     RecordingReader,
     RecordingRobot,
     ReplayRobot,
     create_recorded_action_selector,
 )
-from runner import RobotRunner, create_random_action_selector
-from runner.cli import close_and_stop, print_stats
+from robots.runner import RobotRunner, create_random_action_selector
+from robots.runner.cli import close_and_stop, print_stats
 
 
 @dataclass

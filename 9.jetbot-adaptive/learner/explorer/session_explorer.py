@@ -1,6 +1,6 @@
 """Look inside recorded sessions and the learner's checkpoints, one command at a time.
 
-    cd explorer                                         # or prefix each command with explorer/
+    cd learner/explorer                                 # or prefix each command with learner/explorer/
     uv run session_explorer.py sessions                          # list recorded sessions
     uv run session_explorer.py frames SESSION --start 0 --count 8 # frames to outputs/explorer/frames.png
     uv run session_explorer.py actions SESSION                    # action distribution: this vs all
@@ -14,7 +14,7 @@
 
 SESSION is a session folder or its index in `sessions`. --checkpoint picks the learner checkpoint
 folder (default: checkpoints/<robot of the session>). Pictures go to outputs/explorer/. The attention
-metrics are defined in the README ("Looking inside").
+metrics are the seed's, defined in learner/evaluation.py.
 """
 
 # ruff: noqa: E402 - imports follow the sys.path line below
@@ -23,7 +23,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the chapter folder: runs from any cwd
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the chapter folder: runs from any cwd
 
 import argparse
 from collections import Counter
@@ -31,21 +31,18 @@ from collections import Counter
 import cv2
 import numpy as np
 import torch
-from config import AdaptiveWorldModelConfig
-from learner import build_codec, build_predictor
+
+from learner.explorer.analysis import attention_metrics, gradient_flow, predict_batch, session_samples
 from learner.logs import to_image
-from learner.persistence import load_latest
-
-from explorer.analysis import attention_metrics, gradient_flow, predict_batch, session_samples
-
-from utils import HERE, UserError, exit_on_user_error, set_threads
+from learner.persistence import load_latest, load_models
+from learner.utils import HERE, UserError, exit_on_user_error, set_threads
 
 OUT = HERE / "outputs" / "explorer"
 
 
 def find_session(arg: str, root: Path) -> Path:
     """A session folder from a path or an index into the list of sessions under ``root``."""
-    from recording import RecordingReader
+    from robots.recording import RecordingReader
 
     sessions = RecordingReader.list_sessions(root)
     if arg.isdigit():
@@ -58,21 +55,15 @@ def find_session(arg: str, root: Path) -> Path:
     return path
 
 
-def load_models(folder: Path, action_space: list[dict]) -> tuple:
+def checkpoint_models(folder: Path, action_space: list[dict]) -> tuple:
     """(config, codec, predictor) from a learner checkpoint folder, one-line errors on failure."""
     try:
-        found = load_latest(folder, log=lambda m: print(f"note: {m}"))
+        cfg, codec, pred, _ = load_models(folder, len(action_space), log=lambda m: print(f"note: {m}"))
+    except FileNotFoundError as e:
+        raise UserError(f"no learner checkpoint in {folder}: train one first (train.py or an example)") from e
     except ValueError as e:
         raise UserError(str(e)) from e
-    if found is None:
-        raise UserError(f"no learner checkpoint in {folder}: train one first (train.py or an example)")
-    state, blobs, _ = found
-    cfg = AdaptiveWorldModelConfig.from_dict(blobs["autoencoder"]["config"])
-    codec = build_codec(cfg)
-    codec.load_state_dict(blobs["autoencoder"]["state_dict"])
-    pred = build_predictor(cfg, len(action_space))
-    pred.load_state_dict(blobs["predictor"]["state_dict"])
-    return cfg, codec.eval(), pred.eval()
+    return cfg, codec, pred
 
 
 def save_png(img: np.ndarray, name: str) -> Path:
@@ -91,7 +82,7 @@ def row(tiles: list) -> np.ndarray:
 
 def cmd_actions(reader, root: Path) -> None:
     """Print the action distribution of this session beside the one of all sessions."""
-    from recording import RecordingReader
+    from robots.recording import RecordingReader
 
     def key(a):
         return ", ".join(f"{k}={v}" for k, v in sorted(a.items()))
@@ -141,7 +132,7 @@ def main(argv=None) -> None:
     a = p.parse_args(argv)
     OUT = Path(a.out)
     set_threads(a.threads)
-    from recording import DEFAULT_ROOT, RecordingReader
+    from robots.recording import DEFAULT_ROOT, RecordingReader
 
     root = Path(a.root) if a.root else DEFAULT_ROOT
     if a.command == "sessions":
@@ -166,7 +157,7 @@ def main(argv=None) -> None:
     robot = reader.robot_type if reader else "toroidal_dot"
     ckpt = Path(a.checkpoint) if a.checkpoint else HERE / "checkpoints" / robot
     space = reader.action_space if reader else [{"action": 0}, {"action": 1}]
-    cfg, codec, pred = load_models(ckpt, space)
+    cfg, codec, pred = checkpoint_models(ckpt, space)
     table = torch.tensor([[float(s.get(c, 0.0)) for c in cfg.ACTION_CHANNELS] for s in space])
     if a.command == "weights":
         return cmd_weights(codec, pred)

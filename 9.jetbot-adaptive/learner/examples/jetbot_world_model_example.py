@@ -1,12 +1,12 @@
 """The adaptive world model on a JetBot over RPyC: the real robot, or the simulated one.
 
     uv run robots/sim_jetbot_server.py                                   # terminal 1: a simulated JetBot
-    uv run examples/jetbot_world_model_example.py --steps 50 --no-display  # terminal 2: learn while acting
+    uv run learner/examples/jetbot_world_model_example.py --steps 50 --no-display  # terminal 2: learn
 
 On a real JetBot run jetbot_server.py on the robot and pass --ip. A lost connection saves a checkpoint
 and exits with one line (run the same command again to resume). At the end it prints the model's
 prediction error, the reported error (the last frame plus the share of the model's predicted change
-that has served best so far, per action; learner_trust.py) with the mean share, and the
+that has served best so far, per action; learner/trust.py) with the mean share, and the
 copy-last-frame error over the same steps.
 """
 
@@ -16,15 +16,15 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the chapter folder: runs from any cwd
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the chapter folder: runs from any cwd
 
 import argparse
 
 from config import MAX_BAD_FRAMES, AdaptiveWorldModelConfig
+from learner.cli import add_learner_flags, build_learner
+from learner.utils import UserError, exit_on_user_error, set_threads
 from robots import RobotConnectionError, interrupt_on_signals
-from runner.cli import close_and_stop
-
-from utils import UserError, exit_on_user_error, set_threads
+from robots.runner.cli import close_and_stop
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -33,14 +33,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--ip", default="127.0.0.1", help="the JetBot (or simulated server) address")
     p.add_argument("--port", type=int, default=18861)
     p.add_argument("--camera-size", type=int, default=224, help="side of the frames the server sends")
-    p.add_argument("--steps", type=int, default=50, help="total loop steps (a resumed run continues)")
-    p.add_argument("--no-display", action="store_true", help="no window: write view.png instead")
-    p.add_argument("--record", action="store_true", help="record the session (part 1's RecordingRobot)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--checkpoint-dir", default=None, help="default: checkpoints/jetbot")
-    p.add_argument("--interactive", action="store_true", help="type each action (enter accepts the model's)")
-    p.add_argument("--wandb-project", default=None, help="also log to Weights & Biases (if installed)")
-    p.add_argument("--threads", type=int, default=0, help="torch threads (default 0: the free cores)")
+    add_learner_flags(p, 50, "jetbot")
     a = p.parse_args(argv)
     if a.steps <= 0 or not 16 <= a.camera_size <= 1024:
         raise UserError(
@@ -54,7 +47,7 @@ def main(argv=None) -> None:
     the checkpoint is saved, the motors stop and a recording is closed with the true reason; a lost
     robot or a camera sending no usable frame then ends in one line and exit code 2."""
     a = parse_args(argv)
-    set_threads(a.threads)  # first line of output
+    threads = set_threads(a.threads, apply=False)  # first line of output; torch loads after the camera check
     interrupt_on_signals()  # kill and a closed terminal stop the run as Ctrl-C does
     from robots import JetBotInterface
 
@@ -69,28 +62,18 @@ def main(argv=None) -> None:
             f"no frames: {MAX_BAD_FRAMES + 1} frames in a row were unusable; "
             f"the last one was {robot.last_failure}"
         )
-    from learner import AdaptiveWorldModel, summary  # torch's model code: only once the camera works
+    import torch  # torch and the model code: only once the camera works
+    from learner import summary
+
+    torch.set_num_threads(threads)
 
     recorder, reason = None, "error"
     try:
         if a.record:
-            from recording import RecordingRobot
+            from robots.recording import RecordingRobot
 
             robot = recorder = RecordingRobot(robot, metadata={"seed": a.seed})
-        try:
-            learner = AdaptiveWorldModel(
-                robot,
-                checkpoint_dir=a.checkpoint_dir,
-                config=cfg,
-                seed=a.seed,
-                display=not a.no_display and None,
-                interactive=a.interactive,
-                wandb_project=a.wandb_project,
-            )
-        except (ValueError, RuntimeError) as e:
-            if isinstance(e, RobotConnectionError):
-                raise UserError(f"lost the JetBot before the first step ({e})") from e
-            raise UserError(f"cannot resume: {str(e).splitlines()[0]}") from e
+        learner = build_learner(robot, a, cfg)  # one line if the JetBot is lost before the first step
         stats = learner.run(a.steps)
         reason = stats["stop_reason"]
     except KeyboardInterrupt:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+
 from robots import RobotInterface
 
 from .recorder import DEFAULT_ROOT, list_session_dirs
