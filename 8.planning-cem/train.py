@@ -56,10 +56,11 @@ class TrainConfig:
     lr: float = 1e-3
     latent_dim: int = 64
     ch: int = 32
-    hidden: int = 256  # width of the predictor's MLP (the position head gets half): planning's cost
+    hidden: int = 128  # width of the MLPs (the position head gets half): what planning pays for, per sample
     pairs: int = 1024  # frame pairs per step for the distance head (rooms only; 0 = do not train it)
     grid: int = 32  # cells per side of the experience graph behind the distance head's targets
-    time_budget: float = 560.0  # seconds: training stops early past this (reported); 0 = no limit
+    time_budget: float = 0.0  # seconds: stop early past this (reported); 0 = no limit: the default run is
+    # sized by --steps, so its result does not depend on how busy the machine is
     init_from: str = ""  # optional: start from a checkpoint of this chapter (matching tensors are loaded)
     threads: int = 0  # torch threads; 0: the cores free right now (see utils.choose_threads)
     seed: int = 0

@@ -158,3 +158,13 @@ def test_the_batched_geodesic_reads_each_task_its_own_field():
     assert together.shape == (2, 7)
     for i in range(2):
         assert np.allclose(together[i], geodesic(fields[i], goals[i], p[i]))
+
+
+def test_wilson_interval_matches_known_values():
+    from evaluate import wilson
+
+    low, high = wilson(50, 50)  # all 50 succeed: the interval is not [1, 1]
+    assert low == pytest.approx(0.9287, abs=1e-3) and high == pytest.approx(1.0)
+    low, high = wilson(194, 200)
+    assert low == pytest.approx(0.9361, abs=1e-3) and high == pytest.approx(0.9864, abs=1e-3)
+    assert wilson(0, 4)[0] == pytest.approx(0.0, abs=1e-12)
