@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from encoders import DINOV2, FrozenEncoder, PixelPatches, load_dinov2
 
-from data_utils import WORLD, ArmReachEnv, end_effector, step_joints
+from data_utils import WORLD, ArmReachEnv, end_effector, render_many, step_joints
 from models import FeatureDecoder, FeaturePredictor, ViT, cem, rollout
 from utils import UserError
 
@@ -107,6 +107,29 @@ def feature_cost(predictor, z_now, p_now, z_goal, chunk: int = 512):
     return cost
 
 
+def rendered_cost(encoder, q_now: np.ndarray, scenes: list, z_goal: torch.Tensor, device):
+    """The features' ceiling: ``feature_cost`` with the true simulator in place of the predictor.
+
+    Each candidate sequence is played out by the true arm dynamics and every imagined frame is rendered
+    under the episode's own scene (its distractor held where it is now) and encoded. What is left of the
+    error is the cost's own: where the features' minimum lies and how far its slope reaches.
+    Args: q_now: (B, 2) joint angles; scenes: B Nuisance; z_goal: (B, N, D). Samples (B, S, H, 2) -> (B, S).
+    """
+
+    def cost(samples: torch.Tensor) -> torch.Tensor:
+        a = samples.cpu().numpy()
+        q = np.broadcast_to(q_now[:, None], a.shape[:2] + (2,))  # (B, S, 2)
+        total = torch.zeros(a.shape[:2])
+        for h in range(a.shape[2]):
+            q = step_joints(q, a[:, :, h])
+            frames = np.stack([render_many(q_b, scene) for q_b, scene in zip(q, scenes, strict=True)])
+            z = encoder.encode(frames, device)  # (B, S, N, D) on the CPU
+            total += (z - z_goal.cpu()[:, None]).pow(2).mean(dim=(2, 3))  # summed over the horizon
+        return total.to(samples.device)
+
+    return cost
+
+
 def oracle_cost(q_now: np.ndarray, ee_goal: np.ndarray):
     """The upper bound: the true arm dynamics and the true end-effector distance to the goal, summed
     over the horizon. q_now: (B, 2) joint angles; ee_goal: (B, 2). Samples (B, S, H, 2) -> (B, S)."""
@@ -129,7 +152,8 @@ def goal_reaching(encoder, predictor, tasks: list, cfg, device, seed: int = 0) -
 
     Every ``replan_every`` steps: encode the current frame, plan ``horizon`` actions with CEM, execute
     the first ``replan_every`` actions in the simulator, re-plan (warm-started from the rest of the plan).
-    ``encoder`` None plans with the oracle (true dynamics and true distance) instead of the model.
+    ``encoder`` None plans with the oracle (true dynamics and true distance) instead of the model;
+    ``predictor`` None keeps the feature cost but renders the true future (``rendered_cost``).
     Args:
         tasks: from data_utils.make_tasks. cfg: horizon, samples, elites, iters, mpc_steps, replan_every.
     Returns:
@@ -158,6 +182,9 @@ def goal_reaching(encoder, predictor, tasks: list, cfg, device, seed: int = 0) -
         if k == 0:
             if encoder is None:
                 cost = oracle_cost(np.stack([env.q for env in envs]), ee_goal)
+            elif predictor is None:
+                q_now, scenes = np.stack([env.q for env in envs]), [env.scene for env in envs]
+                cost = rendered_cost(encoder, q_now, scenes, z_goal, device)
             else:
                 z_now = encoder.encode(frames[-1], device).to(device)  # (B, N, D)
                 p_now = torch.from_numpy(np.stack([o["proprio"] for o in obs])).to(device)  # (B, 4)

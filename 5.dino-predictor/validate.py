@@ -47,6 +47,7 @@ TARGETS = {
 }
 NAMES = {"dino": "our DINO (frozen)", "random": "random-init ViT (frozen)", "pixels": "raw pixels",
          "oracle": "oracle (true dynamics)"}  # fmt: skip
+NAMES |= {f"{k}/true": f"{v.split(' (')[0]}, true future" for k, v in list(NAMES.items())[:3]}
 
 
 @dataclass
@@ -63,6 +64,7 @@ class ValConfig:
     iters: int = 4  # CEM iterations per plan
     replan_every: int = 2  # execute this many actions, then re-plan
     slope_tasks: int = 20  # tasks for the cost-slope measurements
+    ceiling: bool = False  # also plan with the true simulator in place of each predictor (slow, see README)
     seed: int = 0
     device: str = "auto"
     threads: int = 0  # torch threads; 0: the cores free right now (see utils.choose_threads)
@@ -78,7 +80,10 @@ def parse_args(argv=None) -> ValConfig:
     for f in dataclasses.fields(ValConfig):
         flag = "--" + f.name.replace("_", "-")
         if f.type == "bool":
-            p.add_argument(flag, action="store_true", help="a smoke run: few trajectories and episodes")
+            helps = {"quick": "a smoke run: few trajectories and episodes",
+                     "ceiling": "also plan each encoder's cost with the true simulator in place of the "
+                     "predictor: the ceiling its features allow (about 10x slower)"}  # fmt: skip
+            p.add_argument(flag, action="store_true", help=helps[f.name])
         else:
             typ = {"int": int, "float": float, "str": str}[f.type]
             kw = {"choices": ["auto", "cpu", "cuda", "mps"]} if f.name == "device" else {}
@@ -132,12 +137,12 @@ def print_tables(metrics: dict, baselines: dict, table: dict, n_tasks: int) -> N
               f"without the mask {m['nomask_over_mask_err_h5']:.3f} x with it; held-out teacher-forced loss "
               f"{m['tf_loss_nomask']:.3f} without vs {m['tf_loss_mask']:.3f} with (it peeks)")  # fmt: skip
     head = f"{'cost slope':>10s} {'h5 err/copy':>12s} {'success (95% CI)':>22s} {'final dist':>11s}"
-    print(f"\n{'encoder':26s} {head}")
+    print(f"\n{'encoder':30s} {head}")
     for name, row in table.items():
         ci = f"{row['success']:.2f} ({row['ci'][0]:.2f}-{row['ci'][1]:.2f})"
         sl = f"{row['slope']:10.3f}" if "slope" in row else f"{'':10s}"
         ratio = f"{row['ratio']:12.3f}" if "ratio" in row else f"{'':12s}"
-        print(f"{NAMES[name]:26s} {sl} {ratio} {ci:>22s} {row['dist']:11.3f}")
+        print(f"{NAMES[name]:30s} {sl} {ratio} {ci:>22s} {row['dist']:11.3f}")
     print(f"({n_tasks} held-out tasks; success = end-effector within 0.06 of the goal's; final dist = mean)")
 
 
@@ -191,6 +196,15 @@ def main(argv=None) -> None:
         save_rollout_gif(data["frames"][:4], dream, OUT_DIR / "rollout.gif")
         save_rollout_strip(data["frames"][:4], dream, OUT_DIR / "rollout.png")
         save_goal_picture(reach, tasks, OUT_DIR / "goal_reaching.png")
+    ceilings = {}
+    if cfg.ceiling:  # the same planner and cost, the true simulator in place of the predictor
+        for name, enc in encoders.items():
+            reach = goal_reaching(enc, None, tasks, cfg, device, cfg.seed)
+            k = int(reach["success"].sum())
+            table[f"{name}/true"] = {"success": k / len(tasks), "ci": wilson(k, len(tasks)),
+                                     "dist": float(reach["final_dist"].mean())}  # fmt: skip
+            ceilings[f"goal_success/{name}_true_future"] = k / len(tasks)
+            print(f"{name}, true future: goal success {k / len(tasks):.2f} ({time.time() - t0:.0f} s)")
     oracle = goal_reaching(None, None, tasks, cfg, device, cfg.seed)
     k = int(oracle["success"].sum())
     table["oracle"] = {
@@ -210,6 +224,7 @@ def main(argv=None) -> None:
         if name in ("random", "pixels") and name in table:
             baselines[f"feat_err_h5_over_copy_last/{name}"] = table[name]["ratio"]
             baselines[f"cost_slope/{name}"] = table[name]["slope"]
+    baselines |= ceilings
     if "random" in table:
         metrics["goal_success_minus_random_init"] = table["dino"]["success"] - table["random"]["success"]
     if "pixels" in table:

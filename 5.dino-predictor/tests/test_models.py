@@ -198,3 +198,23 @@ def test_ibot_patch_loss_counts_only_masked_patches_and_the_mask_token_hides_the
     with torch.no_grad():
         assert torch.allclose(vit(x, hide), vit(x2, hide), atol=1e-6)
         assert not torch.allclose(vit(x), vit(x2))
+
+
+def test_rendered_cost_prefers_the_plan_that_reaches_the_goal():
+    """The ceiling's cost (true simulator, no predictor): the plan that ends on the goal pose scores lower
+    than the plan that turns the other way, and with no nuisance its last imagined frame is the goal."""
+    from encoders import FrozenEncoder, PixelPatches
+    from evaluate import rendered_cost
+
+    from data_utils import Nuisance, render_many, step_joints
+
+    enc, scene = FrozenEncoder(PixelPatches(), 48), Nuisance.sample(np.random.default_rng(0), on=False)
+    q_now = np.array([[0.3, 1.0]])  # (B=1, 2)
+    toward = np.array([[1.0, 0.5], [1.0, 0.5]])  # (H=2, 2)
+    goal = step_joints(step_joints(q_now[0], toward[0]), toward[1])
+    z_goal = enc.encode(render_many(goal[None], scene), "cpu")  # (1, 16, 48)
+    samples = torch.tensor(np.stack([toward, -toward])[None], dtype=torch.float32)  # (1, S=2, H=2, 2)
+    cost = rendered_cost(enc, q_now, [scene], z_goal, "cpu")(samples)  # (1, 2)
+    assert cost.shape == (1, 2) and cost[0, 0] < cost[0, 1]
+    one_step = rendered_cost(enc, q_now, [scene], z_goal, "cpu")(samples[:, :, :1])  # only the first frame
+    assert torch.isclose(cost[0, 0], one_step[0, 0], atol=1e-6)  # the second frame is the goal: adds 0

@@ -85,6 +85,15 @@ def test_quick_train_then_validate_end_to_end(trained):
     assert "smoke run" in val.stdout
 
 
+def test_ceiling_plans_every_encoder_with_the_true_future(trained):
+    val = run(trained, "validate.py", "--quick", "--ceiling")
+    assert val.returncode == 0, val.stderr[-2000:]
+    b = json.loads((trained / "outputs" / "metrics.json").read_text())["baselines"]
+    for name in ("dino", "random", "pixels"):
+        assert 0.0 <= b[f"goal_success/{name}_true_future"] <= 1.0
+    assert "our DINO, true future" in val.stdout
+
+
 def test_unavailable_dinov2_is_one_line(chapter_copy, tmp_path):
     """No network (a proxy on a closed port) and an empty hub cache: a hint, not a traceback."""
     proxy = "http://127.0.0.1:9"
