@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from jepa import feature_spread, jepa_loss
 from training import build_ac, build_encoder, build_predictor, encode_trajectories, init_encoder
 
-from data_utils import WORLD, ArmReachEnv, end_effector, step_joints
+from data_utils import WORLD, ArmReachEnv, end_effector, render_many, step_joints
 from models import AttentiveProbe, cem
 from utils import UserError, to_float
 
@@ -147,6 +147,28 @@ def energy_cost(ac, z_now, p_now, z_goal, chunk: int = 1024):
     return cost
 
 
+def rendered_energy(encode, q_now: np.ndarray, scenes: list, z_goal: torch.Tensor):
+    """The features' ceiling: ``energy_cost`` with the true simulator in place of the 2-AC predictor.
+
+    Each candidate is played out by the true arm dynamics, every imagined frame rendered under the
+    episode's own scene (its distractor held where it is now) and encoded; what is left of the error is
+    the energy's own. encode: (M, 64, 64, 3) uint8 -> (M, P, D) standardised features; q_now: (B, 2);
+    scenes: B Nuisance; z_goal: (B, P, D). Samples (B, S, H, A) -> (B, S)."""
+
+    def cost(samples: torch.Tensor) -> torch.Tensor:
+        a = samples.cpu().numpy()
+        q = np.broadcast_to(q_now[:, None], a.shape[:2] + (2,))  # (B, S, 2)
+        total = torch.zeros(a.shape[:2], device=samples.device)
+        for h in range(a.shape[2]):
+            q = step_joints(q, a[:, :, h])
+            frames = np.concatenate([render_many(q_b, sc) for q_b, sc in zip(q, scenes, strict=True)])
+            z = encode(frames).view(*a.shape[:2], *z_goal.shape[1:])  # (B, S, P, D)
+            total += (z - z_goal[:, None]).abs().mean(dim=(2, 3))  # L1, summed over the horizon
+        return total
+
+    return cost
+
+
 def oracle_cost(q_now: np.ndarray, ee_goal: np.ndarray):
     """The upper bound: the true arm dynamics and the true end-effector distance to the goal, summed
     over the horizon. q_now: (B, 2) joint angles; ee_goal: (B, 2). Samples (B, S, H, 2) -> (B, S)."""
@@ -168,7 +190,8 @@ def goal_reaching(encoder, ac, stats, tasks: list, cfg, device, seed: int = 0) -
     """CEM-MPC from a start pose to a goal *image*, every task planned together in one batch (chapter 5's
     loop). Every ``replan_every`` steps: encode the current frame, plan ``horizon`` actions with CEM on the
     energy, execute the first ``replan_every`` in the simulator, re-plan (warm-started from the rest).
-    ``encoder`` None plans with the oracle (true dynamics and true distance) instead.
+    ``encoder`` None plans with the oracle (true dynamics and true distance) instead; ``ac`` None keeps
+    the energy but renders the true future (``rendered_energy``).
     Args:
         tasks: from data_utils.make_tasks. stats: the encoder's feature standardisation.
         cfg: horizon, samples, elites, iters, mpc_steps, replan_every.
@@ -197,6 +220,8 @@ def goal_reaching(encoder, ac, stats, tasks: list, cfg, device, seed: int = 0) -
         if k == 0:
             if encoder is None:
                 cost = oracle_cost(np.stack([e.q for e in envs]), ee_goal)
+            elif ac is None:
+                cost = rendered_energy(encode, np.stack([e.q for e in envs]), [e.scene for e in envs], z_goal)
             else:
                 p_now = torch.from_numpy(np.stack([o["proprio"] for o in obs])).to(device)  # (B, 4)
                 cost = energy_cost(ac, encode(frames[-1]), p_now, z_goal)

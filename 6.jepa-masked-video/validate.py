@@ -80,6 +80,7 @@ class ValConfig:
     iters: int = 3
     replan_every: int = 2  # execute this many actions, then re-plan
     slope_tasks: int = 20
+    ceiling: bool = False  # also plan with the true simulator in place of each 2-AC predictor (slow)
     threads: int = 0  # torch threads; 0: the cores free right now (see utils.choose_threads)
     seed: int = 0
     device: str = "auto"
@@ -98,7 +99,10 @@ def parse_args(argv=None) -> ValConfig:
     for f in dataclasses.fields(ValConfig):
         flag = "--" + f.name.replace("_", "-")
         if f.type == "bool":
-            parser.add_argument(flag, action="store_true", help="a smoke run: few clips, tasks and steps")
+            helps = {"quick": "a smoke run: few clips, tasks and steps",
+                     "ceiling": "also plan each encoder's energy with the true simulator in place of the "
+                     "2-AC predictor: the ceiling its features allow (about 10x slower)"}  # fmt: skip
+            parser.add_argument(flag, action="store_true", help=helps[f.name])
         else:
             kind = {"int": int, "float": float, "str": str}[f.type]
             kw = {"choices": ["auto", "cpu", "cuda", "mps"]} if f.name == "device" else {}
@@ -203,6 +207,13 @@ def main(argv=None) -> None:
     m["plan/gain_over_random_init"] = (
         m["plan/success_energy_only"] - base["plan/success_energy_only/random_init"]
     )
+    if cfg.ceiling:  # the same planner and energy, the true simulator in place of the predictor
+        for name, enc in (("jepa", "encoder"), ("init", "init")):
+            r = goal_reaching(models[enc], None, models["z_stats"][name], tasks, cfg, device, cfg.seed)
+            label = {"jepa": "jepa", "init": "random_init"}[name] + "_true_future"
+            base[f"plan/success_energy_only/{label}"] = float(r["success"].mean())
+            base[f"plan/final_dist/{label}"] = float(r["final_dist"].mean())
+            ci[label] = wilson(int(r["success"].sum()), n)
 
     save_masks(
         held["frames"][0, : tcfg["frames"]],

@@ -189,3 +189,25 @@ def test_the_ac_predictor_holds_no_simulator_constant():
     s = torch.rand(2, 3, 4)
     _, s_next = ac(torch.randn(2, 3, 4, 16), torch.ones(2, 3, 2), s)
     assert torch.allclose(s_next, s)
+
+
+def test_rendered_energy_prefers_the_plan_that_reaches_the_goal():
+    """The ceiling's energy (true simulator, no predictor): the plan that ends on the goal pose has the
+    lower L1 energy, and with no nuisance its last imagined frame adds nothing (it is the goal)."""
+    from evaluate import rendered_energy
+
+    from data_utils import Nuisance, render_many, step_joints
+
+    scene = Nuisance.sample(np.random.default_rng(0), on=False)
+
+    def encode(frames):  # (M, 64, 64, 3) uint8 -> (M, 16, 48): 16x16 px patches, downsampled 4x
+        x = torch.from_numpy(frames[:, ::4, ::4]).float() / 255  # (M, 16, 16, 3)
+        return x.reshape(len(x), 4, 4, 4, 4, 3).permute(0, 1, 3, 2, 4, 5).reshape(len(x), 16, 48)
+
+    q_now, toward = np.array([[0.3, 1.0]]), np.array([[1.0, 0.5], [1.0, 0.5]])  # (B=1, 2), (H=2, 2)
+    goal = step_joints(step_joints(q_now[0], toward[0]), toward[1])
+    z_goal = encode(render_many(goal[None], scene))  # (1, 16, 48)
+    samples = torch.tensor(np.stack([toward, -toward])[None], dtype=torch.float32)  # (1, S=2, H=2, 2)
+    energy = rendered_energy(encode, q_now, [scene], z_goal)
+    cost, first = energy(samples), energy(samples[:, :, :1])  # (1, 2) each
+    assert cost[0, 0] < cost[0, 1] and torch.isclose(cost[0, 0], first[0, 0], atol=1e-6)

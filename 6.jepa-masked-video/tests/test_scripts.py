@@ -109,6 +109,15 @@ def test_quick_train_then_validate_end_to_end(trained):
     assert any(x.startswith("train seconds ") and x.endswith(f"; targets {verdict}") for x in lines), lines
 
 
+def test_ceiling_plans_both_encoders_with_the_true_future(trained):
+    val = run(trained, "validate.py", "--quick", "--ceiling")
+    assert val.returncode == 0, val.stderr[-2000:]
+    b = json.loads((trained / "outputs" / "metrics.json").read_text())["baselines"]
+    for name in ("jepa", "random_init"):
+        assert 0.0 <= b[f"plan/success_energy_only/{name}_true_future"] <= 1.0
+    assert "jepa_true_future" in val.stdout
+
+
 def test_torchrun_two_cpu_processes(chapter_copy):
     """DDP: 2 gloo processes train a few steps; only rank 0 writes the checkpoint."""
     ckpt = chapter_copy / "checkpoints" / "jepa.pt"
