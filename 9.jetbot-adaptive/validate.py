@@ -173,7 +173,6 @@ def print_table(metrics: dict, baselines: dict) -> None:
 
 
 COMPARE_COLUMNS = {  # metric -> column title of the comparison table
-    "pos_within_2px/both_actions": "2px both",
     "pos_within_2px/action_0": "2px stay",
     "pos_within_2px/action_1": "2px move",
     "pos_err_px/median": "med px",
@@ -184,21 +183,18 @@ COMPARE_COLUMNS = {  # metric -> column title of the comparison table
 
 
 def print_comparisons(c: dict) -> None:
-    """The equal-budget comparisons of train.py --compare: final scores, then the learning curve."""
+    """The equal-budget comparisons of train.py --compare in one table: within 2 px for both actions
+    along the way (the learning curve, ending with the final score), then the final scores."""
+    curve = f" (the curve before the end: {c['curve_held_out_steps']})" if "curve_held_out_steps" in c else ""
     print(f"\ncomparisons: trained codec + fresh predictor, {c['steps']} loop steps each, seed {c['seed']}, "
-          f"{c['held_out_steps']} held-out steps")  # fmt: skip
-    names = COMPARE_COLUMNS
-    print(
-        f"{'variant':15s} "
-        + " ".join(f"{n:>9s}" for n in names.values())
-        + f" {'move %':>7s} {'updates':>8s}"
-    )
+          f"{c['held_out_steps']} held-out steps{curve}")  # fmt: skip
+    steps = [p["step"] for p in next(iter(c["variants"].values()))["curve"]]
+    head = [f"2px@{s}" for s in steps] + list(COMPARE_COLUMNS.values()) + ["move %", "updates"]
+    print(f"{'variant':15s}" + "".join(f"{h:>9s}" for h in head))
     for name, r in c["variants"].items():
-        vals = " ".join(f"{r['metrics'][k]:9.3f}" for k in names)
-        print(f"{name:15s} {vals} {100 * r['move_share']:7.0f} {r['predictor_updates']:8d}")
-    print("learning curve, within 2 px for both actions (steps: value):")
-    for name, r in c["variants"].items():
-        print(f"  {name:15s} " + ", ".join(f"{p['step']}: {p[SHOWN[0]]:.3f}" for p in r["curve"]))
+        vals = [p[SHOWN[0]] for p in r["curve"]] + [r["metrics"][k] for k in COMPARE_COLUMNS]
+        row = "".join(f"{v:9.3f}" for v in vals) + f"{100 * r['move_share']:9.0f}{r['predictor_updates']:9d}"
+        print(f"{name:15s}{row}")
 
 
 def robot_only_rate(steps: int = 300) -> float:

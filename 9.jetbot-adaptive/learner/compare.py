@@ -131,7 +131,13 @@ def run_comparisons(checkpoint: Path, out_json: Path, steps: int, opts, log=prin
             f"action acc {m['action_acc']:.3f}, move share {r['move_share']:.2f}, "
             f"{r['predictor_updates']} updates, {r['seconds']:.0f} s"
         )
-    report = {"steps": steps, "seed": opts.seed, "held_out_steps": len(data["hist"]), "variants": results}
+    report = {
+        "steps": steps,
+        "seed": opts.seed,
+        "held_out_steps": len(data["hist"]),
+        "curve_held_out_steps": len(curve_data["hist"]),  # the curve's points before the last use these
+        "variants": results,
+    }
     out_json.parent.mkdir(parents=True, exist_ok=True)
     out_json.write_text(json.dumps(report, indent=1))
     return report
