@@ -99,9 +99,11 @@ def parse_args(argv=None) -> ValConfig:
     for f in dataclasses.fields(ValConfig):
         flag = "--" + f.name.replace("_", "-")
         if f.type == "bool":
-            helps = {"quick": "a smoke run: few clips, tasks and steps",
-                     "ceiling": "also plan each encoder's energy with the true simulator in place of the "
-                     "2-AC predictor: the ceiling its features allow (about 10x slower)"}  # fmt: skip
+            helps = {
+                "quick": "a smoke run: few clips, tasks and steps",
+                "ceiling": "also plan each encoder's energy with the true simulator in place of "
+                "the 2-AC predictor: the ceiling its features allow (slow: renders every candidate)",
+            }
             parser.add_argument(flag, action="store_true", help=helps[f.name])
         else:
             kind = {"int": int, "float": float, "str": str}[f.type]
