@@ -65,7 +65,7 @@ class TrainConfig:
     batch_size: int = 32  # clips of num_hist + 1 frames per step
     proprio_weight: float = 1.0  # weight of the proprio MSE beside the feature MSE
     rollout_weight: float = 0.0  # weight of an open-loop rollout loss (0 = teacher forcing alone, DINO-WM)
-    rollout_steps: int = 3  # open-loop steps of that loss (the planner imagines 5)
+    rollout_steps: int = 5  # open-loop steps of that loss: as far as the planner imagines
     rollout_window: int = 1  # frames the predictor reads in that rollout (1: cheap, as the planner does)
     decoder_steps: int = 300
     lr: float = 2e-3

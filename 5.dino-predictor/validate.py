@@ -82,7 +82,7 @@ def parse_args(argv=None) -> ValConfig:
         if f.type == "bool":
             helps = {"quick": "a smoke run: few trajectories and episodes",
                      "ceiling": "also plan each encoder's cost with the true simulator in place of the "
-                     "predictor: the ceiling its features allow (about 10x slower)"}  # fmt: skip
+                     "predictor: the ceiling its features allow (slow: renders every candidate)"}  # fmt: skip
             p.add_argument(flag, action="store_true", help=helps[f.name])
         else:
             typ = {"int": int, "float": float, "str": str}[f.type]
