@@ -107,6 +107,15 @@ def feature_cost(predictor, z_now, p_now, z_goal, chunk: int = 512):
     return cost
 
 
+def true_joints(q_now: np.ndarray, actions: np.ndarray) -> np.ndarray:
+    """The true arm dynamics over a horizon: q_now (B, 2), actions (B, S, H, 2) -> joints (B, S, H, 2)."""
+    q, out = np.broadcast_to(q_now[:, None], actions.shape[:2] + (2,)), []  # q: (B, S, 2)
+    for h in range(actions.shape[2]):
+        q = step_joints(q, actions[:, :, h])
+        out.append(q)
+    return np.stack(out, 2)
+
+
 def rendered_cost(encoder, q_now: np.ndarray, scenes: list, z_goal: torch.Tensor, device):
     """The features' ceiling: ``feature_cost`` with the true simulator in place of the predictor.
 
@@ -117,11 +126,10 @@ def rendered_cost(encoder, q_now: np.ndarray, scenes: list, z_goal: torch.Tensor
     """
 
     def cost(samples: torch.Tensor) -> torch.Tensor:
-        a = samples.cpu().numpy()
-        q = np.broadcast_to(q_now[:, None], a.shape[:2] + (2,))  # (B, S, 2)
-        total = torch.zeros(a.shape[:2])
-        for h in range(a.shape[2]):
-            q = step_joints(q, a[:, :, h])
+        qs = true_joints(q_now, samples.cpu().numpy())  # (B, S, H, 2)
+        total = torch.zeros(qs.shape[:2])
+        for h in range(qs.shape[2]):
+            q = qs[:, :, h]  # (B, S, 2)
             frames = np.stack([render_many(q_b, scene) for q_b, scene in zip(q, scenes, strict=True)])
             z = encoder.encode(frames, device)  # (B, S, N, D) on the CPU
             total += (z - z_goal.cpu()[:, None]).pow(2).mean(dim=(2, 3))  # summed over the horizon
@@ -135,13 +143,9 @@ def oracle_cost(q_now: np.ndarray, ee_goal: np.ndarray):
     over the horizon. q_now: (B, 2) joint angles; ee_goal: (B, 2). Samples (B, S, H, 2) -> (B, S)."""
 
     def cost(samples: torch.Tensor) -> torch.Tensor:
-        a = samples.cpu().numpy()
-        q = np.broadcast_to(q_now[:, None], a.shape[:2] + (2,))  # (B, S, 2)
-        total = np.zeros(a.shape[:2])
-        for h in range(a.shape[2]):
-            q = step_joints(q, a[:, :, h])
-            total += np.linalg.norm(end_effector(q) - ee_goal[:, None], axis=-1)
-        return torch.from_numpy(total).float().to(samples.device)
+        qs = true_joints(q_now, samples.cpu().numpy())  # (B, S, H, 2)
+        dist = np.linalg.norm(end_effector(qs) - ee_goal[:, None, None], axis=-1)  # (B, S, H)
+        return torch.from_numpy(dist.sum(2)).float().to(samples.device)  # summed over the horizon
 
     return cost
 

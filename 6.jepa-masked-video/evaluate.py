@@ -147,6 +147,15 @@ def energy_cost(ac, z_now, p_now, z_goal, chunk: int = 1024):
     return cost
 
 
+def true_joints(q_now: np.ndarray, actions: np.ndarray) -> np.ndarray:
+    """The true arm dynamics over a horizon: q_now (B, 2), actions (B, S, H, 2) -> joints (B, S, H, 2)."""
+    q, out = np.broadcast_to(q_now[:, None], actions.shape[:2] + (2,)), []  # q: (B, S, 2)
+    for h in range(actions.shape[2]):
+        q = step_joints(q, actions[:, :, h])
+        out.append(q)
+    return np.stack(out, 2)
+
+
 def rendered_energy(encode, q_now: np.ndarray, scenes: list, z_goal: torch.Tensor):
     """The features' ceiling: ``energy_cost`` with the true simulator in place of the 2-AC predictor.
 
@@ -156,13 +165,12 @@ def rendered_energy(encode, q_now: np.ndarray, scenes: list, z_goal: torch.Tenso
     scenes: B Nuisance; z_goal: (B, P, D). Samples (B, S, H, A) -> (B, S)."""
 
     def cost(samples: torch.Tensor) -> torch.Tensor:
-        a = samples.cpu().numpy()
-        q = np.broadcast_to(q_now[:, None], a.shape[:2] + (2,))  # (B, S, 2)
-        total = torch.zeros(a.shape[:2], device=samples.device)
-        for h in range(a.shape[2]):
-            q = step_joints(q, a[:, :, h])
+        qs = true_joints(q_now, samples.cpu().numpy())  # (B, S, H, 2)
+        total = torch.zeros(qs.shape[:2], device=samples.device)
+        for h in range(qs.shape[2]):
+            q = qs[:, :, h]  # (B, S, 2)
             frames = np.concatenate([render_many(q_b, sc) for q_b, sc in zip(q, scenes, strict=True)])
-            z = encode(frames).view(*a.shape[:2], *z_goal.shape[1:])  # (B, S, P, D)
+            z = encode(frames).view(*qs.shape[:2], *z_goal.shape[1:])  # (B, S, P, D)
             total += (z - z_goal[:, None]).abs().mean(dim=(2, 3))  # L1, summed over the horizon
         return total
 
@@ -174,13 +182,9 @@ def oracle_cost(q_now: np.ndarray, ee_goal: np.ndarray):
     over the horizon. q_now: (B, 2) joint angles; ee_goal: (B, 2). Samples (B, S, H, 2) -> (B, S)."""
 
     def cost(samples: torch.Tensor) -> torch.Tensor:
-        a = samples.cpu().numpy()
-        q = np.broadcast_to(q_now[:, None], a.shape[:2] + (2,))  # (B, S, 2)
-        total = np.zeros(a.shape[:2])
-        for h in range(a.shape[2]):
-            q = step_joints(q, a[:, :, h])
-            total += np.linalg.norm(end_effector(q) - ee_goal[:, None], axis=-1)
-        return torch.from_numpy(total).float().to(samples.device)
+        qs = true_joints(q_now, samples.cpu().numpy())  # (B, S, H, 2)
+        dist = np.linalg.norm(end_effector(qs) - ee_goal[:, None, None], axis=-1)  # (B, S, H)
+        return torch.from_numpy(dist.sum(2)).float().to(samples.device)  # summed over the horizon
 
     return cost
 
