@@ -280,6 +280,7 @@ def main(argv=None) -> None:
         "classification": cls.state_dict(),
         "train_seconds": seconds,
         "codec_seconds": codec_s,
+        "loss_history": {k: {"step": h["step"], "loss": h["loss"]} for k, h in hists.items()},  # plain lists
     }
     path = CKPT_DIR / "dynamics.pt"
     save_checkpoint(ckpt, path)

@@ -6,8 +6,9 @@
 From 3 true context frames, every model rolls out 20 frames open loop (feeding itself its own
 predictions). Printed and saved to outputs/metrics.json: pixel MSE and ball-centroid error per horizon
 for each model and for the copy-last-frame and constant-velocity baselines; teacher forcing against
-open loop; context 1 against context 3. Pictures: outputs/rollouts.gif (truth | prediction | error),
-outputs/error_vs_horizon.png.
+open loop; context 1 against context 3; the ball error split by what each ball does within the
+horizon (straight flight, wall bounce, overlap: diagnose.py). Pictures: outputs/rollouts.gif
+(truth | prediction | error), outputs/error_vs_horizon.png, outputs/diagnosis.png.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from diagnose import diagnose, print_diagnosis, save_picture, simulate_states
 from PIL import Image, ImageDraw
 from tqdm import tqdm
 
@@ -44,6 +46,9 @@ MAIN = "regression_rollout"  # the model the targets are measured on
 TARGETS = {
     "mse_h10_over_copy_last": ("<=", 0.5),
     "ball_err_h5_px": ("<=", 2.0),
+    "ball_err_h5_over_constant_velocity": ("<=", 0.8),
+    "ball_err_h10_over_constant_velocity": ("<=", 0.8),
+    "mse_h10_over_empty_frame": ("<", 1.0),
     "ctx1_over_ctx3_ball_err_h1": (">=", 1.5),
 }
 
@@ -217,7 +222,8 @@ def main(argv=None) -> None:
     tokens = latents_to_tokens(z.view(len(videos), -1, 4, 16, 16))  # (B, C+H, N, P) before rounding
     codes = snap_to_grid(tokens, ckpt["config"]["levels"])  # (B, C+H, N, P) the FSQ codes
 
-    curves = {"codec_floor": horizon_metrics(decode(codec, codes[:, CONTEXT:]), truth)}
+    floor = decode(codec, codes[:, CONTEXT:])  # (B, H, 64, 64, 3) the true future through the codec
+    curves = {"codec_floor": horizon_metrics(floor, truth)}
     preds = {}
     for name, model in models.items():  # regression reads continuous latents, classification codes
         inp = tokens if model.head_kind == "regression" else codes
@@ -226,16 +232,21 @@ def main(argv=None) -> None:
     tf_mse, tf_err = horizon_metrics(decode(codec, teacher_forced(models[MAIN], tokens, HORIZON)), truth)
     last = np.repeat(videos[:, CONTEXT - 1 : CONTEXT].astype(np.float32) / 255.0, HORIZON, axis=1)
     curves["copy_last"] = horizon_metrics(last, truth)
-    curves["constant_velocity"] = horizon_metrics(constant_velocity(videos, HORIZON), truth)
+    cv = constant_velocity(videos, HORIZON)
+    curves["constant_velocity"] = horizon_metrics(cv, truth)
     curves["empty_frame"] = horizon_metrics(np.zeros_like(truth), truth)  # every ball erased
     # context 1 vs 4: one-step prediction of the same frame from only its predecessor, or from four frames
     ctx1 = decode(codec, models[MAIN].predict_next(tokens[:, CONTEXT - 1 : CONTEXT])[:, None])
     ctx1_err = ball_error(ctx1[:, 0], truth[:, 0]).mean()
 
     mse, err = curves[MAIN]
+    cv_err = curves["constant_velocity"][1]
     metrics = {
         "mse_h10_over_copy_last": float(mse[9] / curves["copy_last"][0][9]),
+        "mse_h10_over_empty_frame": float(mse[9] / curves["empty_frame"][0][9]),
         "ball_err_h5_px": float(err[4]),
+        "ball_err_h5_over_constant_velocity": float(err[4] / cv_err[4]),
+        "ball_err_h10_over_constant_velocity": float(err[9] / cv_err[9]),
         "ctx1_over_ctx3_ball_err_h1": float(ctx1_err / err[0]),
         "ball_err_h1_ctx1_px": float(ctx1_err),
         "ball_err_h1_ctx3_px": float(err[0]),
@@ -252,11 +263,18 @@ def main(argv=None) -> None:
     for h in (5, 10, 20):  # teacher forcing: every step gets a true context (not available when dreaming)
         baselines[f"ball_err_h{h}_px/teacher_forced"] = float(tf_err[h - 1])
 
+    # the diagnosis: the error split by what each ball does (straight, wall bounce, overlap); diagnose.py
+    states = simulate_states(cfg.n_videos, CONTEXT + HORIZON, seed=cfg.seed + HELDOUT_SEED_OFFSET)
+    split = {MAIN: preds[MAIN], "constant_velocity": cv, "codec_floor": floor}
+    table = diagnose(split, truth, videos, states, CONTEXT)
+    hists = ckpt.get("loss_history", {})
+
     OUT_DIR.mkdir(exist_ok=True)
+    save_picture(table, hists, OUT_DIR / "diagnosis.png")
     save_gif(truth, preds[MAIN], OUT_DIR / "rollouts.gif")
     save_plot(curves, OUT_DIR / "error_vs_horizon.png")
     targets = {k: list(v) for k, v in TARGETS.items()}
-    ok = {"<=": lambda a, b: a <= b, ">=": lambda a, b: a >= b}
+    ok = {"<=": lambda a, b: a <= b, ">=": lambda a, b: a >= b, "<": lambda a, b: a < b}
     passed = all(ok[op](metrics[k], t) for k, (op, t) in targets.items())
     report = {
         "chapter": "2.latent-dynamics",
@@ -267,14 +285,18 @@ def main(argv=None) -> None:
         "baselines": baselines,
         "targets": targets,
         "passed": passed,
+        "diagnosis": {f"h{h}": v for h, v in table.items()},
     }
     (OUT_DIR / "metrics.json").write_text(json.dumps(report, indent=2))
     print_tables(metrics, curves, tf_err)
+    print_diagnosis(table, hists)
     if cfg.quick:
         print("\nsmoke run (--quick): this checks the plumbing; the numbers are not the lesson's")
     print(f"\ntrain seconds {ckpt['train_seconds']:.0f}, validate seconds {time.time() - t0:.0f}; "
           f"targets {'PASSED' if passed else 'NOT met'}")  # fmt: skip
-    print(f"wrote {OUT_DIR / 'metrics.json'}, rollouts.gif and error_vs_horizon.png in {OUT_DIR}")
+    print(
+        f"wrote {OUT_DIR / 'metrics.json'}, rollouts.gif, error_vs_horizon.png and diagnosis.png in {OUT_DIR}"
+    )
 
 
 def print_tables(metrics: dict, curves: dict, tf_err: np.ndarray) -> None:
@@ -284,7 +306,10 @@ def print_tables(metrics: dict, curves: dict, tf_err: np.ndarray) -> None:
         "mse_h10_over_copy_last": (
             f"constant_velocity {cv[0][9] / cl[0][9]:.3f}, empty_frame {ef[0][9] / cl[0][9]:.3f}"
         ),
+        "mse_h10_over_empty_frame": f"constant_velocity {cv[0][9] / ef[0][9]:.3f}",
         "ball_err_h5_px": f"copy_last {cl[1][4]:.2f}, constant_velocity {cv[1][4]:.2f}",
+        "ball_err_h5_over_constant_velocity": f"copy_last {cl[1][4] / cv[1][4]:.2f}",
+        "ball_err_h10_over_constant_velocity": f"copy_last {cl[1][9] / cv[1][9]:.2f}",
         "ball_err_h1_ctx3_px": f"copy_last {cl[1][0]:.2f}, constant_velocity {cv[1][0]:.2f}",
     }
     print(f"\n{'metric':32s} {'value':>9s} {'target':>9s}   baseline")
