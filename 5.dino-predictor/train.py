@@ -18,6 +18,7 @@ import argparse
 import dataclasses
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import torch
@@ -28,12 +29,11 @@ from training import train_decoder, train_dino, train_predictor
 from data_utils import WORLD, load_trajectories
 from models import ViT
 from utils import (
-    CKPT_DIR,
-    OUT_DIR,
     UserError,
     command,
     exit_on_user_error,
     given_flags,
+    output_root,
     pick_device,
     save_checkpoint,
     seed_everything,
@@ -73,6 +73,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     threads: int = 0  # torch threads; 0: the cores free right now (see utils.choose_threads)
+    out: str = ""  # output root for data/, checkpoints/ and outputs/ ("": this chapter's folder)
     quick: bool = False
 
 
@@ -107,7 +108,7 @@ def parse_args(argv=None) -> TrainConfig:
     return dataclasses.replace(cfg, **{k: v for k, v in QUICK.items() if k not in typed})
 
 
-def save_loss_plot(hists: dict) -> None:
+def save_loss_plot(hists: dict, out_dir: Path) -> None:
     """outputs/train_loss.png: DINO's loss and teacher entropy, every predictor's loss, the decoder's."""
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.5))
     if "dino" in hists:
@@ -125,8 +126,8 @@ def save_loss_plot(hists: dict) -> None:
     axes[2].set(title="stage 3: pixel decoder (MSE)", xlabel="step", yscale="log")
     axes[2].legend()
     fig.tight_layout()
-    OUT_DIR.mkdir(exist_ok=True)
-    fig.savefig(OUT_DIR / "train_loss.png", dpi=100)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out_dir / "train_loss.png", dpi=100)
     plt.close(fig)
 
 
@@ -143,7 +144,8 @@ def main(argv=None) -> None:
     print(f"device {device}, world: the arm with nuisance")
     seed_everything(cfg.seed)
     main_net = load_dinov2() if cfg.encoder == DINOV2 else None  # fail early, before any training
-    data = load_trajectories(cfg.n_traj, cfg.traj_len, seed=cfg.seed)
+    root = output_root(cfg.out)  # data/, checkpoints/ and outputs/ go under it
+    data = load_trajectories(cfg.n_traj, cfg.traj_len, seed=cfg.seed, data_dir=root / "data")
     t_start = time.time()
     frames = torch.from_numpy(data["frames"].reshape(-1, 64, 64, 3))  # (M, 64, 64, 3) uint8
     hists, encoders = {}, {}
@@ -193,10 +195,10 @@ def main(argv=None) -> None:
         "train_seconds": seconds,
         "seconds": {k: h["seconds"] for k, h in hists.items()},
     }
-    path = CKPT_DIR / "dino_wm.pt"
+    path = root / "checkpoints" / "dino_wm.pt"
     save_checkpoint(ckpt, path)
-    save_loss_plot(hists)
-    save_world_picture(data["frames"], data["frames_alt"], OUT_DIR / "world.png")
+    save_loss_plot(hists, root / "outputs")
+    save_world_picture(data["frames"], data["frames_alt"], root / "outputs" / "world.png")
     finals = ", ".join(f"{k} {h['loss'][-1]:.4f}" for k, h in hists.items())
     print(f"trained in {seconds:.0f} s; final losses: {finals}; saved {path}")
     print("next: " + command("validate.py", *(["--quick"] if cfg.quick else [])))

@@ -27,12 +27,11 @@ from pictures import save_goal_picture, save_rollout_gif, save_rollout_strip
 
 from data_utils import load_trajectories, make_tasks
 from utils import (
-    CKPT_DIR,
-    OUT_DIR,
     UserError,
     exit_on_user_error,
     given_flags,
     load_checkpoint,
+    output_root,
     pick_device,
     seed_everything,
     set_threads,
@@ -54,7 +53,7 @@ NAMES |= {f"{k}/true": f"{v.split(' (')[0]}, true future" for k, v in list(NAMES
 class ValConfig:
     """Validation settings; each is a flag (--field-name)."""
 
-    checkpoint: str = str(CKPT_DIR / "dino_wm.pt")
+    checkpoint: str = ""  # default: <out>/checkpoints/dino_wm.pt, where train.py writes it
     n_traj: int = 100  # held-out trajectories for the rollout errors
     episodes: int = 50  # goal-reaching tasks per encoder
     mpc_steps: int = 20  # actions executed per episode
@@ -68,6 +67,7 @@ class ValConfig:
     seed: int = 0
     device: str = "auto"
     threads: int = 0  # torch threads; 0: the cores free right now (see utils.choose_threads)
+    out: str = ""  # output root: reads checkpoints/, writes data/ and outputs/ ("": this chapter's folder)
     quick: bool = False
 
 
@@ -152,14 +152,18 @@ def main(argv=None) -> None:
     set_threads(cfg.threads)  # first line of output: how many threads, and why
     device = pick_device(cfg.device)
     seed_everything(cfg.seed)
-    ckpt = load_checkpoint(cfg.checkpoint, "dino-wm")
+    root = output_root(cfg.out)  # reads checkpoints/, writes data/ and outputs/ under it
+    ckpt = load_checkpoint(cfg.checkpoint or root / "checkpoints" / "dino_wm.pt", "dino-wm")
     encoders, predictors, decoder = load_models(ckpt, device)
     t0, num_hist = time.time(), ckpt["config"]["num_hist"]
-    data = load_trajectories(cfg.n_traj, GIF_STEPS + 1, seed=cfg.seed + HELDOUT, quiet=True)
+    data = load_trajectories(
+        cfg.n_traj, GIF_STEPS + 1, seed=cfg.seed + HELDOUT, quiet=True, data_dir=root / "data"
+    )
     proprio, actions = torch.from_numpy(data["proprio"]), torch.from_numpy(data["actions"])
     tasks = make_tasks(cfg.episodes, seed=cfg.seed + HELDOUT + 1)
     metrics, baselines, table, curves = {}, {}, {}, {}
-    OUT_DIR.mkdir(exist_ok=True)
+    out_dir = root / "outputs"
+    out_dir.mkdir(parents=True, exist_ok=True)
     for name, enc in encoders.items():
         z = enc.encode(data["frames"], device)  # (B, 1+T, N, D)
         err, copy, _ = rollout_errors(
@@ -193,9 +197,9 @@ def main(argv=None) -> None:
             2
         ]  # (4, T, N, D)
         dream = decode(decoder, torch.cat([z[:4, :1], dream_z], 1), device)  # the start frame, then the dream
-        save_rollout_gif(data["frames"][:4], dream, OUT_DIR / "rollout.gif")
-        save_rollout_strip(data["frames"][:4], dream, OUT_DIR / "rollout.png")
-        save_goal_picture(reach, tasks, OUT_DIR / "goal_reaching.png")
+        save_rollout_gif(data["frames"][:4], dream, out_dir / "rollout.gif")
+        save_rollout_strip(data["frames"][:4], dream, out_dir / "rollout.png")
+        save_goal_picture(reach, tasks, out_dir / "goal_reaching.png")
     ceilings = {}
     if cfg.ceiling:  # the same planner and cost, the true simulator in place of the predictor
         for name, enc in encoders.items():
@@ -212,7 +216,7 @@ def main(argv=None) -> None:
         "ci": wilson(k, len(tasks)),
         "dist": float(oracle["final_dist"].mean()),
     }
-    save_landscape(curves, NAMES, OUT_DIR / "cost_landscape.png")
+    save_landscape(curves, NAMES, out_dir / "cost_landscape.png")
     metrics["feat_err_h5_over_copy_last"] = metrics["feat_err_h5"] / baselines["feat_err_h5/copy_last"]
     metrics["goal_success"] = table["dino"]["success"]
     metrics["goal_final_dist"] = table["dino"]["dist"]
@@ -246,7 +250,7 @@ def main(argv=None) -> None:
         "targets": targets,
         "passed": passed,
     }
-    (OUT_DIR / "metrics.json").write_text(json.dumps(report, indent=2))
+    (out_dir / "metrics.json").write_text(json.dumps(report, indent=2))
     if len(targets) == len(TARGETS):
         print_tables(metrics, baselines, table, len(tasks))
     if cfg.quick:
@@ -254,7 +258,7 @@ def main(argv=None) -> None:
     print(f"\ntrain seconds {ckpt['train_seconds']:.0f}, validate seconds {time.time() - t0:.0f}; "
           f"targets {'PASSED' if passed else 'NOT met'}")  # fmt: skip
     print(
-        f"wrote metrics.json, rollout.gif, rollout.png, goal_reaching.png and cost_landscape.png in {OUT_DIR}"
+        f"wrote metrics.json, rollout.gif, rollout.png, goal_reaching.png and cost_landscape.png in {out_dir}"
     )
 
 

@@ -254,13 +254,15 @@ def make_trajectories(n: int, length: int, seed: int, nuisance: bool = True, qui
     return out
 
 
-def load_trajectories(n: int, length: int, seed: int, nuisance: bool = True, quiet: bool = False) -> dict:
+def load_trajectories(
+    n: int, length: int, seed: int, nuisance: bool = True, quiet: bool = False, data_dir: Path = DATA_DIR
+) -> dict:
     """``make_trajectories`` generated once, saved as a Hugging Face dataset (Arrow on disk) under data/
     keyed by its parameters, and loaded (memory-mapped) from there afterwards. Returns numpy arrays."""
     import datasets  # imported here: it is slow to import and only needed for the cache
 
     key = json.dumps({"world": "arm", "n": n, "length": length, "seed": seed, "nuisance": nuisance, "v": 3})
-    path = DATA_DIR / f"arm_{hashlib.sha1(key.encode()).hexdigest()[:12]}"
+    path = Path(data_dir) / f"arm_{hashlib.sha1(key.encode()).hexdigest()[:12]}"
     if not path.exists():
         data = make_trajectories(n, length, seed, nuisance, quiet=quiet)
         frame = datasets.Array4D((length, SIZE, SIZE, 3), "uint8")

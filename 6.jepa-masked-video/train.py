@@ -30,12 +30,11 @@ from training import encode_trajectories, feature_stats, init_encoder, pretrain,
 
 from data_utils import WORLD, load_trajectories
 from utils import (
-    CKPT_DIR,
-    OUT_DIR,
     UserError,
     command,
     exit_on_user_error,
     given_flags,
+    output_root,
     pick_device,
     save_checkpoint,
     set_threads,
@@ -72,6 +71,7 @@ class TrainConfig:
     threads: int = 0  # torch threads; 0: the cores free right now, 1 per process under torchrun (utils)
     seed: int = 0
     device: str = "auto"
+    out: str = ""  # output root for data/, checkpoints/ and outputs/ ("": this chapter's folder)
     quick: bool = False
 
 
@@ -142,7 +142,8 @@ def main(argv=None) -> None:
     c = dataclasses.asdict(cfg)
     if rank != 0:  # rank 0 generates and caches the data first; the others then read the cache
         ddp.barrier(world)
-    data = load_trajectories(cfg.n_traj, cfg.traj_len, seed=cfg.seed, quiet=rank != 0)
+    root = output_root(cfg.out)  # data/, checkpoints/ and outputs/ go under it
+    data = load_trajectories(cfg.n_traj, cfg.traj_len, seed=cfg.seed, quiet=rank != 0, data_dir=root / "data")
     if rank == 0:
         ddp.barrier(world)
     if rank == 0:
@@ -176,9 +177,9 @@ def main(argv=None) -> None:
             "logs": logs,
             "train_seconds": seconds,
         }
-        path = CKPT_DIR / "jepa.pt"
+        path = root / "checkpoints" / "jepa.pt"
         save_checkpoint(ckpt, path)
-        plot_logs(logs, OUT_DIR / "train_loss.png")
+        plot_logs(logs, root / "outputs" / "train_loss.png")
         s0, s1 = jepa_log["spread"][0], np.mean(jepa_log["spread"][-10:])
         a1 = np.mean(ablation_log["spread"][-5:]) / ablation_log["spread"][0]
         print(

@@ -23,6 +23,11 @@ CKPT_DIR = HERE / "checkpoints"
 OUT_DIR = HERE / "outputs"
 
 
+def output_root(out: str) -> Path:
+    """--out: the folder that data/, checkpoints/ and outputs/ go under ("": this chapter's folder)."""
+    return Path(out) if out else HERE
+
+
 def choose_threads(
     requested: int = 0, cores: int | None = None, load: float | None = None
 ) -> tuple[int, str]:

@@ -40,12 +40,11 @@ from training import encode_trajectories
 
 from data_utils import load_trajectories, make_tasks
 from utils import (
-    CKPT_DIR,
-    OUT_DIR,
     UserError,
     exit_on_user_error,
     given_flags,
     load_checkpoint,
+    output_root,
     pick_device,
     set_threads,
 )
@@ -66,7 +65,7 @@ TARGETS = {
 class ValConfig:
     """Validation settings (each is a flag)."""
 
-    checkpoint: str = str(CKPT_DIR / "jepa.pt")
+    checkpoint: str = ""  # default: <out>/checkpoints/jepa.pt, where train.py writes it
     n_probe_train: int = 200  # labelled clips for training the probe (few labels)
     n_probe_test: int = 300
     probe_steps: int = 600
@@ -84,6 +83,7 @@ class ValConfig:
     threads: int = 0  # torch threads; 0: the cores free right now (see utils.choose_threads)
     seed: int = 0
     device: str = "auto"
+    out: str = ""  # output root: reads checkpoints/, writes data/ and outputs/ ("": this chapter's folder)
     quick: bool = False
 
 
@@ -130,7 +130,9 @@ def parse_args(argv=None) -> ValConfig:
 def probe(models, tcfg, cfg, device, s) -> tuple[dict, dict]:
     """The few-label motion probe, frozen V-JEPA vs random init, mean and spread over probe seeds."""
     n = cfg.n_probe_train + cfg.n_probe_test
-    data = load_trajectories(n, tcfg["frames"], seed=s + 2, quiet=True)
+    data = load_trajectories(
+        n, tcfg["frames"], seed=s + 2, quiet=True, data_dir=output_root(cfg.out) / "data"
+    )
     y = motion_labels(data["q"])
     tr, te = slice(0, cfg.n_probe_train), slice(cfg.n_probe_train, n)
     acc = {}
@@ -158,13 +160,17 @@ def main(argv=None) -> None:
     cfg = parse_args(argv)
     set_threads(cfg.threads)  # first line of output: how many threads, and why
     device, t0 = pick_device(cfg.device), time.time()
-    ckpt = load_checkpoint(cfg.checkpoint, "jepa-masked-video")
+    root = output_root(cfg.out)  # reads checkpoints/, writes data/ and outputs/ under it
+    ckpt = load_checkpoint(cfg.checkpoint or root / "checkpoints" / "jepa.pt", "jepa-masked-video")
     models, tcfg, s = load_models(ckpt, device), ckpt["config"], cfg.seed + HELDOUT
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    out_dir = root / "outputs"
+    out_dir.mkdir(parents=True, exist_ok=True)
     m, base = probe(models, tcfg, cfg, device, s)  # 1. few-label probe
 
     # 2. Collapse monitor and masked loss on held-out clips; 3. V-JEPA 2-AC rollouts vs copy-last.
-    held = load_trajectories(cfg.n_traj, max(tcfg["frames"], HORIZON + 1), seed=s + 3, quiet=True)
+    held = load_trajectories(
+        cfg.n_traj, max(tcfg["frames"], HORIZON + 1), seed=s + 3, quiet=True, data_dir=root / "data"
+    )
     sl = spread_and_loss(
         models,
         held["frames"][:32, : tcfg["frames"]],
@@ -219,13 +225,13 @@ def main(argv=None) -> None:
 
     save_masks(
         held["frames"][0, : tcfg["frames"]],
-        OUT_DIR / "masks.png",
+        out_dir / "masks.png",
         models["encoder"].grid(tcfg["frames"]),
         cfg.seed,
     )
-    save_collapse(ckpt["logs"], OUT_DIR / "collapse.png")
-    save_landscape(curves, OUT_DIR / "energy_landscape.png")
-    save_plans(runs["jepa"], OUT_DIR / "plans.png")
+    save_collapse(ckpt["logs"], out_dir / "collapse.png")
+    save_landscape(curves, out_dir / "energy_landscape.png")
+    save_plans(runs["jepa"], out_dir / "plans.png")
 
     ok = {"<=": lambda x, t: x <= t, ">=": lambda x, t: x >= t}
     passed = all(ok[op](m[k], t) for k, (op, t) in TARGETS.items())
@@ -234,7 +240,7 @@ def main(argv=None) -> None:
     report |= {"train_seconds": float(ckpt["train_seconds"]), "validate_seconds": round(seconds, 1)}
     report |= {"n_tasks": n, "success_ci95": ci, "metrics": m, "baselines": base}
     report |= {"targets": {k: list(v) for k, v in TARGETS.items()}, "passed": passed}
-    (OUT_DIR / "metrics.json").write_text(json.dumps(report, indent=2))
+    (out_dir / "metrics.json").write_text(json.dumps(report, indent=2))
 
     print(f"\n{'metric':<34} {'value':>8}  {'target':>8}  baseline")
     for k, v in m.items():
@@ -249,7 +255,7 @@ def main(argv=None) -> None:
         print("\nsmoke run (--quick): this checks the plumbing; the numbers are not the lesson's")
     print(f"\ntrain seconds {ckpt['train_seconds']:.0f}, validate seconds {seconds:.0f}; "
           f"targets {'PASSED' if passed else 'NOT met'}")  # fmt: skip
-    print(f"wrote metrics.json, masks.png, collapse.png, energy_landscape.png and plans.png in {OUT_DIR}")
+    print(f"wrote metrics.json, masks.png, collapse.png, energy_landscape.png and plans.png in {out_dir}")
 
 
 if __name__ == "__main__":

@@ -109,6 +109,16 @@ def test_quick_train_then_validate_end_to_end(trained):
     assert any(x.startswith("train seconds ") and x.endswith(f"; targets {verdict}") for x in lines), lines
 
 
+def test_out_moves_data_outputs_and_the_default_checkpoint(trained, tmp_path):
+    out = run(trained, "validate.py", "--quick", "--out", str(tmp_path))  # nothing trained under tmp_path
+    assert_one_line_error(out, f"no checkpoint at {tmp_path / 'checkpoints' / 'jepa.pt'}")
+    ck = str(trained / "checkpoints" / "jepa.pt")
+    val = run(trained, "validate.py", "--quick", "--out", str(tmp_path), "--checkpoint", ck)
+    assert val.returncode == 0, val.stderr[-2000:]
+    assert json.loads((tmp_path / "outputs" / "metrics.json").read_text())["quick"] is True
+    assert any((tmp_path / "data").iterdir())  # the held-out trajectories were cached there
+
+
 def test_ceiling_plans_both_encoders_with_the_true_future(trained):
     val = run(trained, "validate.py", "--quick", "--ceiling")
     assert val.returncode == 0, val.stderr[-2000:]
