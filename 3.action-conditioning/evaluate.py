@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from data_utils import N_ACTIONS, PointMassRoom, ToroidalDot, displacement, locate_object
+from data_utils import N_ACTIONS, ToroidalDot, displacement, locate_object, make_env
 from models import ActionDynamics, FSQAutoencoder, latents_to_tokens, rollout, tokens_to_latents
 from utils import UserError
 
@@ -28,9 +28,11 @@ def load_models(ckpt: dict, device) -> tuple[FSQAutoencoder, dict]:
         models = {}
         for key, state in ckpt["dynamics"].items():
             world, method = key.split("/")
+            spec = cfg.get("actions", {}).get(world, {"kind": ACTION_KIND.get(world)})  # older: by world
             m = ActionDynamics(
-                method, ACTION_KIND[world], dim=cfg["dim"], depth=cfg["depth"], max_frames=cfg["context"],
-                head=cfg["head"], levels=levels,
+                method, spec["kind"], spec.get("n_actions", N_ACTIONS), spec.get("action_dim", 2),
+                dim=cfg["dim"], depth=cfg["depth"], max_frames=cfg["context"], head=cfg["head"],
+                levels=levels,
             )  # fmt: skip
             m.load_state_dict(state)
             models[key] = m.to(device).eval()
@@ -80,12 +82,13 @@ def simulate_from(world: str, pos: np.ndarray, actions: np.ndarray) -> tuple[np.
 
     Returns: frames (H, 64, 64, 3) uint8 and positions (H, 2) in pixels.
     """
-    env = ToroidalDot() if world == "dot" else PointMassRoom()
-    env.pos = pos.astype(np.int64) if world == "dot" else (pos.astype(np.float64) + 0.5) / env.size
+    env = make_env(world)
+    env.reset(options={"pos": pos})  # the object where the data had it; no random draw
     frames, positions = [], []
     for a in actions:
-        frames.append(env.step(int(a) if world == "dot" else a))
-        positions.append(env.pos.astype(np.float32) if world == "dot" else env.pixel_pos.astype(np.float32))
+        frame, _, _, _, info = env.step(int(a) if world == "dot" else a)
+        frames.append(frame)
+        positions.append(info["pos"])
     return np.stack(frames), np.stack(positions)
 
 

@@ -21,7 +21,7 @@ from evaluate import MAIN, decode, encode, load_models
 from PIL import Image
 
 from data_utils import ACTION_NAMES, make_env
-from utils import CKPT_DIR, OUT_DIR, UserError, exit_on_user_error, load_checkpoint, pick_device
+from utils import OUT_HELP, UserError, exit_on_user_error, load_checkpoint, output_root, pick_device
 
 LETTERS = {"S": 0, ".": 0, "L": 1, "R": 2, "U": 3, "D": 4}  # letter -> the dot's action index
 KEYS = {ord("a"): 1, ord("d"): 2, ord("w"): 3, ord("s"): 4, ord(" "): 0}  # WASD and space
@@ -74,7 +74,11 @@ def has_display() -> bool:
 def parse_args(argv=None) -> argparse.Namespace:
     """Command-line flags."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", default=str(CKPT_DIR / "action_dynamics.pt"), help="written by train.py")
+    p.add_argument(
+        "--checkpoint",
+        default="",
+        help="written by train.py (default: checkpoints/action_dynamics.pt under --out)",
+    )
     p.add_argument("--world", default="dot", choices=["dot", "wall"])
     p.add_argument("--method", default=MAIN, choices=["concat", "token", "film"], help="which conditioning")
     p.add_argument("--headless", action="store_true", help="no window: apply --actions and write a GIF")
@@ -84,8 +88,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--scale", type=int, default=6, help="upscaling of the 64x64 frame (default: 6)")
     p.add_argument("--seed", type=int, default=0, help="picks the real start frame (default: 0)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    p.add_argument("--out", default="", help=OUT_HELP + "; the GIF goes to its outputs/")
     p.add_argument("--quick", action="store_true", help="accepted for symmetry; play is already quick")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    args.checkpoint = args.checkpoint or str(output_root(args.out) / "checkpoints" / "action_dynamics.pt")
+    return args
 
 
 def main(argv=None) -> None:
@@ -97,18 +104,20 @@ def main(argv=None) -> None:
     if args.headless and (bad or not args.actions):
         raise UserError(f"--actions takes letters L R U D S (or .), got {args.actions!r}")
     device = pick_device(args.device)
-    ckpt = load_checkpoint(args.checkpoint, "action-dynamics")
+    ckpt = load_checkpoint(args.checkpoint, "action-dynamics", args.out)
     codec, models = load_models(ckpt, device)
     key = f"{args.world}/{args.method}"
     if key not in models:
         raise UserError(f"{args.checkpoint} has no {key} model (it holds {sorted(models)})")
-    dreamer = Dreamer(args.world, models[key], codec, make_env(args.world, args.seed).render(), device)
+    start, _ = make_env(args.world).reset(seed=args.seed)  # one real frame to start the dream from
+    dreamer = Dreamer(args.world, models[key], codec, start, device)
     shown = [render(dreamer.image, 0, 0, args.scale)]
     if args.headless:
         for i, letter in enumerate(args.actions.upper(), start=1):
             shown.append(render(dreamer.step(LETTERS[letter]), i, LETTERS[letter], args.scale))
-        OUT_DIR.mkdir(exist_ok=True)
-        path = OUT_DIR / f"play_{args.world}.gif"
+        out_dir = output_root(args.out) / "outputs"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = out_dir / f"play_{args.world}.gif"
         gif = [Image.fromarray(f) for f in shown]
         gif[0].save(path, save_all=True, append_images=gif[1:], duration=250, loop=0)
         print(f"dreamed {len(shown) - 1} steps with {args.world}/{args.method}; wrote {path}")

@@ -1,14 +1,16 @@
 """Train chapter 3: one FSQ codec for both worlds, then 3 action-conditioned dynamics models per world.
 
-    uv run train.py            # everything (see the README's Results for measured minutes)
-    uv run train.py --quick    # a smoke run in well under a minute
+    uv run train.py                 # everything (see the README's Results for measured minutes)
+    uv run train.py --quick         # a smoke run in well under a minute
+    uv run train.py --data my_data  # the codec and the dynamics models on your own dataset (README)
 
 Stages: (1) chapter 1's FSQ autoencoder on frames of the toroidal dot and the point-mass room; (2) every
 training trajectory encoded once to latent tokens; (3) for each world (dot: 5 discrete actions; wall:
 continuous (dx, dy)) and each way of injecting the action (concat, token, film), a dynamics model trained
 to classify the next frame's codes; on the dot, half of each batch reads its own open-loop predictions
 (self-feeding). FiLM, which the targets are measured on, gets 400 steps on the dot and 600 on the point
-mass; the concat and token comparisons 200. Writes checkpoints/action_dynamics.pt and outputs/train_loss.png.
+mass; the concat and token comparisons 200. Writes checkpoints/action_dynamics.pt and outputs/train_loss.png
+(under --out DIR if given). With --data, a learner's dataset takes the place of the two worlds.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from data_utils import WORLDS, load_trajectories
+from data_utils import N_ACTIONS, WORLDS, load_own_dataset, load_trajectories
 from models import (
     ActionDynamics,
     FSQAutoencoder,
@@ -35,13 +37,14 @@ from models import (
     weighted_mse,
 )
 from utils import (
-    CKPT_DIR,
-    OUT_DIR,
+    OUT_HELP,
     UserError,
     autocast,
     command,
     exit_on_user_error,
     given_flags,
+    out_args,
+    output_root,
     pick_device,
     save_checkpoint,
     seed_everything,
@@ -50,7 +53,12 @@ from utils import (
 
 LEVELS = (8, 5, 5, 5)  # FSQ levels of the codec: 1000 codes, 4 channels per latent cell
 CONDITIONINGS = ("concat", "token", "film")
-ACTION_KIND = {"dot": "discrete", "wall": "continuous"}
+# How each world's actions enter a model: a menu of 5 moves for the dot, a 2-number push for the wall.
+ACTIONS = {
+    "dot": {"kind": "discrete", "n_actions": N_ACTIONS, "action_dim": 2},
+    "wall": {"kind": "continuous", "n_actions": N_ACTIONS, "action_dim": 2},
+}
+OWN = "own"  # the name a learner's dataset (--data) goes by in the checkpoint and the logs
 
 
 @dataclass
@@ -83,9 +91,16 @@ class TrainConfig:
     device: str = "auto"
     precision: str = "auto"  # auto (bf16 where the hardware is fast at it), bf16 or fp32
     threads: int = 0  # torch threads; 0: the cores free right now (see utils.choose_threads)
+    data: str = ""  # a dataset folder (save_to_disk) to train on instead of the two worlds
+    out: str = ""  # the output root for data/, checkpoints/ and outputs/ ("": this chapter's folder)
     quick: bool = False
 
 
+HELP = {
+    "data": "your own dataset, a folder written by datasets' save_to_disk with 'frames' (T, 64, 64, 3) uint8"
+    " and 'actions' columns (schema in the README); trains on it instead of the two worlds",
+    "out": OUT_HELP,
+}
 QUICK = {"n_traj": 40, "codec_steps": 20, "dyn_steps": 8, "wall_dyn_steps": 8, "ablation_steps": 8}
 
 
@@ -100,9 +115,8 @@ def parse_args(argv=None) -> TrainConfig:
             p.add_argument(flag, action="store_true", help="tiny data and few steps: a smoke run")
         else:
             typ = {"int": int, "float": float, "str": str}[f.type]
-            p.add_argument(
-                flag, type=typ, default=f.default, choices=choices.get(f.name), help=f"(default: {f.default})"
-            )
+            helps = HELP.get(f.name, f"(default: {f.default})")
+            p.add_argument(flag, type=typ, default=f.default, choices=choices.get(f.name), help=helps)
     cfg = TrainConfig(**vars(p.parse_args(argv)))
     if cfg.quick:  # the smoke run's sizes, except where a flag was typed
         given = given_flags(p, argv)
@@ -118,17 +132,21 @@ def cosine_lr(step: int, total: int, peak: float, warmup: int = 30) -> float:
 
 
 def train_codec(cfg: TrainConfig, frames: dict, device) -> tuple[FSQAutoencoder, dict]:
-    """Stage 1: chapter 1's FSQ autoencoder on single frames {world: (M, 3, 64, 64) uint8}."""
+    """Stage 1: chapter 1's FSQ autoencoder on single frames {world: (M, 3, 64, 64) uint8}.
+
+    Each batch holds 64 frames: ``dot_share`` of them from the dot and the rest from the wall, or all 64
+    from the one dataset given with --data.
+    """
     seed_everything(cfg.seed)
     codec = FSQAutoencoder(LEVELS, ch=cfg.codec_ch).to(device)
     opt = torch.optim.Adam(codec.parameters(), lr=cfg.codec_lr)
     n_dot = round(64 * cfg.dot_share)
+    per_batch = {"dot": n_dot, "wall": 64 - n_dot} if set(frames) == set(WORLDS) else {w: 64 for w in frames}
     rng, hist, t0 = np.random.default_rng(cfg.seed), {"step": [], "loss": []}, time.time()
     for step in (bar := tqdm(range(cfg.codec_steps), desc="stage 1: FSQ codec")):
         for g in opt.param_groups:
             g["lr"] = cosine_lr(step, cfg.codec_steps, cfg.codec_lr)
-        dot, wall = frames["dot"], frames["wall"]
-        x = torch.cat([dot[rng.integers(0, len(dot), n_dot)], wall[rng.integers(0, len(wall), 64 - n_dot)]])
+        x = torch.cat([f[rng.integers(0, len(f), per_batch[w])] for w, f in frames.items()])
         x = x.to(device).float() / 255.0  # (64, 3, 64, 64)
         with autocast(device, cfg.precision):
             z = codec.encoder(x).float()  # (64, D, 16, 16) before FSQ's tanh and rounding
@@ -162,17 +180,20 @@ def encode_frames(codec: FSQAutoencoder, frames: np.ndarray, device, batch: int 
     return latents_to_tokens(torch.cat(out).view(b, t, 4, 16, 16))
 
 
-def train_dynamics(world: str, method: str, cfg: TrainConfig, tokens, actions, device):
+def train_dynamics(world: str, method: str, cfg: TrainConfig, tokens, actions, spec: dict, device):
     """Stage 3: one action-conditioned dynamics model on random clips of encoded trajectories.
 
     Args:
-        tokens: (N, T, 256, 4) training tokens. actions: (N, T-1) int64 or (N, T-1, 2) float32.
+        tokens: (N, T, 256, 4) training tokens. actions: (N, T-1) int64 or (N, T-1, A) float32.
+        spec: how the actions enter, {"kind": "discrete" | "continuous", "n_actions", "action_dim"}.
     Returns:
         the model (eval mode) and its loss history.
     """
     seed_everything(cfg.seed)
-    kind = ACTION_KIND[world]
-    model = ActionDynamics(method, kind, dim=cfg.dim, depth=cfg.depth, max_frames=cfg.context, head=cfg.head)
+    model = ActionDynamics(
+        method, spec["kind"], spec["n_actions"], spec["action_dim"], dim=cfg.dim, depth=cfg.depth,
+        max_frames=cfg.context, head=cfg.head,
+    )  # fmt: skip
     model = model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
     rng, hist, t0 = np.random.default_rng(cfg.seed + 1), {"step": [], "loss": []}, time.time()
@@ -217,20 +238,20 @@ def train_dynamics(world: str, method: str, cfg: TrainConfig, tokens, actions, d
     return model.eval(), hist
 
 
-def save_loss_plot(hists: dict) -> None:
-    """outputs/train_loss.png: the codec's loss and every dynamics model's loss against step."""
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.5))
+def save_loss_plot(hists: dict, worlds: list, out_dir) -> None:
+    """out_dir/train_loss.png: the codec's loss and every dynamics model's loss against step."""
+    fig, axes = plt.subplots(1, 1 + len(worlds), figsize=(4.5 + 4.25 * len(worlds), 3.5))
     axes[0].plot(hists["codec"]["step"], hists["codec"]["loss"])
     axes[0].set(title="FSQ codec (weighted MSE)", xlabel="step", yscale="log")
-    for ax, world in zip(axes[1:], WORLDS, strict=True):
+    for ax, world in zip(axes[1:], worlds, strict=True):
         for name, h in hists.items():
             if name.startswith(world + "/"):
                 ax.plot(h["step"], h["loss"], label=name.split("/")[1])
         ax.set(title=f"{world}: dynamics loss", xlabel="step", yscale="log")
         ax.legend()
     fig.tight_layout()
-    OUT_DIR.mkdir(exist_ok=True)
-    fig.savefig(OUT_DIR / "train_loss.png", dpi=100)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out_dir / "train_loss.png", dpi=100)
     plt.close(fig)
 
 
@@ -247,40 +268,62 @@ def main(argv=None) -> None:
         or cfg.traj_len <= cfg.context
     ):
         raise UserError("--n-traj, --*-steps, --batch-size must be positive and --traj-len > --context")
-    if not set(cfg.self_feed_worlds.split(",")) - {""} <= set(WORLDS):
-        raise UserError(f"--self-feed-worlds must be a comma-separated subset of {','.join(WORLDS)}")
+    if not set(cfg.self_feed_worlds.split(",")) - {""} <= {*WORLDS, OWN}:
+        raise UserError(f"--self-feed-worlds must be a comma-separated subset of {','.join([*WORLDS, OWN])}")
     if not methods or not set(methods) <= set(CONDITIONINGS):
         raise UserError(f"--methods must be a comma-separated subset of {','.join(CONDITIONINGS)}")
     device = pick_device(cfg.device)
     print(f"device {device}, precision {cfg.precision}")
-    data = {w: load_trajectories(w, cfg.n_traj, cfg.traj_len, seed=cfg.seed) for w in WORLDS}
+    root = output_root(cfg.out)
+    if cfg.data:  # a learner's own dataset, checked on load: a wrong schema or shape is one line
+        try:
+            data = {OWN: load_own_dataset(cfg.data, min_frames=cfg.context + 1)}
+        except ValueError as e:
+            raise UserError(f"--data: {e}") from None
+        a = data[OWN]["actions"]
+        kind = "discrete" if a.ndim == 2 else "continuous"
+        n_actions = int(a.max()) + 1 if kind == "discrete" else N_ACTIONS
+        actions_of = {
+            OWN: {"kind": kind, "n_actions": n_actions, "action_dim": a.shape[-1] if a.ndim == 3 else 2}
+        }
+        print(f"--data: {len(a)} episodes of {a.shape[1] + 1} frames, {kind} actions from {cfg.data}")
+    else:
+        data = {
+            w: load_trajectories(w, cfg.n_traj, cfg.traj_len, seed=cfg.seed, data_dir=root / "data")
+            for w in WORLDS
+        }
+        actions_of = ACTIONS
     t_start = time.time()
     frames = {
         w: torch.from_numpy(d["frames"].reshape(-1, 64, 64, 3)).permute(0, 3, 1, 2) for w, d in data.items()
     }
     codec, codec_hist = train_codec(cfg, frames, device)
     hists, states = {"codec": codec_hist}, {}
-    for world in WORLDS:
+    for world, spec in actions_of.items():
         tokens = encode_frames(codec, data[world]["frames"], device)  # (N, T, 256, 4)
         actions = torch.from_numpy(data[world]["actions"])
         for method in methods:
-            model, hists[f"{world}/{method}"] = train_dynamics(world, method, cfg, tokens, actions, device)
+            model, hists[f"{world}/{method}"] = train_dynamics(
+                world, method, cfg, tokens, actions, spec, device
+            )
             states[f"{world}/{method}"] = model.state_dict()
     seconds = time.time() - t_start
     ckpt = {
         "model": "action-dynamics",
-        "config": dataclasses.asdict(cfg) | {"levels": list(LEVELS), "trained": list(states)},
+        "config": dataclasses.asdict(cfg)
+        | {"levels": list(LEVELS), "trained": list(states), "actions": actions_of},
         "codec": codec.state_dict(),
         "dynamics": states,
         "train_seconds": seconds,
         "seconds": {k: h["seconds"] for k, h in hists.items()},
     }
-    path = CKPT_DIR / "action_dynamics.pt"
+    path = root / "checkpoints" / "action_dynamics.pt"
     save_checkpoint(ckpt, path)
-    save_loss_plot(hists)
+    save_loss_plot(hists, list(actions_of), root / "outputs")
     finals = ", ".join(f"{k} {h['loss'][-1]:.5f}" for k, h in hists.items())
     print(f"trained in {seconds:.0f} s; final losses: {finals}; saved {path}")
-    print(f"next: {command('validate.py', *(['--quick'] if cfg.quick else []))}")
+    if not cfg.data:  # validate.py measures positions in the two worlds, which a learner's data lacks
+        print(f"next: {command('validate.py', *(['--quick'] if cfg.quick else []), *out_args(cfg.out))}")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ copy-last (nothing moves), the same model fed shuffled actions, the codec floor 
 next frames) and erased (a blank dream: where the tracker finds no object it falls back to the frame
 centre, and the vanished_10step column says how often that happened). Also: action-direction accuracy
 and the counterfactual spread. Writes outputs/metrics.json, outputs/counterfactual_{dot,wall}.png (one
-start, every action, truth beside the dream).
+start, every action, truth beside the dream), under --out DIR if given (its checkpoints/ then holds the
+default checkpoint).
 """
 
 from __future__ import annotations
@@ -28,12 +29,12 @@ from tqdm import tqdm
 from data_utils import ACTION_NAMES, WORLDS, load_trajectories, position_error
 from models import counterfactual_spread
 from utils import (
-    CKPT_DIR,
-    OUT_DIR,
+    OUT_HELP,
     UserError,
     exit_on_user_error,
     given_flags,
     load_checkpoint,
+    output_root,
     pick_device,
     seed_everything,
     set_threads,
@@ -53,24 +54,31 @@ TARGETS = {
 class ValConfig:
     """Validation settings (each is a flag)."""
 
-    checkpoint: str = str(CKPT_DIR / "action_dynamics.pt")
+    checkpoint: str = ""  # "": the one train.py writes, <out>/checkpoints/action_dynamics.pt
     n_traj: int = 200  # held-out trajectories per world
     threads: int = 0  # torch threads; 0: the cores free right now
     seed: int = 0
     device: str = "auto"
+    out: str = ""  # the output root for data/, checkpoints/ and outputs/ ("": this chapter's folder)
     quick: bool = False
 
 
 def parse_args(argv=None) -> ValConfig:
     """Command-line flags -> ValConfig."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", default=ValConfig.checkpoint, help="written by train.py")
+    p.add_argument(
+        "--checkpoint",
+        default="",
+        help="written by train.py (default: checkpoints/action_dynamics.pt under --out)",
+    )
     p.add_argument("--n-traj", type=int, default=200, help="held-out trajectories per world (default: 200)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (default: 0, the cores free now)")
     p.add_argument("--seed", type=int, default=0, help="held-out data uses seed + 10000 (default: 0)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    p.add_argument("--out", default="", help=OUT_HELP)
     p.add_argument("--quick", action="store_true", help="20 held-out trajectories per world (unless given)")
     cfg = ValConfig(**vars(p.parse_args(argv)))
+    cfg.checkpoint = cfg.checkpoint or str(output_root(cfg.out) / "checkpoints" / "action_dynamics.pt")
     if cfg.quick and "n_traj" not in given_flags(p, argv):
         cfg.n_traj = 20
     if cfg.n_traj < 1:
@@ -142,8 +150,8 @@ def largest_move_per_axis(positions: np.ndarray, world: str) -> float:
     return float(steps.max())
 
 
-def save_counterfactual(world, model, codec, data, device, steps: int = 6) -> None:
-    """outputs/counterfactual_{world}.png: one start frame, each row one action held for ``steps`` steps;
+def save_counterfactual(world, model, codec, data, device, out_dir, steps: int = 6) -> None:
+    """out_dir/counterfactual_{world}.png: one start frame, each row one action held for ``steps`` steps;
     left the simulator's truth, right the model's dream, 3x upscaled."""
     choices = action_set(world)
     start = encode(codec, data["frames"][:1], device)[:, 0].repeat(len(choices), 1, 1)  # (K, N, P)
@@ -162,7 +170,7 @@ def save_counterfactual(world, model, codec, data, device, steps: int = 6) -> No
     ax.set_xticks([steps * 34, steps * 68 + 8 + steps * 34], ["truth (simulator)", f"dream ({MAIN})"])
     ax.set_title(f"{world}: the same start frame, {len(choices)} actions, each held for {steps} steps")
     fig.tight_layout()
-    fig.savefig(OUT_DIR / f"counterfactual_{world}.png", dpi=90)
+    fig.savefig(out_dir / f"counterfactual_{world}.png", dpi=90)
     plt.close(fig)
 
 
@@ -217,21 +225,29 @@ def main(argv=None) -> None:
     t0 = time.time()
     device = pick_device(cfg.device)
     seed_everything(cfg.seed)
-    ckpt = load_checkpoint(cfg.checkpoint, "action-dynamics")
+    ckpt = load_checkpoint(cfg.checkpoint, "action-dynamics", cfg.out)
+    if ckpt["config"].get("data"):
+        raise UserError(
+            f"{cfg.checkpoint} was trained on your own dataset (--data {ckpt['config']['data']}); validate.py"
+            " measures the two simulated worlds, whose true positions it knows"
+        )
     codec, models = load_models(ckpt, device)
     if not all(f"{w}/{MAIN}" in models for w in WORLDS):
         raise UserError(f"the checkpoint has no '{MAIN}' models (it holds {sorted(models)}); re-run train.py")
     metrics, baselines, moves = {}, {}, {}
-    OUT_DIR.mkdir(exist_ok=True)
+    root = output_root(cfg.out)
+    out_dir = root / "outputs"
+    out_dir.mkdir(parents=True, exist_ok=True)
     for world in WORLDS:
+        seed = cfg.seed + HELDOUT_SEED_OFFSET
         data = load_trajectories(
-            world, cfg.n_traj, HORIZON + 1, seed=cfg.seed + HELDOUT_SEED_OFFSET, quiet=True
+            world, cfg.n_traj, HORIZON + 1, seed=seed, quiet=True, data_dir=root / "data"
         )
         m, b = evaluate_world(world, models, codec, data, device, cfg.seed)
         metrics.update(m)
         baselines.update(b)
         moves[world] = largest_move_per_axis(data["positions"], world)
-        save_counterfactual(world, models[f"{world}/{MAIN}"], codec, data, device)
+        save_counterfactual(world, models[f"{world}/{MAIN}"], codec, data, device, out_dir)
     flat = {k.replace(f"/{MAIN}/", "/"): v for k, v in metrics.items() if f"/{MAIN}/" in k}
     others = {k: v for k, v in metrics.items() if f"/{MAIN}/" not in k}
     for world in WORLDS:
@@ -251,13 +267,13 @@ def main(argv=None) -> None:
         "conditioning_for_targets": MAIN,
         "largest_true_move_per_axis_px": moves,
     }
-    (OUT_DIR / "metrics.json").write_text(json.dumps(report, indent=2))
+    (out_dir / "metrics.json").write_text(json.dumps(report, indent=2))
     print_tables(metrics, baselines, ["concat", "token", "film"], moves)
     if cfg.quick:
         print("\nsmoke run (--quick): this checks the plumbing; the numbers are not the lesson's")
     print(f"\ntrain seconds {ckpt['train_seconds']:.0f}, validate seconds {time.time() - t0:.0f}; "
           f"targets {'PASSED' if passed else 'NOT met'}")  # fmt: skip
-    print(f"wrote {OUT_DIR / 'metrics.json'} and counterfactual_{{dot,wall}}.png in {OUT_DIR}")
+    print(f"wrote {out_dir / 'metrics.json'} and counterfactual_{{dot,wall}}.png in {out_dir}")
 
 
 if __name__ == "__main__":

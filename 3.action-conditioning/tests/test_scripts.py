@@ -1,4 +1,4 @@
-"""End-to-end tests: train.py --quick, validate.py --quick, play.py, and the one-line errors.
+"""End-to-end tests: train.py --quick, validate.py --quick, play.py, --out, --data, and the one-line errors.
 
 The chapter is copied to a temporary folder first, so the tests never touch your own checkpoints.
 """
@@ -113,3 +113,51 @@ def test_corrupt_and_foreign_checkpoints_are_refused(chapter_copy, tmp_path):
 def test_unknown_flag_is_a_usage_error(chapter_copy):
     out = run(chapter_copy, "train.py", "--conditioning", "magic")
     assert out.returncode == 2 and "usage:" in out.stderr and "Traceback" not in out.stderr
+
+
+def own_dataset(path: Path, frames: int = 6, episodes: int = 8, size: int = 64) -> Path:
+    """A learner's dataset recorded from this chapter's dot env: the README's schema, saved with datasets."""
+    import datasets
+    import numpy as np
+
+    from data_utils import make_env
+
+    env, rng = make_env("dot"), np.random.default_rng(0)
+    video, actions = [], []
+    for i in range(episodes):
+        frame, _ = env.reset(seed=i)
+        acts = rng.integers(0, 5, frames - 1)
+        video.append([frame] + [env.step(int(a))[0] for a in acts])
+        actions.append(acts)
+    video = np.array(video)[:, :, :size, :size]  # (episodes, frames, size, size, 3) uint8
+    features = datasets.Features(
+        {
+            "frames": datasets.Array4D((frames, size, size, 3), "uint8"),
+            "actions": datasets.Sequence(datasets.Value("int64"), length=frames - 1),
+        }
+    )
+    datasets.Dataset.from_dict({"frames": list(video), "actions": actions}, features=features).save_to_disk(
+        str(path)
+    )
+    return path
+
+
+def test_train_on_a_learners_dataset_with_out(chapter_copy, tmp_path):
+    data, out = own_dataset(tmp_path / "my_data"), tmp_path / "run"
+    res = run(chapter_copy, "train.py", "--quick", "--data", str(data), "--out", str(out))
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "--data: 8 episodes of 6 frames, discrete actions" in res.stdout
+    assert (out / "checkpoints" / "action_dynamics.pt").exists()  # --out: nothing in the chapter folder
+    assert (out / "outputs" / "train_loss.png").stat().st_size > 0
+    assert_one_line_error(run(chapter_copy, "validate.py", "--out", str(out)), "own dataset")
+
+
+def test_a_learners_dataset_with_the_wrong_shape_is_one_line(chapter_copy, tmp_path):
+    data = own_dataset(tmp_path / "small", size=32)
+    out = run(chapter_copy, "train.py", "--quick", "--data", str(data), "--out", str(tmp_path / "run"))
+    assert_one_line_error(out, "--data", "(T, 64, 64, 3)")
+
+
+def test_out_moves_the_default_checkpoint(chapter_copy, tmp_path):
+    out = run(chapter_copy, "validate.py", "--quick", "--out", str(tmp_path))
+    assert_one_line_error(out, str(tmp_path / "checkpoints" / "action_dynamics.pt"), "--out")
