@@ -1,9 +1,11 @@
-"""The worlds of chapter 4, their cached trajectories, and the on-screen controller overlay.
+"""The worlds of chapter 4 (gymnasium environments), their cached trajectories, and the on-screen
+controller overlay.
 
 Copied from chapter 3 (3.action-conditioning/data_utils.py, itself mostly chapter 1's): ``soft_disc``,
-``ToroidalDot``, ``PointMassRoom``, the random-action trajectories with true positions, their cache and
-the position error, so that this chapter stands alone. New here: the controller overlay (a small HUD,
-as gameplay videos show the pressed buttons) and its mask.
+``ToroidalDot`` and ``PointMassRoom`` as gymnasium environments, the random-action trajectories with
+true positions (a loop over ``env.step``), their cache as a Hugging Face ``datasets.Dataset`` and the
+position error, so that this chapter stands alone. New here: the controller overlay (a small HUD, as
+gameplay videos show the pressed buttons) and its mask.
 
 - ``dot``: a white dot (radius 1.5 px) on a 64x64 torus; 5 discrete actions (0 stay, 1 left, 2 right,
   3 up, 4 down) move it 2 px; both axes wrap.
@@ -17,9 +19,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
+from gymnasium import spaces
 from tqdm import tqdm
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -45,31 +50,43 @@ def to_uint8(img: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(img), 0, 255).astype(np.uint8)
 
 
-class ToroidalDot:
-    """The 64x64 two-dimensional toroidal dot (chapter 1's ``ToroidalDot.small(two_d=True)``).
+class ToroidalDot(gym.Env):
+    """The 64x64 two-dimensional toroidal dot (chapter 1's ``ToroidalDot.small(two_d=True)``), as a
+    gymnasium environment.
 
-    Args:
-        seed: seeds the reset positions. ``pos`` is the dot's (x, y) in pixels.
+    Observation: the frame (64, 64, 3) uint8. Action: ``Discrete(5)``: 0 stay, 1 left, 2 right, 3 up,
+    4 down; a move is ``step_px`` = 2 px and both axes wrap. ``info["pos"]``: the dot's true (x, y) in
+    pixels, for measuring only (no model reads it). Reward 0, never terminated: a world to imagine in,
+    not a task. ``reset(seed=..., options={"pos": (x, y)})`` may place the dot.
     """
 
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
     MOVES = np.array([[0, 0], [-1, 0], [1, 0], [0, -1], [0, 1]])  # (dx, dy) per action, y points down
 
-    def __init__(self, size=64, radius=1.5, step_px=2, seed=0):
-        self.size, self.radius, self.step_px, self.n_actions = size, radius, step_px, N_ACTIONS
-        self.rng = np.random.default_rng(seed)
-        self.reset()
+    def __init__(self, size=64, radius=1.5, step_px=2, render_mode: str = "rgb_array"):
+        self.size, self.radius, self.step_px, self.render_mode = size, radius, step_px, render_mode
+        self.observation_space = spaces.Box(0, 255, (size, size, 3), np.uint8)
+        self.action_space = spaces.Discrete(N_ACTIONS)
+        self.pos = np.full(2, size // 2)  # (x, y) until the first reset
 
-    def reset(self) -> np.ndarray:
-        """Put the dot at a random integer (x, y); return the first frame (size, size, 3) uint8."""
-        self.pos = self.rng.integers(0, self.size, size=2)  # (x, y)
-        return self.render()
+    def _info(self) -> dict:
+        return {"pos": self.pos.astype(np.float32)}
 
-    def step(self, action: int) -> np.ndarray:
-        """Apply a discrete action in [0, 5) and return the new frame (size, size, 3) uint8."""
-        if not (isinstance(action, (int, np.integer)) and 0 <= action < self.n_actions):
-            raise ValueError(f"action must be an int in [0, {self.n_actions}), got {action!r}")
+    def reset(self, *, seed=None, options=None):
+        """Put the dot at a random integer (x, y) (or at ``options["pos"]``); return (frame, info)."""
+        super().reset(seed=seed)  # seeds self.np_random when a seed is given
+        pos = (options or {}).get("pos")
+        self.pos = (
+            self.np_random.integers(0, self.size, size=2) if pos is None else np.asarray(pos).astype(np.int64)
+        )
+        return self.render(), self._info()
+
+    def step(self, action):
+        """Apply a discrete action in [0, 5): (frame (size, size, 3) uint8, 0.0, False, False, info)."""
+        if not (isinstance(action, (int, np.integer)) and 0 <= action < N_ACTIONS):
+            raise ValueError(f"action must be an int in [0, {N_ACTIONS}), got {action!r}")
         self.pos = (self.pos + self.MOVES[action] * self.step_px) % self.size
-        return self.render()
+        return self.render(), 0.0, False, False, self._info()
 
     def render(self) -> np.ndarray:
         """The current frame: (size, size, 3) uint8."""
@@ -82,17 +99,24 @@ WALL_LAYOUT = [(0, 0, 1, 0.03), (0, 0.97, 1, 1), (0, 0, 0.03, 1), (0.97, 0, 1, 1
 WALL_LAYOUT += [(0.47, 0.03, 0.53, 0.40), (0.47, 0.60, 0.53, 0.97)]
 
 
-class PointMassRoom:
-    """Chapter 1's point mass in the ``wall`` layout, pushed by continuous actions (dx, dy) in [-1, 1]^2.
+class PointMassRoom(gym.Env):
+    """Chapter 1's point mass in the ``wall`` layout, pushed by continuous actions, as a gymnasium
+    environment.
 
-    An action moves the agent by ``action * max_step`` (arena units) unless the disk would enter a wall;
-    then it slides along x or y if it can, or stays. ``pixel_pos`` is the centre in pixels.
+    Observation: the frame (64, 64, 3) uint8. Action: ``Box(-1, 1, (2,))``, a push (dx, dy) that moves
+    the agent by ``action * max_step`` (arena units) unless the disk would enter a wall; then it slides
+    along x or y if it can, or stays. ``info["pos"]``: the agent's true centre (x, y) in pixels, for
+    measuring only. Reward 0, never terminated. ``reset(seed=..., options={"pos": (x, y) px})`` may
+    place the agent.
     """
 
-    def __init__(self, size=64, max_step=0.05, radius=0.05, seed=0):
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+
+    def __init__(self, size=64, max_step=0.05, radius=0.05, render_mode: str = "rgb_array"):
         self.walls = np.array(WALL_LAYOUT, dtype=np.float32)  # (n_walls, 4)
-        self.size, self.max_step, self.radius = size, max_step, radius
-        self.rng = np.random.default_rng(seed)
+        self.size, self.max_step, self.radius, self.render_mode = size, max_step, radius, render_mode
+        self.observation_space = spaces.Box(0, 255, (size, size, 3), np.uint8)
+        self.action_space = spaces.Box(-1.0, 1.0, (2,), np.float32)
         centres = (np.arange(size) + 0.5) / size  # pixel centres in arena units
         self.background = np.zeros((size, size, 3), dtype=np.float32)
         for x0, y0, x1, y1 in self.walls:
@@ -100,23 +124,31 @@ class PointMassRoom:
                 (centres[:, None] >= y0) & (centres[:, None] < y1)
             )
             self.background[inside] = WALL_COLOUR
-        self.reset()
+        self.pos = np.array([0.25, 0.5])  # (x, y) in arena units until the first reset: the left room
 
     def collides(self, p: np.ndarray) -> bool:
         """True when a disk at p = (x, y) overlaps any wall rectangle."""
         nearest = np.clip(p[None, :], self.walls[:, :2], self.walls[:, 2:])  # closest wall point (n, 2)
         return bool((((nearest - p[None, :]) ** 2).sum(1) < self.radius**2).any())
 
-    def reset(self) -> np.ndarray:
-        """Place the agent at a random free position; return the first frame."""
+    def _info(self) -> dict:
+        return {"pos": self.pixel_pos.astype(np.float32)}
+
+    def reset(self, *, seed=None, options=None):
+        """Place the agent at a random free position (or at ``options["pos"]`` px); return (frame, info)."""
+        super().reset(seed=seed)
+        pos = (options or {}).get("pos")
+        if pos is not None:
+            self.pos = (np.asarray(pos, dtype=np.float64) + 0.5) / self.size
+            return self.render(), self._info()
         while True:
-            p = self.rng.uniform(0.0, 1.0, size=2)
+            p = self.np_random.uniform(0.0, 1.0, size=2)
             if not self.collides(p):
                 self.pos = p
-                return self.render()
+                return self.render(), self._info()
 
-    def step(self, action) -> np.ndarray:
-        """Apply a continuous action (dx, dy) in [-1, 1]^2 and return the new frame."""
+    def step(self, action):
+        """Apply a push (dx, dy) in [-1, 1]^2: (frame, 0.0, False, False, info)."""
         a = np.asarray(action, dtype=np.float64)
         if a.shape != (2,) or not np.all(np.isfinite(a)) or np.abs(a).max() > 1.0:
             raise ValueError(f"action must be (dx, dy) with values in [-1, 1], got {action!r}")
@@ -125,7 +157,7 @@ class PointMassRoom:
             if not self.collides(candidate):  # full move, else slide along x, else along y, else stay
                 self.pos = candidate
                 break
-        return self.render()
+        return self.render(), 0.0, False, False, self._info()
 
     @property
     def pixel_pos(self) -> np.ndarray:
@@ -138,18 +170,13 @@ class PointMassRoom:
         return to_uint8(self.background * (1 - disc) + AGENT_COLOUR * disc)
 
 
-def make_env(world: str, seed: int):
-    """A fresh simulator of ``world`` ("dot" or "wall")."""
+def make_env(world: str) -> gym.Env:
+    """A fresh simulator of ``world`` ("dot" or "wall"); call ``reset(seed=...)`` before using it."""
     if world == "dot":
-        return ToroidalDot(seed=seed)
+        return ToroidalDot()
     if world == "wall":
-        return PointMassRoom(seed=seed)
+        return PointMassRoom()
     raise ValueError(f"unknown world {world!r}; expected one of {WORLDS}")
-
-
-def env_position(env) -> np.ndarray:
-    """The true object position (x, y) in pixels."""
-    return env.pos.astype(np.float32) if isinstance(env, ToroidalDot) else env.pixel_pos.astype(np.float32)
 
 
 def random_actions(world: str, rng: np.random.Generator, n: int) -> np.ndarray:
@@ -160,37 +187,81 @@ def random_actions(world: str, rng: np.random.Generator, n: int) -> np.ndarray:
 
 
 def make_trajectories(world: str, n: int, length: int, seed: int, quiet: bool = True) -> dict:
-    """Simulate ``n`` random-action trajectories of ``length`` frames.
+    """Simulate ``n`` random-action trajectories of ``length`` frames with a loop over ``env.step``.
 
     Returns:
         {"frames": (N, T, 64, 64, 3) uint8, "actions": (N, T-1) int64 or (N, T-1, 2) float32 - action t
          leads from frame t to frame t+1, "positions": (N, T, 2) float32 true (x, y) in pixels}
     """
-    env, rng = make_env(world, seed), np.random.default_rng(seed + 1)
+    env, rng = make_env(world), np.random.default_rng(seed + 1)
     frames = np.empty((n, length, 64, 64, 3), dtype=np.uint8)
     positions = np.empty((n, length, 2), dtype=np.float32)
     actions = np.stack([random_actions(world, rng, length - 1) for _ in range(n)])
+    # One seeded reset whose start is thrown away: the simulator of the published runs drew a start when
+    # it was built, and drawing it here too keeps every dataset byte-identical to the one they used.
+    env.reset(seed=seed)
     for i in tqdm(range(n), desc=f"simulating {world} (seed {seed})", disable=quiet):
-        frames[i, 0], positions[i, 0] = env.reset(), env_position(env)
+        frames[i, 0], info = env.reset()  # the next start from the same generator
+        positions[i, 0] = info["pos"]
         for t in range(1, length):
-            frames[i, t] = env.step(actions[i, t - 1])
-            positions[i, t] = env_position(env)
+            frames[i, t], _, _, _, info = env.step(actions[i, t - 1])
+            positions[i, t] = info["pos"]
     return {"frames": frames, "actions": actions, "positions": positions}
 
 
-def load_trajectories(world: str, n: int, length: int, seed: int, quiet: bool = False) -> dict:
-    """``make_trajectories`` generated once per (world, n, length, seed) and cached under data/ as .npz."""
+def trajectory_features(length: int, action_shape: tuple):
+    """The typed columns of a trajectory dataset: one row per trajectory of ``length`` frames.
+
+    ``action_shape`` is one trajectory's actions: (T-1,) integers (the dot) or (T-1, A) floats (the wall).
+    """
+    import datasets  # imported here: it is slow to import and only needed for the cache
+
+    if len(action_shape) == 1:
+        actions = datasets.Sequence(datasets.Value("int64"), length=length - 1)
+    else:
+        actions = datasets.Array2D((length - 1, action_shape[1]), "float32")
+    return datasets.Features(
+        {
+            "frames": datasets.Array4D((length, 64, 64, 3), "uint8"),
+            "actions": actions,
+            "positions": datasets.Array2D((length, 2), "float32"),
+        }
+    )
+
+
+def column(ds, name: str) -> np.ndarray:
+    """One column of a ``datasets.Dataset`` as a numpy array of the dtype it is stored in.
+
+    Without the dtype, datasets' numpy format widens every integer to int64: uint8 frames would take 8x
+    the memory and ~5 s per 1,000 trajectories instead of ~0.1 s.
+    """
+    feature = ds.features[name]
+    while hasattr(feature, "feature"):  # Sequence(Value(...)) -> Value(...)
+        feature = feature.feature
+    return ds.select_columns([name]).with_format("numpy", dtype=np.dtype(feature.dtype))[:][name]
+
+
+def load_trajectories(
+    world: str, n: int, length: int, seed: int, quiet: bool = False, data_dir: Path | None = None
+) -> dict:
+    """``make_trajectories`` generated once per (world, n, length, seed), saved as a Hugging Face dataset
+    (Arrow files) under ``data_dir`` (default: this chapter's data/), and loaded (memory-mapped) from
+    there afterwards. Returns the same dict of numpy arrays as ``make_trajectories``."""
+    import datasets
+
     key = json.dumps({"world": world, "n": n, "length": length, "seed": seed, "v": 1})
-    path = DATA_DIR / f"{world}_{hashlib.sha1(key.encode()).hexdigest()[:12]}.npz"
-    if path.exists():
-        with np.load(path) as f:
-            return {k: f[k] for k in ("frames", "actions", "positions")}
-    data = make_trajectories(world, n, length, seed, quiet=quiet)
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez_compressed(tmp, **data)  # the frames are mostly black: they compress ~50x
-    tmp.replace(path)  # atomic: a crash mid-write never leaves a half-written cache
-    return data
+    path = Path(data_dir or DATA_DIR) / f"{world}_{hashlib.sha1(key.encode()).hexdigest()[:12]}"
+    if not path.exists():
+        data = make_trajectories(world, n, length, seed, quiet=quiet)
+        features = trajectory_features(length, data["actions"].shape[1:])
+        ds = datasets.Dataset.from_dict({k: list(v) for k, v in data.items()}, features=features)
+        tmp = path.with_name(path.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)  # left over from a run that was stopped mid-write
+        ds.save_to_disk(str(tmp))
+        tmp.replace(path)  # atomic: a crash mid-write never leaves a half-written cache
+        return data
+    ds = datasets.load_from_disk(str(path))
+    return {k: column(ds, k) for k in ("frames", "actions", "positions")}
 
 
 def locate_object(frames: np.ndarray, world: str) -> tuple[np.ndarray, np.ndarray]:

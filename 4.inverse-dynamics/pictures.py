@@ -12,11 +12,10 @@ import torch
 
 from data_utils import ACTION_NAMES, add_overlay, locate_object
 from models import perplexity, rollout
-from utils import OUT_DIR
 
 
-def save_confusion(codes: dict, actions: torch.Tensor, models: dict, ckpt: dict) -> None:
-    """outputs/lam_confusion.png: for the LAM (and its ablation), how often each code meets each true action.
+def save_confusion(codes: dict, actions: torch.Tensor, models: dict, ckpt: dict, out_dir) -> None:
+    """out_dir/lam_confusion.png: for the LAM (and its ablation), how often each code meets each true action.
 
     codes: {"lam": (B,), "lam_ablation": (B,)} code indices of the held-out pairs; actions: (B,) true.
     """
@@ -46,7 +45,7 @@ def save_confusion(codes: dict, actions: torch.Tensor, models: dict, ckpt: dict)
         ax.set_title(f"{title}\nperplexity {perplexity(c, k):.2f} of {k}", fontsize=9)
         ax.set_xlabel("true action (never seen in training)")
     fig.tight_layout()
-    fig.savefig(OUT_DIR / "lam_confusion.png", dpi=100)
+    fig.savefig(out_dir / "lam_confusion.png", dpi=100)
     plt.close(fig)
 
 
@@ -62,8 +61,8 @@ def zoom(frame0: np.ndarray, frame1: np.ndarray, size: int = 16) -> np.ndarray:
 
 
 @torch.no_grad()
-def save_pairs(dot: dict, models: dict, ckpt: dict, device, seed: int, n: int = 8) -> None:
-    """outputs/pairs.png: held-out frame pairs with the true, IDM, LAM and overlay-read actions under them."""
+def save_pairs(dot: dict, models: dict, ckpt: dict, device, seed: int, out_dir, n: int = 8) -> None:
+    """out_dir/pairs.png: held-out frame pairs with the true, IDM, LAM and overlay-read actions under them."""
     rng = np.random.default_rng(seed)
     traj, t = rng.choice(len(dot["frames"]), n, replace=False), rng.integers(0, dot["actions"].shape[1], n)
     f0, f1 = dot["frames"][traj, t], dot["frames"][traj, t + 1]  # (n, 64, 64, 3) each
@@ -91,13 +90,13 @@ def save_pairs(dot: dict, models: dict, ckpt: dict, device, seed: int, n: int = 
     axes[1, 0].set_ylabel("frame t | frame t+1", fontsize=8)
     axes[2, 0].set_ylabel("frame t with overlay", fontsize=8)
     fig.tight_layout()
-    fig.savefig(OUT_DIR / "pairs.png", dpi=90)
+    fig.savefig(out_dir / "pairs.png", dpi=90)
     plt.close(fig)
 
 
 @torch.no_grad()
-def save_rollouts(dot: dict, models: dict, sources, device, n_show: int = 2) -> None:
-    """outputs/payoff_rollouts.png: the simulator's truth, then each pay-off model's 10-step dream, for
+def save_rollouts(dot: dict, models: dict, sources, device, out_dir, n_show: int = 2) -> None:
+    """out_dir/payoff_rollouts.png: the simulator's truth, then each pay-off model's 10-step dream, for
     ``n_show`` held-out trajectories (all dreamt under the true actions from the true start frame)."""
     rows, names = [], []
     for i in range(n_show):
@@ -117,5 +116,5 @@ def save_rollouts(dot: dict, models: dict, sources, device, n_show: int = 2) -> 
     ax.set_xticks(np.arange(steps) * 67 + 32, [str(s + 1) for s in range(steps)])
     ax.set_xlabel("dreamt step (same start frame, same true actions)")
     fig.tight_layout()
-    fig.savefig(OUT_DIR / "payoff_rollouts.png", dpi=90)
+    fig.savefig(out_dir / "payoff_rollouts.png", dpi=90)
     plt.close(fig)

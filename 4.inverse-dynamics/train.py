@@ -13,7 +13,7 @@ unlabelled video. Stages:
      pairs; and the ablation that shows collapse (VQ codebook, plain MSE, no spreading);
   4. the pay-off: the same dynamics model trained on true labels, IDM pseudo-labels, LAM codes mapped
      to actions, overlay-read labels (on masked frames), and the collapsed ablation LAM's mapped codes.
-Writes checkpoints/inverse_dynamics.pt and outputs/train_loss.png.
+Writes checkpoints/inverse_dynamics.pt and outputs/train_loss.png (under --out DIR if given).
 """
 
 from __future__ import annotations
@@ -30,12 +30,13 @@ import torch
 
 from data_utils import add_overlay, label_split, load_trajectories, mask_overlay
 from utils import (
-    CKPT_DIR,
-    OUT_DIR,
+    OUT_HELP,
     UserError,
     command,
     exit_on_user_error,
     given_flags,
+    out_args,
+    output_root,
     pick_device,
     save_checkpoint,
     seed_everything,
@@ -69,6 +70,7 @@ class TrainConfig:
     threads: int = 0  # torch threads; 0: the cores free right now (see utils.choose_threads)
     seed: int = 0
     device: str = "auto"
+    out: str = ""  # the output root for data/, checkpoints/ and outputs/ ("": this chapter's folder)
     quick: bool = False
 
 
@@ -94,7 +96,8 @@ def parse_args(argv=None) -> TrainConfig:
         else:
             typ = {"int": int, "float": float, "str": str}[f.type]
             choices = ["auto", "cpu", "cuda", "mps"] if f.name == "device" else None
-            p.add_argument(flag, type=typ, default=f.default, choices=choices, help=f"(default: {f.default})")
+            helps = OUT_HELP if f.name == "out" else f"(default: {f.default})"
+            p.add_argument(flag, type=typ, default=f.default, choices=choices, help=helps)
     cfg = TrainConfig(**vars(p.parse_args(argv)))
     if cfg.quick:  # the smoke run's sizes, except where a flag was typed
         given = given_flags(p, argv)
@@ -136,8 +139,8 @@ def with_true_labels(labels: torch.Tensor, actions: torch.Tensor, labelled: np.n
     return out
 
 
-def save_loss_plot(hists: dict) -> None:
-    """outputs/train_loss.png: every stage's loss against step, and the LAM's code perplexity."""
+def save_loss_plot(hists: dict, out_dir) -> None:
+    """out_dir/train_loss.png: every stage's loss against step, and the LAM's code perplexity."""
     fig, axes = plt.subplots(1, 4, figsize=(17, 3.5))
     groups = {"IDM / overlay (cross-entropy, MSE)": ("idm", "overlay"), "LAM (weighted MSE)": ("lam",)}
     groups["pay-off dynamics (weighted MSE)"] = ("dyn",)
@@ -153,8 +156,8 @@ def save_loss_plot(hists: dict) -> None:
     axes[3].set(title="LAM code perplexity (1 = collapse)", xlabel="step")
     axes[3].legend(fontsize=7)
     fig.tight_layout()
-    OUT_DIR.mkdir(exist_ok=True)
-    fig.savefig(OUT_DIR / "train_loss.png", dpi=100)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out_dir / "train_loss.png", dpi=100)
     plt.close(fig)
 
 
@@ -235,8 +238,9 @@ def main(argv=None) -> None:
     device = pick_device(cfg.device)
     print(f"device {device}")
     seed_everything(cfg.seed)
-    dot = load_trajectories("dot", cfg.n_traj, cfg.traj_len, seed=cfg.seed)
-    wall = load_trajectories("wall", cfg.n_traj, cfg.traj_len, seed=cfg.seed)
+    root = output_root(cfg.out)
+    dot = load_trajectories("dot", cfg.n_traj, cfg.traj_len, seed=cfg.seed, data_dir=root / "data")
+    wall = load_trajectories("wall", cfg.n_traj, cfg.traj_len, seed=cfg.seed, data_dir=root / "data")
     t_start = time.time()
     frames, actions = stages.to_tensor(dot["frames"]), torch.from_numpy(dot["actions"])  # (N, T, 3, 64, 64)
     labelled = label_split(cfg.n_traj, cfg.label_fraction, cfg.seed)
@@ -273,14 +277,14 @@ def main(argv=None) -> None:
         "train_seconds": seconds,
         "seconds": {k: h["seconds"] for k, h in hists.items()},
     }
-    path = CKPT_DIR / "inverse_dynamics.pt"
+    path = root / "checkpoints" / "inverse_dynamics.pt"
     save_checkpoint(ckpt, path)
-    save_loss_plot(hists)
+    save_loss_plot(hists, root / "outputs")
     labels = ", ".join(f"{k} {v:.3f}" for k, v in info.items() if k.endswith("unlabelled"))
     finals = ", ".join(f"{k} {h['loss'][-1]:.4f}" for k, h in hists.items())
     print(f"label quality on the unlabelled trajectories: {labels}")
     print(f"trained in {seconds:.0f} s; final losses: {finals}; saved {path}")
-    print(f"next: {command('validate.py', *(['--quick'] if cfg.quick else []))}")
+    print(f"next: {command('validate.py', *(['--quick'] if cfg.quick else []), *out_args(cfg.out))}")
 
 
 if __name__ == "__main__":

@@ -19,8 +19,17 @@ import numpy as np
 import torch
 
 HERE = Path(__file__).parent
-CKPT_DIR = HERE / "checkpoints"
-OUT_DIR = HERE / "outputs"
+OUT_HELP = "output root for data/, checkpoints/ and outputs/ (default: this chapter's folder)"
+
+
+def output_root(out: str) -> Path:
+    """The folder that holds data/, checkpoints/ and outputs/: ``--out DIR``, or this chapter's folder."""
+    return Path(out) if out else HERE
+
+
+def out_args(out: str) -> list[str]:
+    """``["--out", DIR]`` when an output root was given, so that a printed hint keeps it."""
+    return ["--out", out] if out else []
 
 
 class UserError(Exception):
@@ -142,18 +151,20 @@ def save_checkpoint(obj: dict, path: Path) -> None:
         raise UserError(f"could not write checkpoint {path}: {e.strerror or e}") from e
 
 
-def load_checkpoint(path, expected_model: str) -> dict:
+def load_checkpoint(path, expected_model: str, out: str = "") -> dict:
     """Load a checkpoint written by a train.py, with one-line errors for every way it can be wrong.
 
     Args:
         path: the .pt file.
         expected_model: the "model" entry it must hold ("inverse-dynamics").
+        out: the output root (--out) whose checkpoints/ holds the default checkpoint ("": this folder).
     """
     path = Path(path)
     if not path.exists():  # the default file: not trained yet; a path the user typed: a typo?
-        if path.resolve().parent != CKPT_DIR.resolve():
+        if path.resolve().parent != (output_root(out) / "checkpoints").resolve():
             raise UserError(f"no such file: {path}")
-        raise UserError(f"no checkpoint at {os.path.relpath(path)}: run `{command('train.py')}` first")
+        shown = os.path.relpath(path) if path.resolve().is_relative_to(Path.cwd().resolve()) else path
+        raise UserError(f"no checkpoint at {shown}: run `{command('train.py', *out_args(out))}` first")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)  # weights_only: no pickled code
     except Exception as e:  # torch raises many types for a damaged file

@@ -7,7 +7,8 @@ Measures the inverse dynamics models (accuracy against the number of labels, the
 latent action model (code <-> action table, naming the codes from 20 labelled pairs, Genie's delta-t-PSNR,
 code perplexity, and the same for the collapse ablation), the overlay reader, and the pay-off: 10-step
 rollouts of the dynamics models trained on true, IDM, LAM and overlay labels. Writes outputs/metrics.json,
-outputs/lam_confusion.png, outputs/pairs.png and outputs/payoff_rollouts.png.
+outputs/lam_confusion.png, outputs/pairs.png and outputs/payoff_rollouts.png, under --out DIR if given (its
+checkpoints/ then holds the default checkpoint).
 """
 
 from __future__ import annotations
@@ -27,12 +28,12 @@ from tqdm import tqdm
 from data_utils import add_overlay, load_trajectories, position_error
 from models import InverseDynamics, perplexity
 from utils import (
-    CKPT_DIR,
-    OUT_DIR,
+    OUT_HELP,
     UserError,
     exit_on_user_error,
     given_flags,
     load_checkpoint,
+    output_root,
     pick_device,
     seed_everything,
     set_threads,
@@ -52,26 +53,33 @@ TARGETS = {
 class ValConfig:
     """Validation settings (each is a flag)."""
 
-    checkpoint: str = str(CKPT_DIR / "inverse_dynamics.pt")
+    checkpoint: str = ""  # "": the one train.py writes, <out>/checkpoints/inverse_dynamics.pt
     n_traj: int = 200  # held-out trajectories per world
     draws: int = 100  # random draws of the 20 labelled pairs that name the LAM's codes
     threads: int = 0  # torch threads; 0: the cores free right now
     seed: int = 0
     device: str = "auto"
+    out: str = ""  # the output root for data/, checkpoints/ and outputs/ ("": this chapter's folder)
     quick: bool = False
 
 
 def parse_args(argv=None) -> ValConfig:
     """Command-line flags -> ValConfig."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", default=ValConfig.checkpoint, help="written by train.py")
+    p.add_argument(
+        "--checkpoint",
+        default="",
+        help="written by train.py (default: checkpoints/inverse_dynamics.pt under --out)",
+    )
     p.add_argument("--n-traj", type=int, default=200, help="held-out trajectories per world (default: 200)")
     p.add_argument("--draws", type=int, default=100, help="draws of the 20 labelled pairs (default: 100)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (default: 0, the cores free now)")
     p.add_argument("--seed", type=int, default=0, help="held-out data uses seed + 10000 (default: 0)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     p.add_argument("--quick", action="store_true", help="20 trajectories per world, 10 draws (unless given)")
+    p.add_argument("--out", default="", help=OUT_HELP)
     cfg = ValConfig(**vars(p.parse_args(argv)))
+    cfg.checkpoint = cfg.checkpoint or str(output_root(cfg.out) / "checkpoints" / "inverse_dynamics.pt")
     if cfg.quick:  # the smoke run's sizes, except where a flag was typed
         given = given_flags(p, argv)
         cfg.n_traj = cfg.n_traj if "n_traj" in given else 20
@@ -168,11 +176,13 @@ def main(argv=None) -> None:
     t0 = time.time()
     device = pick_device(cfg.device)
     seed_everything(cfg.seed)
-    ckpt = load_checkpoint(cfg.checkpoint, "inverse-dynamics")
+    ckpt = load_checkpoint(cfg.checkpoint, "inverse-dynamics", cfg.out)
     models = load_models(ckpt, device)
     seed = cfg.seed + HELDOUT_SEED_OFFSET
-    dot = load_trajectories("dot", cfg.n_traj, HORIZON + 1, seed=seed, quiet=True)
-    wall = load_trajectories("wall", cfg.n_traj, HORIZON + 1, seed=seed, quiet=True)
+    root = output_root(cfg.out)
+    out_dir = root / "outputs"
+    dot = load_trajectories("dot", cfg.n_traj, HORIZON + 1, seed=seed, quiet=True, data_dir=root / "data")
+    wall = load_trajectories("wall", cfg.n_traj, HORIZON + 1, seed=seed, quiet=True, data_dir=root / "data")
     dot["f"], wall["f"] = stages.to_tensor(dot["frames"]), stages.to_tensor(wall["frames"])
     sources = ckpt["config"].get("sources", [])  # true, idm, lam, overlay (and lam_ablation)
     if not {"true", "idm"} <= set(sources) or not all(f"dyn_{s}" in models for s in sources):
@@ -225,13 +235,13 @@ def main(argv=None) -> None:
         "passed": passed,
         "train_label_quality": ckpt["info"],
     }
-    OUT_DIR.mkdir(exist_ok=True)
-    (OUT_DIR / "metrics.json").write_text(json.dumps(report, indent=2))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "metrics.json").write_text(json.dumps(report, indent=2))
     bar.update()
     bar.set_description("evaluating: pictures")
-    save_confusion(codes, acts.flatten(), models, ckpt)
-    save_pairs(dot, models, ckpt, device, seed)
-    save_rollouts(dot, models, sources, device)
+    save_confusion(codes, acts.flatten(), models, ckpt, out_dir)
+    save_pairs(dot, models, ckpt, device, seed, out_dir)
+    save_rollouts(dot, models, sources, device, out_dir)
     bar.update()
     bar.close()
     print_tables(metrics, baselines, sources)
@@ -240,7 +250,7 @@ def main(argv=None) -> None:
     print(f"\ntrain seconds {ckpt['train_seconds']:.0f}, validate seconds {time.time() - t0:.0f}; "
           f"targets {'PASSED' if passed else 'NOT met'}")  # fmt: skip
     print(
-        f"wrote {OUT_DIR / 'metrics.json'}, lam_confusion.png, pairs.png and payoff_rollouts.png in {OUT_DIR}"
+        f"wrote {out_dir / 'metrics.json'}, lam_confusion.png, pairs.png and payoff_rollouts.png in {out_dir}"
     )
 
 

@@ -1,18 +1,73 @@
-"""Data tests: determinism per seed, the overlay and its mask, the label split."""
+"""Data tests: the worlds are valid gymnasium envs, deterministic per seed and unchanged; the dataset
+cache; the overlay and its mask, the label split."""
+
+import hashlib
 
 import numpy as np
 import pytest
+from gymnasium.utils.env_checker import check_env
 
+import data_utils
 from data_utils import (
     BUTTONS,
     HUD_MASK,
     HUD_SIZE,
     add_overlay,
     label_split,
+    load_trajectories,
+    make_env,
     make_trajectories,
     mask_overlay,
     position_error,
 )
+
+# sha1 of frames, actions and positions of make_trajectories(world, 3, 5, seed=0), recorded with the
+# simulator of the published runs (before the worlds became gymnasium envs): the data must not change.
+PUBLISHED = {
+    "dot": ("9b58b2a557064a85299189182e84d35795ede3b6", "1758180081d8c0b90927ac55d631405bc5716ffa",
+            "346e603cacc9ce1675ef6fd5f10430239c866baf"),
+    "wall": ("88b1cd64d6e4c1d2cfc60325c15939489d8f1bec", "09021ca56c7397c8edc47334b8c596094113d3fc",
+             "289c1d5866dae000fafa0c17d53ef9633748167d"),
+}  # fmt: skip
+
+
+def test_both_worlds_pass_gymnasiums_env_checker():
+    for world in ("dot", "wall"):
+        check_env(make_env(world), skip_render_check=False)
+
+
+def test_one_seed_gives_the_same_frames_twice():
+    for world in ("dot", "wall"):
+        runs = []
+        for _ in range(2):
+            env = make_env(world)
+            frame, _ = env.reset(seed=7)
+            frames = [frame]
+            env.action_space.seed(7)
+            for _ in range(5):
+                frames.append(env.step(env.action_space.sample())[0])
+            runs.append(np.stack(frames))
+        assert np.array_equal(runs[0], runs[1]) and runs[0].dtype == np.uint8
+        assert np.array_equal(runs[0][-1], env.render())
+        assert not np.array_equal(runs[0][0], make_env(world).reset(seed=8)[0])
+
+
+def test_the_data_is_byte_identical_to_the_published_runs():
+    for world, hashes in PUBLISHED.items():
+        d = make_trajectories(world, 3, 5, seed=0)
+        got = tuple(hashlib.sha1(d[k].tobytes()).hexdigest() for k in ("frames", "actions", "positions"))
+        assert got == hashes, world
+
+
+def test_trajectories_are_cached_as_a_hugging_face_dataset(tmp_path, monkeypatch):
+    monkeypatch.setattr(data_utils, "DATA_DIR", tmp_path)
+    for world in ("dot", "wall"):
+        first = load_trajectories(world, 2, 4, seed=321, quiet=True)
+        again = load_trajectories(world, 2, 4, seed=321, quiet=True)  # from the Arrow files
+        assert all(np.array_equal(first[k], again[k]) and first[k].dtype == again[k].dtype for k in first)
+    saved = sorted(p.name for p in tmp_path.iterdir())
+    assert len(saved) == 2 and all((tmp_path / s / "dataset_info.json").exists() for s in saved)
+    assert not list(tmp_path.rglob("*.npz"))
 
 
 def test_trajectories_are_deterministic_per_seed():

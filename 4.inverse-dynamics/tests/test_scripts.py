@@ -1,4 +1,4 @@
-"""End-to-end tests: train.py --quick, validate.py --quick, and the one-line errors.
+"""End-to-end tests: train.py --quick, validate.py --quick, --out, and the one-line errors.
 
 The chapter is copied to a temporary folder first, so the tests never touch your own checkpoints.
 """
@@ -111,3 +111,17 @@ def test_bad_label_fractions_are_one_line_errors(chapter_copy):
 def test_unknown_flag_is_a_usage_error(chapter_copy):
     out = run(chapter_copy, "train.py", "--labels-from", "magic")
     assert out.returncode == 2 and "usage:" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_out_moves_data_checkpoints_and_outputs(chapter_copy, tmp_path):
+    out = run(chapter_copy, "validate.py", "--quick", "--out", str(tmp_path))
+    assert_one_line_error(out, str(tmp_path / "checkpoints" / "inverse_dynamics.pt"), "--out")
+    train = run(chapter_copy, "train.py", "--quick", "--out", str(tmp_path))  # ~10 s
+    assert train.returncode == 0, train.stderr[-2000:]
+    assert f"validate.py --quick --out {tmp_path}" in train.stdout  # the next command keeps --out
+    val = run(chapter_copy, "validate.py", "--quick", "--out", str(tmp_path))  # its default checkpoint
+    assert val.returncode == 0, val.stderr[-2000:]
+    assert json.loads((tmp_path / "outputs" / "metrics.json").read_text())["quick"] is True
+    for picture in ("lam_confusion.png", "pairs.png", "payoff_rollouts.png", "train_loss.png"):
+        assert (tmp_path / "outputs" / picture).stat().st_size > 0
+    assert len(list((tmp_path / "data").iterdir())) == 4  # training and held-out data of both worlds
