@@ -3,8 +3,10 @@
     uv run train.py                 # both models, ~3.5 minutes on a 2-core CPU (fp32)
     uv run train.py --model fsq     # only one of them
     uv run train.py --quick         # a smoke run in well under a minute
+    uv run train.py --data ~/my_videos   # on your own .mp4/.avi files or image frames (see video_folder.py)
 
-Writes checkpoints/{vae,fsq}.pt, outputs/train_loss.png and outputs/train_recon_{vae,fsq}.png.
+Writes checkpoints/{vae,fsq}.pt, outputs/train_loss.png and outputs/train_recon_{vae,fsq}.png, and caches
+the frames under data/; all three folders sit under --out DIR (default: this chapter's folder).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -23,13 +26,12 @@ from tqdm import tqdm
 from data_utils import load_frames
 from models import build_model, kl_to_standard_normal, weighted_mse
 from utils import (
-    CKPT_DIR,
-    OUT_DIR,
     UserError,
     autocast,
     command,
     exit_on_user_error,
     given_flags,
+    output_root,
     pick_device,
     save_checkpoint,
     seed_everything,
@@ -58,9 +60,15 @@ class TrainConfig:
     precision: str = "auto"  # auto (bf16 where the hardware is fast at it), bf16 or fp32
     threads: int = 0  # torch threads; 0: the cores free right now (see utils.choose_threads)
     quick: bool = False  # tiny data and few steps: a smoke test in well under a minute
+    data: str = ""  # a folder of your own .mp4/.avi videos or image frames; "": the simulated worlds
+    out: str = ""  # output root for data/, checkpoints/ and outputs/; "": this chapter's folder
 
 
 QUICK = {"steps": 60, "n_per_world": 200, "warmup": 10}
+HELP = {
+    "data": "a folder of your own .mp4/.avi files or image frames (default: the simulated worlds)",
+    "out": "output root for data/, checkpoints/ and outputs/ (default: this chapter's folder)",
+}
 
 
 def parse_args(argv=None) -> TrainConfig:
@@ -77,9 +85,8 @@ def parse_args(argv=None) -> TrainConfig:
             p.add_argument(flag, type=int, nargs="+", default=default, help="FSQ levels per channel")
         else:
             typ = {"int": int, "float": float, "str": str}[f.type]
-            p.add_argument(
-                flag, type=typ, default=default, choices=choices.get(f.name), help=f"(default: {default})"
-            )
+            helptext = HELP.get(f.name, f"(default: {default})")
+            p.add_argument(flag, type=typ, default=default, choices=choices.get(f.name), help=helptext)
     cfg = TrainConfig(**vars(p.parse_args(argv)))
     if cfg.quick:  # the smoke run's sizes, except where a flag was typed
         given = given_flags(p, argv)
@@ -95,8 +102,8 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
     return cfg.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def train_one(name: str, cfg: TrainConfig, frames: torch.Tensor, device: torch.device) -> dict:
-    """Train one codec on uint8 frames (N, 3, 64, 64); return its checkpoint dict."""
+def train_one(name: str, cfg: TrainConfig, frames: torch.Tensor, device: torch.device, out_dir: Path) -> dict:
+    """Train one codec on uint8 frames (N, 64, 64, 3); return its checkpoint dict. Pictures -> out_dir."""
     seed_everything(cfg.seed)
     model = build_model(name, dataclasses.asdict(cfg)).to(device)
     n_params = sum(p.numel() for p in model.parameters())
@@ -109,7 +116,8 @@ def train_one(name: str, cfg: TrainConfig, frames: torch.Tensor, device: torch.d
         for group in opt.param_groups:
             group["lr"] = lr_at(step, cfg)
         idx = torch.from_numpy(rng.integers(0, len(frames), size=cfg.batch_size))
-        x = frames[idx].to(device).float() / 255.0  # x: (B, 3, 64, 64) in [0, 1]
+        x = frames[idx].permute(0, 3, 1, 2).contiguous()  # (B, 3, 64, 64) uint8: channels first for convs
+        x = x.to(device).float() / 255.0  # x: (B, 3, 64, 64) in [0, 1]
         with autocast(device, cfg.precision):
             out = model(x)
         recon_loss = weighted_mse(out["recon"].float(), x, cfg.fg_weight)
@@ -131,7 +139,7 @@ def train_one(name: str, cfg: TrainConfig, frames: torch.Tensor, device: torch.d
             kl_shown = {"kl": f"{kl.item():.2f}"} if name == "vae" else {}  # FSQ has no KL term
             bar.set_postfix(loss=f"{loss.item():.5f}", **kl_shown, ms_per_step=f"{ms:.0f}")
     seconds = time.time() - t0
-    save_recon_picture(name, model, x[:8], device, cfg)
+    save_recon_picture(name, model, x[:8], device, cfg, out_dir)
     return {
         "model": name,
         "config": dataclasses.asdict(cfg),
@@ -145,36 +153,51 @@ def train_one(name: str, cfg: TrainConfig, frames: torch.Tensor, device: torch.d
 
 
 @torch.no_grad()
-def save_recon_picture(name: str, model, x: torch.Tensor, device, cfg) -> None:
-    """outputs/train_recon_{name}.png: training frames x (8, 3, 64, 64) above the model's reconstructions,
-    each row labelled."""
+def save_recon_picture(name: str, model, x: torch.Tensor, device, cfg, out_dir: Path) -> None:
+    """out_dir/train_recon_{name}.png: training frames x (B<=8, 3, 64, 64) above the model's
+    reconstructions, each row labelled."""
     model.eval()
     with autocast(device, cfg.precision):
         out = model(x, sample=False) if name == "vae" else model(x)
     model.train()
-    rows = torch.cat([x, out["recon"].float().clamp(0, 1)]).cpu()  # (16, 3, 64, 64)
-    grid = rows.view(2, 8, 3, 64, 64).permute(0, 3, 1, 4, 2).reshape(2 * 64, 8 * 64, 3)
+    b = len(x)
+    rows = torch.cat([x, out["recon"].float().clamp(0, 1)]).cpu()  # (2B, 3, 64, 64)
+    grid = rows.view(2, b, 3, 64, 64).permute(0, 3, 1, 4, 2).reshape(2 * 64, b * 64, 3)
     fig, ax = plt.subplots(figsize=(8, 2.3))
     ax.imshow(grid.numpy(), interpolation="nearest")
     ax.set_yticks([32, 96], ["training\nframes", f"{name}\nreconstruction"], fontsize=8)
     ax.set_xticks([])
     ax.set_title(f"{name} after {cfg.steps} steps: training frames above, reconstructions below", fontsize=9)
     fig.tight_layout()
-    OUT_DIR.mkdir(exist_ok=True)
-    fig.savefig(OUT_DIR / f"train_recon_{name}.png", dpi=100)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out_dir / f"train_recon_{name}.png", dpi=100)
     plt.close(fig)
 
 
-def save_loss_plot(ckpts: dict) -> None:
-    """outputs/train_loss.png: the reconstruction loss of each trained model against step."""
+def save_loss_plot(ckpts: dict, out_dir: Path) -> None:
+    """out_dir/train_loss.png: the reconstruction loss of each trained model against step."""
     fig, ax = plt.subplots(figsize=(6, 3.5))
     for name, ck in ckpts.items():
         ax.plot(ck["history"]["step"], ck["history"]["recon"], label=f"{name} reconstruction")
     ax.set(xlabel="step", ylabel="weighted MSE", yscale="log", title="chapter 1: training loss")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(OUT_DIR / "train_loss.png", dpi=100)
+    fig.savefig(out_dir / "train_loss.png", dpi=100)
     plt.close(fig)
+
+
+def load_training_frames(cfg: TrainConfig, data_dir: Path) -> torch.Tensor:
+    """The training frames as one uint8 tensor (N, 64, 64, 3), read from the cached Hugging Face dataset
+    (simulated worlds, or your own video with --data) through ``with_format("torch")``."""
+    if cfg.data:
+        from video_folder import load_video_folder  # OpenCV is only needed for your own video
+
+        ds = load_video_folder(cfg.data, data_dir=data_dir)["train"]
+    else:
+        ds = load_frames(cfg.n_per_world, seed=cfg.seed, data_dir=data_dir)
+    # dtype=uint8: without it the torch format widens every integer to int64, 8x the memory
+    frames = ds.select_columns(["frames"]).with_format("torch", dtype=torch.uint8)
+    return frames[:]["frames"]  # (N, 64, 64, 3) uint8, N = len(ds); batches are made channels-first
 
 
 def main(argv=None) -> None:
@@ -183,22 +206,26 @@ def main(argv=None) -> None:
     set_threads(cfg.threads)  # first line of output: how many threads, and why
     if cfg.steps < 1 or cfg.batch_size < 1 or cfg.n_per_world < 1:
         raise UserError("--steps, --batch-size and --n-per-world must be positive")
+    root = output_root(cfg.out)
+    ckpt_dir, out_dir = root / "checkpoints", root / "outputs"
     device = pick_device(cfg.device)
     print(f"device {device}, precision {cfg.precision}")
-    data = load_frames(cfg.n_per_world, seed=cfg.seed)
-    frames = torch.from_numpy(data["frames"]).permute(0, 3, 1, 2).contiguous()  # (N, 3, 64, 64) uint8
-    print(f"{len(frames)} training frames ({cfg.n_per_world} per world)")
+    frames = load_training_frames(cfg, root / "data")
+    source = cfg.data if cfg.data else f"{cfg.n_per_world} per world"
+    print(f"{len(frames)} training frames ({source})")
     names = ["vae", "fsq"] if cfg.model == "both" else [cfg.model]
     ckpts = {}
     for name in names:
-        ckpts[name] = train_one(name, cfg, frames, device)
-        path = CKPT_DIR / f"{name}.pt"
+        ckpts[name] = train_one(name, cfg, frames, device, out_dir)
+        path = ckpt_dir / f"{name}.pt"
         save_checkpoint(ckpts[name], path)
         ck = ckpts[name]
         summary = f"{ck['steps']} steps in {ck['train_seconds']:.0f} s, final loss {ck['final_loss']:.5f}"
         print(f"{name}: {summary}, saved {path}")
-    save_loss_plot(ckpts)
-    print(f"pictures in {OUT_DIR}; next: {command('validate.py', *(['--quick'] if cfg.quick else []))}")
+    save_loss_plot(ckpts, out_dir)
+    again = [*(["--quick"] if cfg.quick else []), *(["--data", cfg.data] if cfg.data else [])]
+    again += ["--out", cfg.out] if cfg.out else []
+    print(f"pictures in {out_dir}; next: {command('validate.py', *again)}")
 
 
 if __name__ == "__main__":

@@ -1,18 +1,61 @@
-"""Simulator and dataset tests: determinism per seed, world rules, the object locator."""
+"""Simulator and dataset tests: every world is a valid gymnasium env, deterministic per seed; the data
+is byte-identical to what the published results were measured on; the Hugging Face dataset cache;
+world rules; the object locator."""
+
+import hashlib
 
 import numpy as np
 import pytest
+from gymnasium.utils.env_checker import check_env
 
 from data_utils import (
     WORLDS,
     BouncingBalls,
     PointMassRoom,
     ToroidalDot,
+    as_arrays,
     centroid_error,
     load_frames,
     locate_object,
+    make_env,
+    make_frames,
     world_frames,
 )
+
+
+def sha1(a: np.ndarray) -> str:
+    return hashlib.sha1(np.ascontiguousarray(a).tobytes()).hexdigest()
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        ToroidalDot(),
+        ToroidalDot.small(two_d=True),
+        BouncingBalls(),
+        PointMassRoom("wall"),
+        PointMassRoom("umaze"),
+    ],
+    ids=["dot224", "dot64-2d", "balls", "wall", "umaze"],
+)
+@pytest.mark.filterwarnings("ignore:.*alternative render modes")  # needs gymnasium.make's registry
+def test_every_world_passes_gymnasiums_env_checker(env):
+    check_env(env, skip_render_check=False)
+    obs, info = env.reset(seed=0)
+    assert obs.dtype == np.uint8 and np.array_equal(obs, env.render())  # the observation is the frame
+
+
+@pytest.mark.parametrize("world", WORLDS)
+def test_one_seed_gives_the_same_frames_twice(world):
+    def episode(seed):  # (6, 64, 64, 3): a reset and five random steps
+        env = make_env(world)
+        env.action_space.seed(seed)  # the sampled actions repeat too
+        frames = [env.reset(seed=seed)[0]]
+        frames += [env.step(env.action_space.sample())[0] for _ in range(5)]
+        return np.stack(frames)
+
+    assert np.array_equal(episode(7), episode(7))
+    assert not np.array_equal(episode(7), episode(8))
 
 
 @pytest.mark.parametrize("world", WORLDS)
@@ -23,56 +66,85 @@ def test_frames_are_deterministic_per_seed(world):
     assert not np.array_equal(a, world_frames(world, 30, seed=6))
 
 
-def test_load_frames_caches_and_splits_by_seed():
-    first = load_frames(4, seed=123, quiet=True)
-    again = load_frames(4, seed=123, quiet=True)  # from the cache file this time
-    assert np.array_equal(first["frames"], again["frames"])
+def test_the_data_is_byte_identical_to_the_published_runs():
+    # sha1 of what the code produced before the worlds became gymnasium envs (the .npz version);
+    # the default 18,000 training frames were checked the same way once (sha1 c71e5271...)
+    want = {
+        "dot": "11c7dccb303e0be2aff8da42f28ad84dbf8f1463",
+        "balls": "9ab97af72d8fd459e904278a12805613c3982617",
+        "wall": "920736a4063be3b25a6f390ee73b34f95ff56da0",
+    }
+    for world, digest in want.items():
+        assert sha1(world_frames(world, 30, seed=5)) == digest, world
+    mix = make_frames(10, seed=0)
+    assert sha1(mix["frames"]) == "592481e46727d509e0c37cade71df32c75840fda"
+    assert sha1(mix["world"]) == "00ccba3f3d0b7ee2b2148b48c8dbedf9e3867b9f"
+
+
+def test_load_frames_caches_a_hugging_face_dataset(tmp_path):
+    first = load_frames(4, seed=123, data_dir=tmp_path, quiet=True)
+    saved = [p for p in tmp_path.iterdir()]
+    assert len(saved) == 1 and (saved[0] / "dataset_info.json").exists()  # save_to_disk's layout
+    assert not list(tmp_path.rglob("*.npz"))
+    assert first.features["frames"].dtype == "uint8" and first.features["frames"].shape == (64, 64, 3)
+    again = as_arrays(load_frames(4, seed=123, data_dir=tmp_path, quiet=True))  # from the Arrow files
+    first = as_arrays(first)
+    assert again["frames"].dtype == np.uint8 and np.array_equal(first["frames"], again["frames"])
+    assert np.array_equal(again["frames"], make_frames(4, seed=123)["frames"])  # the cache changes nothing
     assert list(first["world"]) == [0] * 4 + [1] * 4 + [2] * 4
-    assert not np.array_equal(first["frames"], load_frames(4, seed=124, quiet=True)["frames"])
+    other = as_arrays(load_frames(4, seed=124, data_dir=tmp_path, quiet=True))
+    assert not np.array_equal(first["frames"], other["frames"])
 
 
 def test_toroidal_dot_seed_semantics():
-    env = ToroidalDot(seed=0)  # 224 px, radius 2, action 1 = 7 px right, x wraps
+    env = ToroidalDot()  # 224 px, radius 2, action 1 = 7 px right, x wraps
+    env.reset(seed=0)
     env.pos = np.array([220, 50])
-    frame = env.step(1)
+    frame, reward, terminated, truncated, info = env.step(1)
     assert frame.shape == (224, 224, 3) and tuple(env.pos) == (3, 50)  # 220 + 7 wraps to 3
+    assert tuple(info["pos"]) == (3, 50) and reward == 0.0 and not terminated and not truncated
     env.step(0)
     assert tuple(env.pos) == (3, 50)
     with pytest.raises(ValueError, match="action"):
         env.step(2)
-    env2 = ToroidalDot.small(two_d=True, seed=0)
+    env2 = ToroidalDot.small(two_d=True)
+    env2.reset(seed=0)
     env2.pos = np.array([10, 0])
     env2.step(3)  # up wraps y
     assert tuple(env2.pos) == (10, 62)
 
 
 def test_point_mass_cannot_cross_the_wall_but_passes_the_door():
-    env = PointMassRoom("wall", seed=0)
+    env = PointMassRoom("wall")
+    env.reset(seed=0)
     env.pos = np.array([0.3, 0.2])
     for _ in range(20):
         env.step([1.0, 0.0])
     assert env.pos[0] < 0.47  # stopped by the dividing wall
     env.pos = np.array([0.3, 0.5])  # level with the door
     for _ in range(20):
-        env.step([1.0, 0.0])
-    assert env.pos[0] > 0.53
+        _, _, _, _, info = env.step([1.0, 0.0])
+    assert env.pos[0] > 0.53 and np.allclose(info["proprio"], env.pos)  # proprioception: its own (x, y)
     with pytest.raises(ValueError, match="action"):
         env.step([2.0, 0.0])
 
 
 def test_balls_stay_inside_and_keep_their_speed():
-    env = BouncingBalls(seed=3)
+    env = BouncingBalls()
+    env.reset(seed=3)
     speed = np.linalg.norm(env.vel, axis=1)
     for _ in range(200):
-        env.step()
+        env.step(0)  # passive: the only action
     assert np.all(env.pos >= env.radius[:, None] - 1e-9) and np.all(
         env.pos <= 63 - env.radius[:, None] + 1e-9
     )
     assert np.allclose(np.linalg.norm(env.vel, axis=1), speed)
+    with pytest.raises(ValueError, match="passive"):
+        env.step(1)
 
 
 def test_locator_finds_a_subpixel_dot_and_flags_a_vanished_one():
-    env = ToroidalDot.small(seed=0)
+    env = ToroidalDot.small()
     env.pos = np.array([0, 30])  # on the left edge: half of the dot shows on the right
     frame = env.render()[None]
     centroid, found = locate_object(frame, "dot")

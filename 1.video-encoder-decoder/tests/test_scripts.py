@@ -45,6 +45,12 @@ def test_validate_without_checkpoint_says_run_train_first(chapter_copy):
     assert_one_line_error(run(chapter_copy, "validate.py", "--quick"), "train.py")
 
 
+def test_out_is_where_validate_looks_for_its_checkpoint(chapter_copy, tmp_path):
+    out = run(chapter_copy, "validate.py", "--quick", "--out", str(tmp_path))  # nothing trained there yet
+    assert_one_line_error(out, str(tmp_path / "checkpoints" / "vae.pt"), f"uv run train.py --out {tmp_path}")
+    # (the own-video test in test_own_video.py trains with --out and checks where every file went)
+
+
 def test_quick_train_then_validate_end_to_end(chapter_copy):
     train = run(chapter_copy, "train.py", "--quick")
     assert train.returncode == 0, train.stderr[-2000:]
@@ -53,6 +59,8 @@ def test_quick_train_then_validate_end_to_end(chapter_copy):
     assert (chapter_copy / "checkpoints" / "vae.pt").exists() and (
         chapter_copy / "checkpoints" / "fsq.pt"
     ).exists()
+    (cache,) = (chapter_copy / "data").iterdir()  # the frames: a Hugging Face dataset, not an .npz
+    assert (cache / "dataset_info.json").exists() and not list(chapter_copy.rglob("*.npz"))
     val = run(chapter_copy, "validate.py", "--quick")
     assert val.returncode == 0, val.stderr[-2000:]
     assert val.stdout.splitlines()[0].startswith("torch threads: ")  # the first line: threads, and why
