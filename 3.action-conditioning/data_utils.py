@@ -270,7 +270,8 @@ def load_own_dataset(path, min_frames: int) -> dict:
     Schema, one row per episode of T frames (T the same for every row, T >= ``min_frames``):
         "frames": (T, 64, 64, 3) uint8 (e.g. ``Array4D``), "actions": (T-1,) integers >= 0 (a menu of
         moves) or (T-1, A) floats in [-1, 1] (pushes); action t leads from frame t to frame t+1.
-    Returns {"frames": (N, T, 64, 64, 3) uint8, "actions": (N, T-1) int64 or (N, T-1, A) float32}.
+    Returns {"frames": (N, T, 64, 64, 3) uint8, "actions": (N, T-1) int64 or (N, T-1, A) float32,
+    "spec": how the actions enter a model, {"kind": "discrete" | "continuous", "n_actions", "action_dim"}}.
     Raises ValueError with one line that says what does not fit.
     """
     import datasets
@@ -316,7 +317,12 @@ def load_own_dataset(path, min_frames: int) -> dict:
         lo, hi = actions.min(), actions.max()
         raise ValueError(f"actions must be {want} per episode (scale pushes to [-1, 1]); got floats of "
                          f"shape {actions.shape[1:]} in [{lo:.3g}, {hi:.3g}]")  # fmt: skip
-    return {"frames": frames, "actions": actions}
+    spec = {"kind": "discrete" if discrete else "continuous", "n_actions": N_ACTIONS, "action_dim": 2}
+    if discrete:
+        spec["n_actions"] = int(actions.max()) + 1  # one embedding per action the data holds
+    else:
+        spec["action_dim"] = actions.shape[-1]
+    return {"frames": frames, "actions": actions, "spec": spec}
 
 
 def locate_object(frames: np.ndarray, world: str) -> tuple[np.ndarray, np.ndarray]:

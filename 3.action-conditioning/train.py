@@ -280,13 +280,8 @@ def main(argv=None) -> None:
             data = {OWN: load_own_dataset(cfg.data, min_frames=cfg.context + 1)}
         except ValueError as e:
             raise UserError(f"--data: {e}") from None
-        a = data[OWN]["actions"]
-        kind = "discrete" if a.ndim == 2 else "continuous"
-        n_actions = int(a.max()) + 1 if kind == "discrete" else N_ACTIONS
-        actions_of = {
-            OWN: {"kind": kind, "n_actions": n_actions, "action_dim": a.shape[-1] if a.ndim == 3 else 2}
-        }
-        print(f"--data: {len(a)} episodes of {a.shape[1] + 1} frames, {kind} actions from {cfg.data}")
+        actions_of, (n, t) = {OWN: data[OWN]["spec"]}, data[OWN]["frames"].shape[:2]
+        print(f"--data: {n} episodes of {t} frames, {actions_of[OWN]['kind']} actions from {cfg.data}")
     else:
         data = {
             w: load_trajectories(w, cfg.n_traj, cfg.traj_len, seed=cfg.seed, data_dir=root / "data")
