@@ -44,7 +44,8 @@ class TrainConfig:
     lr: float = ROBOT_PRESETS["toroidal_dot"]["PREDICTOR_LR"]  # config.py holds the measured values
     ae_lr: float = ROBOT_PRESETS["toroidal_dot"]["AUTOENCODER_LR"]
     replay: str | None = None  # a folder of recorded sessions to learn from instead of the live dot
-    checkpoint_dir: str = str(HERE / "checkpoints" / "toroidal_dot")
+    checkpoint_dir: str | None = None  # default: <out>/checkpoints/toroidal_dot
+    out: str = str(HERE)  # output root: checkpoints/ and outputs/ go under it
     fresh: bool = False
     quick: bool = False
     device: str = "auto"
@@ -70,7 +71,14 @@ def parse_args(argv=None) -> TrainConfig:
     p.add_argument("--lr", type=float, default=d.lr, help="learning rate of the predictor")
     p.add_argument("--ae-lr", type=float, default=d.ae_lr, help="learning rate of the autoencoder")
     p.add_argument("--replay", default=None, help="folder of recorded sessions to replay instead")
-    p.add_argument("--checkpoint-dir", default=d.checkpoint_dir, help="where the learner's checkpoints go")
+    p.add_argument(
+        "--checkpoint-dir",
+        default=None,
+        help="where the learner's checkpoints go (default <out>/checkpoints/...)",
+    )
+    p.add_argument(
+        "--out", default=d.out, help="output root for checkpoints/ and outputs/ (default: this folder)"
+    )
     p.add_argument("--fresh", action="store_true", help="delete existing checkpoints and start over")
     p.add_argument("--quick", action="store_true", help=f"smoke run: {QUICK['steps']} steps")
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default=d.device)
@@ -85,6 +93,8 @@ def parse_args(argv=None) -> TrainConfig:
     cfg, typed = TrainConfig(**vars(p.parse_args(argv))), given_flags(p, argv)
     if cfg.quick:  # --quick shrinks only what was not typed
         cfg = dataclasses.replace(cfg, **{k: QUICK[k] for k in ("steps", "compare_steps") if k not in typed})
+    if cfg.checkpoint_dir is None:
+        cfg = dataclasses.replace(cfg, checkpoint_dir=str(Path(cfg.out) / "checkpoints" / "toroidal_dot"))
     if cfg.compare_steps < 3:
         raise UserError(f"--compare-steps must be at least 3, got {cfg.compare_steps}")
     if cfg.steps <= 0 or cfg.episode_len <= 3:
@@ -117,8 +127,9 @@ def main(argv=None) -> None:
     device = pick_device(cfg.device)
     ckpt = Path(cfg.checkpoint_dir)
     if cfg.compare:
-        return compare(cfg, ckpt, device)
-    wm_log = HERE / "outputs" / "toroidal_dot"
+        return compare(cfg, ckpt, device, Path(cfg.out) / "outputs" / "compare.json")
+    outputs = Path(cfg.out) / "outputs"
+    wm_log = outputs / "toroidal_dot"
     if cfg.fresh:  # forget the old learner: its checkpoints and its metrics log
         shutil.rmtree(ckpt, ignore_errors=True)
         (wm_log / "metrics.jsonl").unlink(missing_ok=True)
@@ -140,16 +151,16 @@ def main(argv=None) -> None:
     if cfg.replay:
         stats = {}
         for robot, selector in replay_sessions(cfg.replay):
-            learner = make_learner(robot, selector, wm_cfg, ckpt, device, cfg.seed)
+            learner = make_learner(robot, selector, wm_cfg, ckpt, wm_log, device, cfg.seed)
             stats = learner.run(learner.step_count + 10**9, progress=True)  # until the session ends
     else:
         robot = ToroidalDotRobot(ToroidalDotConfig(seed=cfg.seed))
-        learner = make_learner(robot, None, wm_cfg, ckpt, device, cfg.seed)
+        learner = make_learner(robot, None, wm_cfg, ckpt, wm_log, device, cfg.seed)
         stats = learner.run(cfg.steps, on_step=episode_resets(robot, cfg.episode_len))
     last = next((h for h in reversed(learner.history) if "total_loss" in h), {})
     dashboard = learner.logger.log_dir / "dashboard.png"
     if dashboard.exists():
-        shutil.copy(dashboard, HERE / "outputs" / "train_dashboard.png")
+        shutil.copy(dashboard, outputs / "train_dashboard.png")
     print(
         f"trained in {time.perf_counter() - start:.1f} s this run ({learner.train_seconds:.1f} s in total): "
         f"{learner.step_count} steps, {learner.pred_steps} predictor updates, "
@@ -160,11 +171,10 @@ def main(argv=None) -> None:
     print("next: " + command("validate.py", *(["--quick"] if cfg.quick else [])))
 
 
-def compare(cfg: TrainConfig, ckpt: Path, device) -> None:
-    """The equal-budget comparisons (learner/compare.py) from the default run's checkpoint."""
+def compare(cfg: TrainConfig, ckpt: Path, device, out: Path) -> None:
+    """The equal-budget comparisons (learner/compare.py) from the default run's checkpoint -> ``out``."""
     if not (ckpt / "state.json").exists() and not (ckpt / "state_backup.json").exists():
         raise UserError(f"no checkpoint in {ckpt}: run `{command('train.py')}` first, then --compare")
-    out = HERE / "outputs" / "compare.json"
     opts = argparse.Namespace(
         seed=cfg.seed, device=device, episode_len=cfg.episode_len, episodes=4 if cfg.quick else 20,
         curve_episodes=2 if cfg.quick else 8,
@@ -176,12 +186,13 @@ def compare(cfg: TrainConfig, ckpt: Path, device) -> None:
     print("next: " + command("validate.py", *(["--quick"] if cfg.quick else [])))
 
 
-def make_learner(robot, selector, wm_cfg, ckpt: Path, device, seed: int) -> AdaptiveWorldModel:
+def make_learner(robot, selector, wm_cfg, ckpt: Path, log_dir: Path, device, seed: int) -> AdaptiveWorldModel:
     """The learner, resumed from ``ckpt`` when a checkpoint is there; a damaged one is a UserError."""
     try:
         return AdaptiveWorldModel(
-            robot, selector, checkpoint_dir=ckpt, config=wm_cfg, device=device, display=False, seed=seed
-        )
+            robot, selector, checkpoint_dir=ckpt, log_dir=log_dir, config=wm_cfg, device=device,
+            display=False, seed=seed,
+        )  # fmt: skip
     except (ValueError, RuntimeError, KeyError) as e:
         raise UserError(
             f"cannot resume from {ckpt}: {str(e).splitlines()[0]} (use --fresh to start over)"

@@ -45,7 +45,8 @@ TARGETS = {"pos_within_2px/both_actions": [">=", 0.95], "r2_patch": [">=", 0.9],
 class ValConfig:
     """Settings of an evaluation."""
 
-    checkpoint: str = str(HERE / "checkpoints" / "toroidal_dot")
+    checkpoint: str | None = None  # default: <out>/checkpoints/toroidal_dot, where train.py writes it
+    out: str = str(HERE)  # output root: reads checkpoints/, writes outputs/
     episodes: int = 20
     episode_len: int = 25
     quick: bool = False
@@ -61,7 +62,12 @@ def parse_args(argv=None) -> ValConfig:
     """Command line -> ValConfig."""
     d = ValConfig()
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--checkpoint", default=d.checkpoint, help="the learner's checkpoint folder")
+    p.add_argument(
+        "--checkpoint", default=None, help="the learner's checkpoint folder (default <out>/checkpoints/...)"
+    )
+    p.add_argument(
+        "--out", default=d.out, help="output root for checkpoints/ and outputs/ (default: this folder)"
+    )
     p.add_argument(
         "--episodes", type=int, default=d.episodes, help=f"held-out episodes (default {d.episodes})"
     )
@@ -74,6 +80,8 @@ def parse_args(argv=None) -> ValConfig:
     cfg, typed = ValConfig(**vars(p.parse_args(argv))), given_flags(p, argv)
     if cfg.quick:  # --quick shrinks only what was not typed (--episode-len is not a flag)
         cfg = dataclasses.replace(cfg, **{k: v for k, v in QUICK.items() if k not in typed})
+    if cfg.checkpoint is None:
+        cfg = dataclasses.replace(cfg, checkpoint=str(Path(cfg.out) / "checkpoints" / "toroidal_dot"))
     if "checkpoint" in typed and not Path(cfg.checkpoint).exists():  # a typo, not a missing training run
         raise UserError(f"no such file: {cfg.checkpoint}")
     if cfg.episodes < 1:
@@ -130,7 +138,7 @@ def main(argv=None) -> None:
     metrics["loop_steps_per_second"] = state["step"] / max(state["train_seconds"], 1e-9)
     baselines["loop_steps_per_second/robot_only"] = robot_only_rate()
     passed = all({"<=": metrics[k] <= t, ">=": metrics[k] >= t}[op] for k, (op, t) in TARGETS.items())
-    out_dir = HERE / "outputs"
+    out_dir = Path(cfg.out) / "outputs"
     save_picture(data, preds, out_dir / "predictions.png")
     report = {
         "chapter": "9.jetbot-adaptive",

@@ -88,6 +88,16 @@ def test_quick_train_then_validate_end_to_end(trained):
     assert lines[-1].startswith("train seconds ") and lines[-1].endswith(f"; targets {verdict}"), lines[-1]
 
 
+def test_out_moves_outputs_and_the_default_checkpoint(trained, tmp_path):
+    out = run(trained, "validate.py", "--quick", "--out", str(tmp_path))  # no checkpoint under tmp_path
+    assert_one_line_error(out, f"no checkpoint in {tmp_path / 'checkpoints' / 'toroidal_dot'}")
+    ck = str(trained / "checkpoints" / "toroidal_dot")
+    val = run(trained, "validate.py", "--quick", "--out", str(tmp_path), "--checkpoint", ck)
+    assert val.returncode == 0, val.stderr[-2000:]
+    assert json.loads((tmp_path / "outputs" / "metrics.json").read_text())["quick"] is True
+    assert (tmp_path / "outputs" / "predictions.png").stat().st_size > 0
+
+
 def test_quick_comparisons_are_printed_by_validate(trained):
     out = run(trained, "train.py", "--quick", "--compare")
     assert out.returncode == 0, out.stderr[-2000:]
