@@ -100,4 +100,5 @@ def world_model_errors(wm: WorldModel, qa: dict, device) -> dict:
 
 def true_frame(pos) -> np.ndarray:
     """The frame (H, W, 3) uint8 with the agent at ``pos``: the ground truth beside an imagined frame."""
-    return PointMassRoom().reset(pos)
+    frame, _ = PointMassRoom().reset(options={"pos": pos})
+    return frame

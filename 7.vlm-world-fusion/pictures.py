@@ -6,6 +6,8 @@ Shape key: N samples, K imagined steps, H/W frame side.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import matplotlib.pyplot as plt
 import numpy as np
 import stages
@@ -13,13 +15,13 @@ import torch
 from evaluate import true_frame
 
 from data_utils import answer_text, question_text
-from utils import OUT_DIR
 
 
 @torch.no_grad()
-def save_answers(fused, qa: dict, answers: dict, device, n: int = 6) -> None:
-    """outputs/fusion_answers.png: one row per question: the frame, the world model's decoded rollout
-    (t = 1..K), the true final frame, and the question with the VLM's, the fused model's and the true answer.
+def save_answers(fused, qa: dict, answers: dict, device, out_dir: Path, n: int = 6) -> Path:
+    """<out_dir>/fusion_answers.png (returned): one row per question: the frame, the world model's decoded
+    rollout (t = 1..K), the true final frame, and the question with the VLM's, the fused model's and the
+    true answer.
 
     answers: {"vlm": [...], "fused": [...]} future-question answers for every held-out sample.
     """
@@ -57,6 +59,7 @@ def save_answers(fused, qa: dict, answers: dict, device, n: int = 6) -> None:
         for ax in row:
             ax.axis("off")
     fig.tight_layout()
-    OUT_DIR.mkdir(exist_ok=True)
-    fig.savefig(OUT_DIR / "fusion_answers.png", dpi=90)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out_dir / "fusion_answers.png", dpi=90)
     plt.close(fig)
+    return out_dir / "fusion_answers.png"

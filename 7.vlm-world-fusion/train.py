@@ -13,7 +13,8 @@ Stages:
   3. TheWorld: the world model's latents, projected into the LM's width with temporal embeddings, are
      placed before the image tokens; on present and future questions only the projection and the
      temporal embeddings train (vision, language and world model frozen unless --unfreeze says so).
-Writes checkpoints/fusion.pt and outputs/train_loss.png.
+Writes checkpoints/fusion.pt and outputs/train_loss.png, and caches its data under data/ (all three under
+the chapter folder, or under --out DIR).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import dataclasses
 import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import stages
@@ -31,12 +33,11 @@ import torch
 from data_utils import load_questions, load_trajectories
 from models import VLM, LMUnavailable, TheWorld, load_lm
 from utils import (
-    CKPT_DIR,
-    OUT_DIR,
     UserError,
     command,
     exit_on_user_error,
     given_flags,
+    output_root,
     pick_device,
     save_checkpoint,
     seed_everything,
@@ -73,6 +74,7 @@ class TrainConfig:
     threads: int = 0  # torch threads; 0: OMP_NUM_THREADS if set, else the cores free right now
     seed: int = 0
     device: str = "auto"
+    out: str = ""  # output root for data/, checkpoints/ and outputs/ ("": this chapter's folder)
     quick: bool = False
 
 
@@ -90,8 +92,10 @@ def parse_args(argv=None) -> TrainConfig:
         else:
             typ = {"int": int, "float": float, "str": str}[f.type]
             choices = ["auto", "cpu", "cuda", "mps"] if f.name == "device" else None
+            what = "output root for data/, checkpoints/, outputs/; " if f.name == "out" else ""
+            default = "this chapter's folder" if f.name == "out" else repr(f.default)
             p.add_argument(
-                flag, type=typ, default=f.default, choices=choices, help=f"(default: {f.default!r})"
+                flag, type=typ, default=f.default, choices=choices, help=f"{what}(default: {default})"
             )
     cfg = TrainConfig(**vars(p.parse_args(argv)))
     if cfg.quick:  # the smoke run's sizes, except where a flag was typed
@@ -128,15 +132,15 @@ def build_lm(spec: str):
         raise UserError(str(e)) from None
 
 
-def save_loss_plot(hists: dict) -> None:
-    """outputs/train_loss.png: each stage's loss against step."""
+def save_loss_plot(hists: dict, out_dir: Path) -> None:
+    """<out_dir>/train_loss.png: each stage's loss against step."""
     fig, axes = plt.subplots(1, len(hists), figsize=(5 * len(hists), 3.5))
     for ax, (name, h) in zip(axes, hists.items(), strict=True):
         ax.plot(h["step"], h["loss"], lw=0.8)
         ax.set(title=name, xlabel="step", yscale="log")
     fig.tight_layout()
-    OUT_DIR.mkdir(exist_ok=True)
-    fig.savefig(OUT_DIR / "train_loss.png", dpi=100)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out_dir / "train_loss.png", dpi=100)
     plt.close(fig)
 
 
@@ -148,8 +152,9 @@ def main(argv=None) -> None:
     print(f"device {device}, language model {cfg.lm}")
     seed_everything(cfg.seed)
     lm, tokenizer = build_lm(cfg.lm)
-    traj = load_trajectories(cfg.n_traj, cfg.traj_len, seed=cfg.seed)
-    qa = load_questions(cfg.n_questions, cfg.k, seed=cfg.seed + 1)
+    root = output_root(cfg.out)  # data/, checkpoints/ and outputs/ go under it
+    traj = load_trajectories(cfg.n_traj, cfg.traj_len, seed=cfg.seed, data_dir=root / "data")
+    qa = load_questions(cfg.n_questions, cfg.k, seed=cfg.seed + 1, data_dir=root / "data")
     t_start, hists = time.time(), {}
 
     wm, hists["1. world model"] = stages.train_world_model(traj, cfg, device)
@@ -180,15 +185,16 @@ def main(argv=None) -> None:
         "train_seconds": seconds,
         "seconds": {k: h["seconds"] for k, h in hists.items()},
     }
-    path = CKPT_DIR / (
-        "fusion.pt" if cfg.lm == "small" else f"fusion_{cfg.lm.replace(':', '_').replace('/', '_')}.pt"
-    )
+    name = "fusion.pt" if cfg.lm == "small" else f"fusion_{cfg.lm.replace(':', '_').replace('/', '_')}.pt"
+    path = root / "checkpoints" / name
     save_checkpoint(ckpt, path)
-    save_loss_plot(hists)
+    save_loss_plot(hists, root / "outputs")
     finals = ", ".join(f"{k} {sum(h['loss'][-20:]) / len(h['loss'][-20:]):.4f}" for k, h in hists.items())
     stage_s = ", ".join(f"{k.split('.')[0]}: {h['seconds']:.0f} s" for k, h in hists.items())
     print(f"trained in {seconds:.0f} s ({stage_s}); final losses: {finals}; saved {path}")
     args = ["--quick"] if cfg.quick else []
+    if cfg.out:
+        args += ["--out", cfg.out]
     if cfg.lm != "small":
         args += ["--checkpoint", os.path.relpath(path)]
     print(f"next: {command('validate.py', *args)}")

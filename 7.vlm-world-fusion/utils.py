@@ -19,8 +19,11 @@ import numpy as np
 import torch
 
 HERE = Path(__file__).parent
-CKPT_DIR = HERE / "checkpoints"
-OUT_DIR = HERE / "outputs"
+
+
+def output_root(out: str) -> Path:
+    """--out: the folder that data/, checkpoints/ and outputs/ go under ("": this chapter's folder)."""
+    return Path(out) if out else HERE
 
 
 class UserError(Exception):
@@ -142,18 +145,21 @@ def save_checkpoint(obj: dict, path: Path) -> None:
         raise UserError(f"could not write checkpoint {path}: {e.strerror or e}") from e
 
 
-def load_checkpoint(path, expected_model: str) -> dict:
+def load_checkpoint(path, expected_model: str, train_args: tuple[str, ...] | None = None) -> dict:
     """Load a checkpoint written by a train.py, with one-line errors for every way it can be wrong.
 
     Args:
         path: the .pt file.
         expected_model: the "model" entry it must hold ("vlm-world-fusion").
+        train_args: set when ``path`` is the default checkpoint: a missing file then means "not trained
+            yet", and the error names the train.py command (with these flags, e.g. --out DIR) that writes it.
     """
     path = Path(path)
     if not path.exists():  # the default file: not trained yet; a path the user typed: a typo?
-        if path.resolve().parent != CKPT_DIR.resolve():
+        if train_args is None:
             raise UserError(f"no such file: {path}")
-        raise UserError(f"no checkpoint at {os.path.relpath(path)}: run `{command('train.py')}` first")
+        train = command("train.py", *train_args)
+        raise UserError(f"no checkpoint at {os.path.relpath(path)}: run `{train}` first")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)  # weights_only: no pickled code
     except Exception as e:  # torch raises many types for a damaged file

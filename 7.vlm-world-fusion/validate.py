@@ -2,6 +2,7 @@
 
     uv run validate.py
     uv run validate.py --checkpoint checkpoints/fusion.pt --quick
+    uv run validate.py --out /tmp/run1    # reads /tmp/run1/checkpoints/fusion.pt, writes /tmp/run1/outputs
 
 For present questions ("where is the agent ?") and future questions ("where will the agent be after
 right right up ?") it measures the accuracy of: the VLM alone (no world tokens), the fused model with a
@@ -25,12 +26,11 @@ from tqdm import tqdm
 
 from data_utils import load_questions
 from utils import (
-    CKPT_DIR,
-    OUT_DIR,
     UserError,
     exit_on_user_error,
     given_flags,
     load_checkpoint,
+    output_root,
     pick_device,
     seed_everything,
     set_threads,
@@ -50,24 +50,30 @@ TARGETS = {
 class ValConfig:
     """Validation settings (each is a flag)."""
 
-    checkpoint: str = str(CKPT_DIR / "fusion.pt")
+    checkpoint: str = ""  # default: <out>/checkpoints/fusion.pt, where train.py writes it
     n_questions: int = 1000  # held-out questions (each asked about the present and about the future)
     batch: int = 250
     threads: int = 0
     seed: int = 0
     device: str = "auto"
+    out: str = ""  # output root: reads checkpoints/, writes data/ and outputs/ ("": this chapter's folder)
     quick: bool = False
 
 
 def parse_args(argv=None) -> ValConfig:
     """Command-line flags -> ValConfig."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", default=ValConfig.checkpoint, help="written by train.py")
+    p.add_argument(
+        "--checkpoint", default="", help="written by train.py (default: <out>/checkpoints/fusion.pt)"
+    )
     p.add_argument("--n-questions", type=int, default=1000, help="held-out questions (default: 1000)")
     p.add_argument("--batch", type=int, default=250, help="questions answered at once (default: 250)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (default: 0, the cores free now)")
     p.add_argument("--seed", type=int, default=0, help="held-out data uses seed + 10000 (default: 0)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    p.add_argument(
+        "--out", default="", help="output root: reads checkpoints/, writes data/ and outputs/ (default: here)"
+    )
     p.add_argument("--quick", action="store_true", help="100 held-out questions (unless given)")
     cfg = ValConfig(**vars(p.parse_args(argv)))
     if cfg.quick and "n_questions" not in given_flags(p, argv):
@@ -145,10 +151,16 @@ def main(argv=None) -> None:
     t0 = time.time()
     device = pick_device(cfg.device)
     seed_everything(cfg.seed)
-    ckpt = load_checkpoint(cfg.checkpoint, "vlm-world-fusion")
+    root = output_root(cfg.out)  # reads checkpoints/, writes data/ and outputs/ under it
+    if cfg.checkpoint:
+        ckpt = load_checkpoint(cfg.checkpoint, "vlm-world-fusion")
+    else:  # the file train.py writes; if it is missing, the error says which train.py command writes it
+        train_args = ("--out", cfg.out) if cfg.out else ()
+        ckpt = load_checkpoint(root / "checkpoints" / "fusion.pt", "vlm-world-fusion", train_args)
     fused, random_proj = build_models(ckpt, device)
     k = ckpt["config"]["k"]
-    qa = load_questions(cfg.n_questions, k, seed=cfg.seed + HELDOUT_SEED_OFFSET, quiet=True)
+    heldout = cfg.seed + HELDOUT_SEED_OFFSET
+    qa = load_questions(cfg.n_questions, k, seed=heldout, quiet=True, data_dir=root / "data")
     with torch.no_grad():
         metrics, answers = evaluate_variants(fused, random_proj, qa, k, cfg, device)
         wm = world_model_errors(fused.world_model, qa, device)
@@ -177,9 +189,10 @@ def main(argv=None) -> None:
         "parameters": fused.parameter_report(),
         "n_questions": cfg.n_questions,
     }
-    OUT_DIR.mkdir(exist_ok=True)
-    (OUT_DIR / "metrics.json").write_text(json.dumps(report, indent=2))
-    save_answers(fused, qa, answers, device)
+    out_dir = root / "outputs"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "metrics.json").write_text(json.dumps(report, indent=2))
+    picture = save_answers(fused, qa, answers, device, out_dir)
     print_table(metrics, baselines)
     share = report["parameters"]
     print(
@@ -194,7 +207,7 @@ def main(argv=None) -> None:
         print("\nsmoke run (--quick): this checks the plumbing; the numbers are not the lesson's")
     print(f"\ntrain seconds {ckpt['train_seconds']:.0f}, validate seconds {time.time() - t0:.0f}; "
           f"targets {'PASSED' if passed else 'NOT met'}")  # fmt: skip
-    print(f"wrote {OUT_DIR / 'metrics.json'} and {OUT_DIR / 'fusion_answers.png'}")
+    print(f"wrote {out_dir / 'metrics.json'} and {picture}")
 
 
 if __name__ == "__main__":

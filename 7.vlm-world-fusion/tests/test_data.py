@@ -1,17 +1,93 @@
-"""Data tests: determinism per seed, walls that stop the agent, readable answers, the templates."""
+"""Data tests: the room is a valid gymnasium env, one seed gives the same data twice (byte-identical to
+the published runs'), the Hugging Face dataset cache, walls that stop the agent, readable answers, the
+templates."""
+
+import hashlib
 
 import numpy as np
+from gymnasium.utils.env_checker import check_env
 
+import data_utils
 from data_utils import (
     ACTIONS,
     PointMassRoom,
     answer_text,
     cell_of,
+    load_questions,
+    load_trajectories,
     make_questions,
     make_trajectories,
     near_border,
     question_text,
 )
+
+# sha1 of every array of make_trajectories(3, 4, seed=0) and make_questions(5, 3, seed=0), recorded with
+# the generator of the published runs (before the room became a gymnasium env). The default training and
+# held-out sets were checked the same way, array by array, when the env came in.
+PUBLISHED = {
+    "traj": {
+        "frames": "a975fc86fa48928f971d726ea175f75157f3bc38",
+        "actions": "af294c6825e4da5b02ba44887bc783e5d299e908",
+        "proprio": "cb345d791ecde9925c1274b0df641ba45f9c2ada",
+    },
+    "qa": {
+        "frames": "452aab1fa6070a5fd8b51e3d6653ab78cf92a416",
+        "actions": "f10a1ce109c1cffc70b67cb62d7be9a954c9d1f7",
+        "start": "481e67b93c1c7c569484ce622ab31dec732c167d",
+        "end": "006be4c725b4449e40d8ef0a6f62f1a4a435e42e",
+        "present": "ba4ed7dc696c34666ac2ca8016ac434a387df57d",
+        "future": "11364f92b69902cedecf3382a3ff12d616c04b94",
+        "blocked": "082736e67e56018e6391be1fc06089fb207edc54",
+    },
+}
+
+
+def sha1s(d: dict) -> dict:
+    return {k: hashlib.sha1(np.ascontiguousarray(v).tobytes()).hexdigest() for k, v in d.items()}
+
+
+def test_the_room_passes_gymnasiums_env_checker():
+    check_env(PointMassRoom(), skip_render_check=False)
+
+
+def test_one_seed_gives_the_same_frames_twice():
+    def episode(seed):
+        env = PointMassRoom()
+        frames = [env.reset(seed=seed)[0]]
+        frames += [env.step(a)[0] for a in (2, 2, 4, 1, 3, 0)]
+        return np.stack(frames)  # (7, 32, 32, 3) uint8
+
+    a, b = episode(7), episode(7)
+    assert a.dtype == np.uint8 and a.shape == (7, 32, 32, 3) and np.array_equal(a, b)
+    assert not np.array_equal(a, episode(8))
+
+
+def test_the_data_is_byte_identical_to_the_published_runs():
+    assert sha1s(make_trajectories(3, 4, seed=0)) == PUBLISHED["traj"]
+    assert sha1s(make_questions(5, 3, seed=0)) == PUBLISHED["qa"]
+
+
+def test_both_datasets_are_cached_as_hugging_face_datasets(tmp_path):
+    first = {"traj": load_trajectories(3, 4, seed=0, quiet=True, data_dir=tmp_path)}
+    first["qa"] = load_questions(5, 3, seed=0, quiet=True, data_dir=tmp_path)
+    saved = sorted(tmp_path.iterdir())
+    assert [p.name.split("_")[0] for p in saved] == ["qa", "traj"]
+    assert all((p / "dataset_info.json").exists() for p in saved)  # save_to_disk's layout, no .npz
+    assert not list(tmp_path.rglob("*.npz"))
+    again = {  # from the Arrow files: the same arrays, in the dtypes they were made in
+        "traj": load_trajectories(3, 4, seed=0, quiet=True, data_dir=tmp_path),
+        "qa": load_questions(5, 3, seed=0, quiet=True, data_dir=tmp_path),
+    }
+    for name in ("traj", "qa"):
+        assert set(again[name]) == set(first[name])
+        for k, v in first[name].items():
+            assert again[name][k].dtype == v.dtype and np.array_equal(again[name][k], v), (name, k)
+        assert sha1s(again[name]) == PUBLISHED[name]
+    import datasets
+
+    ds = datasets.load_from_disk(str(saved[1]))  # the trajectories, as a learner would open them
+    assert ds.features["frames"].dtype == "uint8" and len(ds) == 3
+    assert data_utils.column(ds, "frames").dtype == np.uint8  # not widened to int64
 
 
 def test_trajectories_and_questions_are_deterministic_per_seed():
@@ -31,11 +107,11 @@ def test_trajectories_and_questions_are_deterministic_per_seed():
 
 def test_walls_stop_the_agent_and_the_door_lets_it_through():
     env = PointMassRoom()
-    env.reset((0.30, 0.20))  # left room, far from the door
+    env.reset(options={"pos": (0.30, 0.20)})  # left room, far from the door
     for _ in range(3):
         env.step(ACTIONS.index("right"))
     assert env.pos[0] < 0.47 - 0.049  # stopped by the wall (x of its left face minus the radius)
-    env.reset((0.30, 0.50))  # level with the door
+    env.reset(options={"pos": (0.30, 0.50)})  # level with the door
     for _ in range(3):
         env.step(ACTIONS.index("right"))
     assert env.pos[0] > 0.53 + 0.05  # through the door into the right room

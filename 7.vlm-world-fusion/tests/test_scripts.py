@@ -83,6 +83,25 @@ def test_quick_train_then_validate_end_to_end(trained):
     assert "copy_present" in val.stdout and "target" in val.stdout  # the printed table
 
 
+def test_out_moves_data_checkpoints_outputs_and_the_default_checkpoint(trained, tmp_path):
+    mine = (trained / "checkpoints" / "fusion.pt").read_bytes()  # a learner's run in the chapter folder
+    out = run(trained, "validate.py", "--quick", "--out", str(tmp_path))  # nothing trained under tmp_path
+    assert_one_line_error(out, "no checkpoint at", "checkpoints/fusion.pt", f"train.py --out {tmp_path}")
+    steps = ["--wm-steps", "2", "--vlm-steps", "2", "--fusion-steps", "2"]  # only the plumbing
+    train = run(trained, "train.py", "--quick", *steps, "--out", str(tmp_path))
+    assert train.returncode == 0, train.stderr[-2000:]
+    assert f"validate.py --quick --out {tmp_path}" in train.stdout  # the next command keeps --out
+    val = run(trained, "validate.py", "--quick", "--n-questions", "10", "--out", str(tmp_path))
+    assert val.returncode == 0, val.stderr[-2000:]
+    assert json.loads((tmp_path / "outputs" / "metrics.json").read_text())["quick"] is True
+    assert (tmp_path / "checkpoints" / "fusion.pt").exists() and (
+        tmp_path / "outputs" / "train_loss.png"
+    ).exists()
+    assert sorted(p.name.split("_")[0] for p in (tmp_path / "data").iterdir()) == ["qa", "qa", "traj"]
+    assert (trained / "checkpoints" / "fusion.pt").read_bytes() == mine  # the chapter's own run untouched
+    assert not list(tmp_path.rglob("*.npz")) and not list(trained.rglob("*.npz"))
+
+
 def test_corrupt_and_foreign_checkpoints_are_refused(chapter_copy, tmp_path):
     import torch
 
