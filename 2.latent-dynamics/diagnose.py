@@ -128,7 +128,8 @@ def save_picture(table: dict, hists: dict, path) -> None:
     for name, h in hists.items():
         axes[-1].plot(h["step"], h["loss"], label=name, lw=0.8)
     axes[-1].set(xlabel="step", ylabel="training loss", yscale="log", title="is the loss still falling?")
-    axes[-1].legend(fontsize=7)
+    if hists:
+        axes[-1].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -160,4 +161,8 @@ def print_diagnosis(table: dict, hists: dict) -> None:
         travel = "".join(f"{by_name[n]['straight']['travel']:22.2f}" for n in names)
         print(f"h{h:<3d}     {'travel ratio':15s}{'':6s}{travel}")
     for name, hist in hists.items():
-        print(f"training loss of {name}: {100 * loss_trend(hist):+.1f} % over the last 20 % of its steps")
+        steps, ms = hist["step"][-1] + 1, 1000 * hist["seconds"] / (hist["step"][-1] + 1)
+        print(
+            f"training loss of {name}: {100 * loss_trend(hist):+.1f} % over the last 20 % of its {steps}"
+            f" steps ({ms:.0f} ms per step)"
+        )

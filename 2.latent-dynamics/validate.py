@@ -190,7 +190,15 @@ def build_models(ckpt: dict, path: str, device) -> tuple[FSQAutoencoder, dict]:
             ("classification", "classification"),
         ):
             context = tcfg["clip_len"] - 1  # the model reads at most this many frames
-            m = LatentDynamics(head, tcfg["levels"], dim=tcfg["dim"], depth=tcfg["depth"], max_frames=context)
+            snap = bool(tcfg.get("snap_inputs", 0)) and head == "regression"
+            m = LatentDynamics(
+                head,
+                tcfg["levels"],
+                dim=tcfg["dim"],
+                depth=tcfg["depth"],
+                max_frames=context,
+                snap_inputs=snap,
+            )
             m.load_state_dict(ckpt[name])
             models[name] = m.to(device).eval()
     except (KeyError, RuntimeError) as e:
