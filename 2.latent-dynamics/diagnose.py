@@ -107,6 +107,8 @@ def loss_trend(hist: dict) -> float:
     """Relative change of the training loss over the last 20 % of the steps (mean of the last tenth of
     the logged losses against the tenth before the last fifth): -0.05 means it still fell by 5 %."""
     loss = np.asarray(hist["loss"])
+    if len(loss) < 3:  # a smoke run logs too few points to tell
+        return float("nan")
     k = max(1, len(loss) // 10)
     return float(loss[-k:].mean() / loss[-3 * k : -2 * k].mean() - 1.0)
 

@@ -190,15 +190,7 @@ def build_models(ckpt: dict, path: str, device) -> tuple[FSQAutoencoder, dict]:
             ("classification", "classification"),
         ):
             context = tcfg["clip_len"] - 1  # the model reads at most this many frames
-            snap = bool(tcfg.get("snap_inputs", 0)) and head == "regression"
-            m = LatentDynamics(
-                head,
-                tcfg["levels"],
-                dim=tcfg["dim"],
-                depth=tcfg["depth"],
-                max_frames=context,
-                snap_inputs=snap,
-            )
+            m = LatentDynamics(head, tcfg["levels"], dim=tcfg["dim"], depth=tcfg["depth"], max_frames=context)
             m.load_state_dict(ckpt[name])
             models[name] = m.to(device).eval()
     except (KeyError, RuntimeError) as e:
@@ -296,7 +288,7 @@ def main(argv=None) -> None:
         "diagnosis": {f"h{h}": v for h, v in table.items()},
     }
     (OUT_DIR / "metrics.json").write_text(json.dumps(report, indent=2))
-    print_tables(metrics, curves, tf_err)
+    print_tables(metrics, curves, tf_err, hists)
     print_diagnosis(table, hists)
     if cfg.quick:
         print("\nsmoke run (--quick): this checks the plumbing; the numbers are not the lesson's")
@@ -307,8 +299,9 @@ def main(argv=None) -> None:
     )
 
 
-def print_tables(metrics: dict, curves: dict, tf_err: np.ndarray) -> None:
-    """Print the targets table and the error-vs-horizon table (models and baselines side by side)."""
+def print_tables(metrics: dict, curves: dict, tf_err: np.ndarray, hists: dict) -> None:
+    """Print the targets table and the error-vs-horizon table (models and baselines side by side, with
+    each model's training steps and seconds)."""
     cl, cv, ef = curves["copy_last"], curves["constant_velocity"], curves["empty_frame"]
     base = {  # the same number for the simple alternatives, where one exists
         "mse_h10_over_copy_last": (
@@ -325,9 +318,12 @@ def print_tables(metrics: dict, curves: dict, tf_err: np.ndarray) -> None:
         tgt = f"{TARGETS[k][0]} {TARGETS[k][1]:g}" if k in TARGETS else ""
         print(f"{k:32s} {v:9.3f} {tgt:>9s}   {base.get(k, '')}".rstrip())
     print(f"\nball centroid error (px) | pixel MSE x1000, open loop from {CONTEXT} true frames")
-    print(f"{'horizon':22s}" + "".join(f"{h:>15d}" for h in (1, 5, 10, 20)))
+    print(f"{'horizon':22s}" + "".join(f"{h:>15d}" for h in (1, 5, 10, 20)) + "   trained")
     for name, (mse, err) in curves.items():
-        print(f"{name:22s}" + "".join(f"{err[h - 1]:7.2f} |{mse[h - 1] * 1000:6.2f}" for h in (1, 5, 10, 20)))
+        row = f"{name:22s}" + "".join(f"{err[h - 1]:7.2f} |{mse[h - 1] * 1000:6.2f}" for h in (1, 5, 10, 20))
+        if name in hists:  # steps and seconds: the comparison is at equal steps, and says what they cost
+            row += f"   {hists[name]['step'][-1] + 1} steps, {hists[name]['seconds']:.0f} s"
+        print(row)
     print(
         f"{'teacher forced (main)':22s}" + "".join(f"{tf_err[h - 1]:7.2f} |{'':6s}" for h in (1, 5, 10, 20))
     )

@@ -124,22 +124,10 @@ class LatentDynamics(nn.Module):
         levels: FSQ levels per channel (sizes the classification head and decodes its digits).
         dim, depth, heads: transformer width, number of blocks, attention heads.
         max_frames: the longest context the model reads (its temporal position embedding's length).
-        snap_inputs: round every input token to its FSQ code first (straight-through), so the model only
-            ever reads codes: a dream cannot feed it values between codes that no true frame has.
     """
 
-    def __init__(
-        self,
-        head="regression",
-        levels=(8, 5, 5, 5),
-        dim=64,
-        depth=4,
-        heads=4,
-        max_frames=3,
-        snap_inputs=False,
-    ):
+    def __init__(self, head="regression", levels=(8, 5, 5, 5), dim=64, depth=4, heads=4, max_frames=3):
         super().__init__()
-        self.snap_inputs = snap_inputs
         if head not in ("regression", "classification"):
             raise ValueError(f"head must be 'regression' or 'classification', got {head!r}")
         self.head_kind, self.levels, self.max_frames = head, tuple(levels), max_frames
@@ -164,10 +152,6 @@ class LatentDynamics(nn.Module):
             raise ValueError(
                 f"expected tokens (B, T<={self.max_frames}, {N_TOKENS}, {TOKEN_DIM}), got {tuple(tok.shape)}"
             )
-        if self.snap_inputs:
-            tok = (
-                tok + (snap_to_grid(tok, self.levels) - tok).detach()
-            )  # (B, T, N, P) codes, gradient as identity
         x = self.embed(tok) + self.pos_space + self.pos_time[:t, None]  # (B, T, N, E)
         for block in self.blocks:
             x = block(x)
