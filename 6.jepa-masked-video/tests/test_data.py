@@ -39,12 +39,11 @@ def test_the_two_views_show_one_pose_under_different_nuisance():
     assert arm.mean() > 0.03  # the body fills a good part of the frame, not one dot
 
 
-def test_dataset_is_cached_as_a_hugging_face_dataset(tmp_path, monkeypatch):
-    monkeypatch.setattr(data_utils, "DATA_DIR", tmp_path)
-    first = load_trajectories(2, 4, seed=321, quiet=True)
+def test_dataset_is_cached_as_a_hugging_face_dataset(tmp_path):
+    first = load_trajectories(2, 4, seed=321, quiet=True, data_dir=tmp_path)
     saved = list(tmp_path.iterdir())
     assert len(saved) == 1 and (saved[0] / "dataset_info.json").exists()  # save_to_disk's layout
-    again = load_trajectories(2, 4, seed=321, quiet=True)  # from the Arrow files
+    again = load_trajectories(2, 4, seed=321, quiet=True, data_dir=tmp_path)  # from the Arrow files
     assert all(np.array_equal(first[k], again[k]) and first[k].dtype == again[k].dtype for k in first)
 
 
