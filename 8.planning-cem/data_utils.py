@@ -10,6 +10,12 @@ Adapted from chapter 5 (5.dino-predictor/data_utils.py, itself chapter 3's and c
   (Dijkstra on a grid), the oracle's objective;
 - seeded goal-reaching tasks and the goal image they come with.
 
+Each room is a ``gymnasium.Env`` (``reset(seed=...)``, ``step``, ``render``), the training data is made
+by a loop over ``env.reset``/``env.step``, and it is cached as a Hugging Face ``datasets`` folder (Arrow
+files under data/, typed columns; ``to_dataset`` and ``column`` are chapter 7's). The planners and the
+oracle do not step the env one robot at a time: they move whole batches with ``step_positions``, the
+same physics the env's ``step`` calls.
+
 - ``wall``: two rooms joined by a door at mid-height (DINO-WM's Wall task in small).
 - ``umaze``: a bar from the left wall to 65 % of the width: the agent must go round it.
 
@@ -22,9 +28,13 @@ from __future__ import annotations
 import hashlib
 import heapq
 import json
+import os
+import shutil
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
+from gymnasium import spaces
 from tqdm import tqdm
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -139,18 +149,30 @@ def geodesic(field: np.ndarray, goal: np.ndarray, p: np.ndarray) -> np.ndarray:
     return np.where(straight < 2 / grid, straight, best).reshape(p.shape[:-1])
 
 
-class PointMassRoom:
-    """An orange disk pushed by continuous actions in a room with walls (`wall` or `umaze`).
+class PointMassRoom(gym.Env):
+    """An orange disk pushed by continuous actions in a room with walls (`wall` or `umaze`), as a
+    gymnasium environment.
 
-    ``pos`` is the centre (x, y) in arena units: the proprioception.
+    Observation: the frame (64, 64, 3) uint8. Action: ``Box(-1, 1, (2,))``, a push (dx, dy) held for
+    FRAME_SKIP sub-steps of up to MAX_STEP each (``step_positions``: a blocked disk slides along x or y,
+    or stays). ``info["pos"]``: the disk's centre (x, y) in arena units, float64: the proprioception
+    (the dataset stores it as float32). Reward 0, never terminated: the goal-reaching tasks live in
+    ``make_tasks`` and the planners, not in the env. ``reset(seed=..., options={"pos": (x, y)})`` may
+    place the agent; without it the agent starts at a uniformly random free position.
+
+    Args:
+        world: "wall" or "umaze" (LAYOUTS).
     """
 
-    def __init__(self, world: str = "wall", seed: int = 0):
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+
+    def __init__(self, world: str = "wall", render_mode: str = "rgb_array"):
         if world not in LAYOUTS:
             raise ValueError(f"unknown environment {world!r}; expected one of {WORLDS}")
-        self.world = world
+        self.world, self.render_mode = world, render_mode
         self.walls = np.array(LAYOUTS[world], dtype=np.float64)  # (n_walls, 4)
-        self.rng = np.random.default_rng(seed)
+        self.observation_space = spaces.Box(0, 255, (SIZE, SIZE, 3), np.uint8)
+        self.action_space = spaces.Box(-1.0, 1.0, (2,), np.float32)
         centres = (np.arange(SIZE) + 0.5) / SIZE  # pixel centres in arena units
         self.background = np.zeros((SIZE, SIZE, 3), dtype=np.float32)
         for x0, y0, x1, y1 in self.walls:
@@ -158,30 +180,38 @@ class PointMassRoom:
                 (centres[:, None] >= y0) & (centres[:, None] < y1)
             )
             self.background[inside] = WALL_COLOUR
-        self.reset()
+        self.pos = np.array([0.2, 0.2])  # (x, y) until the first reset: free in both rooms
 
     def sample_free(self) -> np.ndarray:
-        """A uniformly random position (x, y) where the disk touches no wall."""
+        """A uniformly random position (x, y) where the disk touches no wall (from the env's generator,
+        ``self.np_random``, which ``reset(seed=...)`` seeds)."""
         while True:
-            p = self.rng.uniform(0.0, 1.0, size=2)
+            p = self.np_random.uniform(0.0, 1.0, size=2)
             if not collides(self.walls, p[None])[0]:
                 return p
 
-    def reset(self, pos=None) -> np.ndarray:
-        """Place the agent at ``pos`` (or a random free position); return the first frame."""
-        self.pos = self.sample_free() if pos is None else np.asarray(pos, dtype=np.float64).copy()
-        return self.render()
+    def _info(self) -> dict:
+        return {"pos": self.pos.copy()}  # a copy: the caller may keep it while the agent moves on
 
-    def step(self, action) -> np.ndarray:
-        """Apply one action (dx, dy) in [-1, 1]^2 (held for FRAME_SKIP sub-steps); return the frame."""
+    def reset(self, *, seed=None, options=None):
+        """Place the agent at ``options["pos"]`` or at a random free position; return (frame, info)."""
+        super().reset(seed=seed)  # seeds self.np_random when a seed is given
+        pos = (options or {}).get("pos")
+        self.pos = self.sample_free() if pos is None else np.asarray(pos, dtype=np.float64).copy()
+        return self.render(), self._info()
+
+    def step(self, action):
+        """Apply one action (dx, dy) in [-1, 1]^2 (held for FRAME_SKIP sub-steps):
+        (frame, 0.0, False, False, info)."""
         a = np.asarray(action, dtype=np.float64)
         if a.shape != (2,) or not np.all(np.isfinite(a)) or np.abs(a).max() > 1.0 + 1e-6:
             raise ValueError(f"action must be (dx, dy) with values in [-1, 1], got {action!r}")
-        self.pos = step_positions(self.walls, self.pos[None], a[None])[0]
-        return self.render()
+        self.pos = step_positions(self.walls, self.pos[None], a[None])[0]  # the batched physics, M = 1
+        return self.render(), 0.0, False, False, self._info()
 
     def render(self, pos=None) -> np.ndarray:
-        """The frame (64, 64, 3) uint8 with the agent at ``pos`` (default: where it is)."""
+        """The frame (64, 64, 3) uint8 with the agent where it is, or at ``pos`` (the agent does not move:
+        the batched episodes and the pictures draw many positions with one env)."""
         cx, cy = (self.pos if pos is None else np.asarray(pos)) * SIZE - 0.5  # centre in pixels
         disc = soft_disc(SIZE, cx, cy, RADIUS * SIZE)[..., None]
         return np.clip(np.rint(self.background * (1 - disc) + AGENT_COLOUR * disc), 0, 255).astype(np.uint8)
@@ -210,42 +240,106 @@ def random_actions(rng: np.random.Generator, n: int, keep: float = 0.5) -> np.nd
 
 
 def make_trajectories(world: str, n: int, length: int, seed: int, quiet: bool = True) -> dict:
-    """Simulate ``n`` random-action trajectories of ``length`` frames.
+    """Simulate ``n`` random-action trajectories of ``length`` frames: a loop over ``env.reset`` and
+    ``env.step``, with the actions from their own generator (seed + 1) and the starts from the env's.
 
     Returns:
         {"frames": (N, T, 64, 64, 3) uint8, "actions": (N, T-1, 2) float32 - action t leads from frame t
          to frame t+1, "proprio": (N, T, 2) float32 the agent's (x, y) in arena units}
     """
-    env, rng = PointMassRoom(world, seed=seed), np.random.default_rng(seed + 1)
+    env, rng = PointMassRoom(world), np.random.default_rng(seed + 1)
     frames = np.empty((n, length, SIZE, SIZE, 3), dtype=np.uint8)
+    actions = np.empty((n, length - 1, 2), dtype=np.float32)
     proprio = np.empty((n, length, 2), dtype=np.float32)
-    actions = np.stack([random_actions(rng, length - 1) for _ in range(n)])
+    # One seeded reset whose start is thrown away: the simulator of the published runs drew a start when
+    # it was built, and drawing it here too keeps every dataset byte-identical to the one they used (and
+    # the trained checkpoint valid).
+    env.reset(seed=seed)
     for i in tqdm(range(n), desc=f"simulating {world} (seed {seed})", disable=quiet):
-        frames[i, 0], proprio[i, 0] = env.reset(), env.pos
+        actions[i] = random_actions(rng, length - 1)  # (T-1, 2): own generator, same numbers as all at once
+        frames[i, 0], info = env.reset()  # the next start from the env's generator
+        proprio[i, 0] = info["pos"]
         for t in range(1, length):
-            frames[i, t], proprio[i, t] = env.step(actions[i, t - 1]), env.pos
+            frames[i, t], _, _, _, info = env.step(actions[i, t - 1])
+            proprio[i, t] = info["pos"]
     return {"frames": frames, "actions": actions, "proprio": proprio}
 
 
-def load_trajectories(world: str, n: int, length: int, seed: int, quiet: bool = False) -> dict:
-    """``make_trajectories`` generated once per (world, n, length, seed) and cached under data/ as .npz."""
-    key = json.dumps({"world": world, "n": n, "length": length, "seed": seed, "v": 1})
-    path = DATA_DIR / f"{world}_{hashlib.sha1(key.encode()).hexdigest()[:12]}.npz"
+def trajectory_features(length: int):
+    """The typed columns of the trajectory dataset: one row per trajectory of ``length`` frames."""
+    import datasets  # imported here: it is slow to import and only the cache needs it
+
+    return datasets.Features(
+        {
+            "frames": datasets.Array4D((length, SIZE, SIZE, 3), "uint8"),
+            "actions": datasets.Array2D((length - 1, 2), "float32"),
+            "proprio": datasets.Array2D((length, 2), "float32"),
+        }
+    )
+
+
+def to_dataset(data: dict, features, chunk: int = 64):
+    """Numpy columns of equal length -> an in-memory ``datasets.Dataset`` with ``features``.
+
+    Converted ``chunk`` rows at a time (chapter 7's, itself chapter 1's): ``Dataset.from_dict`` on a large
+    set at once peaks at several times the pixels' size in RAM. A row here is a whole trajectory (16
+    frames, 197 kB), so 64 rows (12.6 MB) is about what 1,000 single frames are in chapter 1."""
+    import datasets
+
+    n = len(next(iter(data.values())))
+    parts = [
+        datasets.Dataset.from_dict({k: v[i : i + chunk] for k, v in data.items()}, features=features)
+        for i in range(0, n, chunk)
+    ]
+    return datasets.concatenate_datasets(parts)
+
+
+def column(ds, name: str) -> np.ndarray:
+    """One column of a ``datasets.Dataset`` as a numpy array of the dtype it is stored in (chapter 7's).
+
+    Without the dtype, datasets' numpy format widens every integer to int64: uint8 frames would take 8x
+    the memory."""
+    feature = ds.features[name]
+    while hasattr(feature, "feature"):  # Sequence(Value(...)) -> Value(...)
+        feature = feature.feature
+    return ds.select_columns([name]).with_format("numpy", dtype=np.dtype(feature.dtype))[:][name]
+
+
+def load_trajectories(
+    world: str, n: int, length: int, seed: int, quiet: bool = False, data_dir: Path = DATA_DIR
+) -> dict:
+    """``make_trajectories`` generated once per (world, n, length, seed), saved with ``save_to_disk`` as a
+    Hugging Face dataset under ``data_dir`` (default: this chapter's data/) in a folder named by a hash of
+    the parameters, and loaded with ``load_from_disk`` (memory-mapped Arrow) afterwards. Returns the same
+    dict of numpy arrays, in the same dtypes, as ``make_trajectories``.
+
+    The write is atomic: a temporary folder of this process, then a rename, so a crash mid-write never
+    leaves a half-written cache that a later run would trust, and two runs writing at once do not mix."""
+    import datasets
+
+    key = json.dumps({"world": world, "n": n, "length": length, "seed": seed, "v": 1})  # v: data changes
+    path = Path(data_dir) / f"{world}_{hashlib.sha1(key.encode()).hexdigest()[:12]}"
     if path.exists():
-        with np.load(path) as f:
-            return {k: f[k] for k in ("frames", "actions", "proprio")}
+        ds = datasets.load_from_disk(str(path))
+        return {k: column(ds, k) for k in ("frames", "actions", "proprio")}
     data = make_trajectories(world, n, length, seed, quiet=quiet)
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{np.random.randint(1 << 30)}.tmp.npz")  # one temp file per process
-    np.savez(tmp, **data)
-    tmp.replace(path)  # atomic: a crash mid-write never leaves a half-written cache
+    datasets.disable_progress_bars()  # our own tqdm bar already showed the generation
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)  # left over from a run of this pid that was stopped mid-write
+    to_dataset(data, trajectory_features(length)).save_to_disk(str(tmp))
+    try:
+        tmp.replace(path)
+    except OSError:  # another run renamed the same data into place first: keep theirs
+        shutil.rmtree(tmp, ignore_errors=True)
     return data
 
 
 def make_tasks(world: str, n: int, seed: int, min_dist: float = 0.3) -> np.ndarray:
     """``n`` seeded goal-reaching tasks: (n, 2, 2) float, [start (x, y), goal (x, y)] at least ``min_dist``
     apart, both free positions drawn uniformly (DINO-WM's protocol for Wall: random start and goal)."""
-    env, tasks = PointMassRoom(world, seed=seed), []
+    env, tasks = PointMassRoom(world), []
+    env.reset(seed=seed)  # thrown away, as in make_trajectories: the published tasks stay the same
     while len(tasks) < n:
         start, goal = env.sample_free(), env.sample_free()
         if np.linalg.norm(start - goal) >= min_dist:

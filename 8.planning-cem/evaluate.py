@@ -170,10 +170,10 @@ def random_policy(world: str, tasks: np.ndarray, n_steps: int, seed: int) -> flo
     rng, wins = np.random.default_rng(seed), 0
     for start, goal in tasks:
         env = PointMassRoom(world)
-        env.reset(start)
+        _, info = env.reset(options={"pos": start})
         for a in rng.uniform(-1, 1, size=(n_steps, 2)):
-            env.step(a)
-        wins += np.linalg.norm(env.pos - goal) < SUCCESS_RADIUS
+            _, _, _, _, info = env.step(a)
+        wins += np.linalg.norm(info["pos"] - goal) < SUCCESS_RADIUS
     return wins / len(tasks)
 
 
@@ -182,11 +182,12 @@ def imagined_path(model, world: str, start, plan: np.ndarray, device) -> tuple[n
     """Where the model believes a plan goes (its position head on the imagined latents) and where the
     true simulator takes it. plan: (H, A). Returns two (H+1, 2) paths."""
     env = PointMassRoom(world)
-    z0 = model.encode(to_tensor(env.reset(start), device))  # (1, D)
+    frame, info = env.reset(options={"pos": start})
+    z0 = model.encode(to_tensor(frame, device))  # (1, D)
     z = model.rollout(z0, torch.from_numpy(plan).float()[None].to(device))  # (1, H, D)
     imagined = torch.cat([model.position(z0), model.position(z[0])]).cpu().numpy()  # (H+1, 2)
-    true = [env.pos.copy()]
+    true = [info["pos"]]
     for a in plan:
-        env.step(np.clip(a, -1, 1))
-        true.append(env.pos.copy())
+        _, _, _, _, info = env.step(np.clip(a, -1, 1))
+        true.append(info["pos"])
     return imagined, np.array(true)

@@ -3,11 +3,13 @@
     uv run train.py                 # one model on both rooms, `wall` and `umaze` (the targets need this)
     uv run train.py --quick         # a smoke run in well under a minute
     uv run train.py --env pusht     # the external benchmark: the same model on PushT (separate run)
+    uv run train.py --quick --out /tmp/run1   # data/, checkpoints/, outputs/ under /tmp/run1
 
 The model (models/world_model.py) encodes a frame to a latent, reads the agent's position off it, and
 predicts the next latent from the latent and the action. It is trained on random-action trajectories
 (windows of ``window`` frames, rolled out open-loop). Writes checkpoints/world_model.pt (or
-world_model_pusht.pt) and outputs/train_loss.png.
+world_model_pusht.pt) and outputs/train_loss.png, and caches the rooms' trajectories as Hugging Face
+datasets under data/ (all three under the chapter folder, or under --out DIR).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import argparse
 import dataclasses
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import matplotlib
 import numpy as np
@@ -26,12 +29,11 @@ from data_utils import WORLDS, load_trajectories
 from models import WorldModel
 from models.world_model import POS_WEIGHT
 from utils import (
-    CKPT_DIR,
-    OUT_DIR,
     UserError,
     command,
     exit_on_user_error,
     given_flags,
+    output_root,
     pick_device,
     save_checkpoint,
     seed_everything,
@@ -66,6 +68,7 @@ class TrainConfig:
     threads: int = 0  # torch threads; 0: the cores free right now (see utils.choose_threads)
     seed: int = 0
     device: str = "auto"
+    out: str = ""  # output root for data/, checkpoints/ and outputs/ ("": this chapter's folder)
     quick: bool = False
 
 
@@ -80,6 +83,9 @@ def parse_args(argv=None) -> TrainConfig:
             p.add_argument(flag, default=f.default, choices=["rooms", "pusht"], help="default: rooms")
         elif f.name == "device":
             p.add_argument(flag, default=f.default, choices=["auto", "cpu", "cuda", "mps"])
+        elif f.name == "out":
+            what = "output root for data/, checkpoints/, outputs/ (default: this chapter's folder)"
+            p.add_argument(flag, default="", help=what)
         else:
             p.add_argument(flag, type=type(f.default), default=f.default, help=f"default: {f.default}")
     cfg = TrainConfig(**vars(p.parse_args(argv)))
@@ -92,13 +98,14 @@ def parse_args(argv=None) -> TrainConfig:
     return cfg
 
 
-def load_data(cfg: TrainConfig) -> list[dict]:
-    """The training trajectories: one dict per world (see data_utils.make_trajectories)."""
+def load_data(cfg: TrainConfig, data_dir: Path) -> list[dict]:
+    """The training trajectories: one dict per world (see data_utils.make_trajectories), cached under
+    ``data_dir`` (PushT's cache is pusht.py's own, under the chapter's data/)."""
     if cfg.env == "pusht":
         from pusht import load_pusht_trajectories  # imported here: gym-pusht is only needed for PushT
 
         return [load_pusht_trajectories(cfg.n_traj, cfg.traj_len, cfg.seed)]
-    return [load_trajectories(w, cfg.n_traj, cfg.traj_len, cfg.seed) for w in WORLDS]
+    return [load_trajectories(w, cfg.n_traj, cfg.traj_len, cfg.seed, data_dir=data_dir) for w in WORLDS]
 
 
 def sample_batch(data: list[dict], batch: int, window: int, rng: np.random.Generator, device, share=None):
@@ -163,10 +170,10 @@ def latent_scale(model: WorldModel, data: list[dict], device, n: int = 256, seed
     return float((z - z[torch.randperm(n)]).pow(2).mean())
 
 
-def save_loss_plot(history: list[dict], env: str) -> None:
-    """outputs/train_loss.png: the total loss and the weighted terms it is the sum of (WorldModel.loss:
-    latent + 100 x (position from the encoder + position from the imagined latents) + variance floor
-    + distance head), so the curves add up to the total."""
+def save_loss_plot(history: list[dict], env: str, out_dir: Path) -> None:
+    """<out_dir>/train_loss.png (train_loss_pusht.png for PushT): the total loss and the weighted terms
+    it is the sum of (WorldModel.loss: latent + 100 x (position from the encoder + position from the
+    imagined latents) + variance floor + distance head), so the curves add up to the total."""
     weights = {"latent": 1.0, "pos_enc": POS_WEIGHT, "pos_pred": POS_WEIGHT, "variance": 1.0, "distance": 1.0}
     names = {"pos_enc": "position, encoded", "pos_pred": "position, imagined", "distance": "distance head"}
     fig, ax = plt.subplots(figsize=(6.5, 3.8))
@@ -180,8 +187,8 @@ def save_loss_plot(history: list[dict], env: str) -> None:
     )
     ax.legend(fontsize=7)
     fig.tight_layout()
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
-    fig.savefig(OUT_DIR / ("train_loss_pusht.png" if env == "pusht" else "train_loss.png"), dpi=100)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out_dir / ("train_loss_pusht.png" if env == "pusht" else "train_loss.png"), dpi=100)
     plt.close(fig)
 
 
@@ -201,7 +208,10 @@ def main(argv=None) -> None:
     set_threads(cfg.threads)  # first line of output: how many threads, and why
     seed_everything(cfg.seed)
     device = pick_device(cfg.device)
-    data = load_data(cfg)
+    root = output_root(cfg.out)  # data/, checkpoints/ and outputs/ go under it
+    if cfg.env == "pusht" and cfg.out:
+        print(f"note: PushT's data cache stays in {output_root('') / 'data'} (pusht.py has no --out yet)")
+    data = load_data(cfg, root / "data")
     model = WorldModel(cfg.latent_dim, cfg.ch, cfg.hidden).to(device)
     if cfg.init_from:
         print(f"init from {cfg.init_from}: {init_from(model, cfg.init_from)} tensors copied")
@@ -251,14 +261,16 @@ def main(argv=None) -> None:
         "steps_done": len(history),
         "loss_history": [h["loss"] for h in history],
     }
-    save_checkpoint(ckpt, CKPT_DIR / name)
-    save_loss_plot(history, cfg.env)
+    path = root / "checkpoints" / name
+    save_checkpoint(ckpt, path)
+    save_loss_plot(history, cfg.env, root / "outputs")
     print(
         f"trained in {seconds:.0f} s ({cpu_seconds:.0f} CPU-seconds): {len(history)} steps, "
         f"final loss {history[-1]['loss']:.4f}, "
-        f"imagined position error {history[-1]['pos_pred'] ** 0.5 * 64:.2f} px, checkpoint {CKPT_DIR / name}"
+        f"imagined position error {history[-1]['pos_pred'] ** 0.5 * 64:.2f} px, checkpoint {path}"
     )
     args = (["--quick"] if cfg.quick else []) + (["--env", "pusht"] if cfg.env == "pusht" else [])
+    args += ["--out", cfg.out] if cfg.out else []  # validate.py then reads the checkpoint from there
     print(f"next: {command('validate.py', *args)}")
 
 

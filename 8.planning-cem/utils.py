@@ -19,8 +19,13 @@ import numpy as np
 import torch
 
 HERE = Path(__file__).parent
-CKPT_DIR = HERE / "checkpoints"
-OUT_DIR = HERE / "outputs"
+CKPT_DIR = HERE / "checkpoints"  # the default output root's folders (train.py and validate.py take --out;
+OUT_DIR = HERE / "outputs"  # pusht.py still writes its data and pictures here)
+
+
+def output_root(out: str) -> Path:
+    """--out: the folder that data/, checkpoints/ and outputs/ go under ("": this chapter's folder)."""
+    return Path(out) if out else HERE
 
 
 class UserError(Exception):
@@ -121,18 +126,22 @@ def save_checkpoint(obj: dict, path: Path) -> None:
         raise UserError(f"could not write checkpoint {path}: {e.strerror or e}") from e
 
 
-def load_checkpoint(path, expected_model: str) -> dict:
+def load_checkpoint(path, expected_model: str, train_args: tuple[str, ...] | None = None) -> dict:
     """Load a checkpoint written by a train.py, with one-line errors for every way it can be wrong.
 
     Args:
         path: the .pt file.
         expected_model: the "model" entry it must hold ("planning-world-model").
+        train_args: set when ``path`` is the default checkpoint: a missing file then means "not trained
+            yet", and the error names the train.py command (with these flags, e.g. --out DIR) that writes it.
     """
     path = Path(path)
     if not path.exists():  # the default file: not trained yet; a path the user typed: a typo?
-        if path.resolve().parent != CKPT_DIR.resolve():
+        if train_args is None and path.resolve().parent != CKPT_DIR.resolve():
             raise UserError(f"no such file: {path}")
-        raise UserError(f"no checkpoint at {os.path.relpath(path)}: run `{command('train.py')}` first")
+        train, shown = command("train.py", *(train_args or ())), os.path.relpath(path)
+        shown = str(path.resolve()) if shown.startswith("..") else shown  # a path outside: say it whole
+        raise UserError(f"no checkpoint at {shown}: run `{train}` first")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)  # weights_only: no pickled code
     except Exception as e:  # torch raises many types for a damaged file

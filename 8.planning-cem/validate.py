@@ -3,6 +3,7 @@
     uv run validate.py                                   # the default set (below)
     uv run validate.py --planner mpc-gd --env umaze --episodes 20 --seed 3
     uv run validate.py --env pusht --episodes 20         # the external benchmark (after train.py --env pusht)
+    uv run validate.py --quick --out /tmp/run1   # reads /tmp/run1/checkpoints, writes /tmp/run1/outputs
 
 The default set: MPC-CEM on 200 tasks of `wall` and 200 of `umaze` (success with its 95 % Wilson
 interval), all tasks of a room planned together as one batch; the oracle (CEM on the true simulator),
@@ -20,6 +21,7 @@ import dataclasses
 import json
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from evaluate import (
@@ -38,12 +40,11 @@ from tqdm import tqdm
 
 from data_utils import WORLDS, find_agent, make_tasks
 from utils import (
-    CKPT_DIR,
-    OUT_DIR,
     UserError,
     exit_on_user_error,
     given_flags,
     load_checkpoint,
+    output_root,
     pick_device,
     print_table,
     seed_everything,
@@ -70,7 +71,7 @@ QUICK_PLAN = {"n_steps": 12, "samples": 100, "elites": 10, "iters": 4, "horizon"
 class ValConfig:
     """Validation settings (each is a flag); the planners' own settings are PlanConfig's flags."""
 
-    checkpoint: str = ""  # default: checkpoints/world_model.pt (world_model_pusht.pt for --env pusht)
+    checkpoint: str = ""  # default: <out>/checkpoints/world_model.pt (world_model_pusht.pt for pusht)
     planner: str = ""  # one planner (default: the default set)
     env: str = ""  # one environment (default: the default set)
     episodes: int = 200  # tasks per room for MPC-CEM, or for the one planner chosen
@@ -80,6 +81,7 @@ class ValConfig:
     threads: int = 0  # torch threads; 0: the cores free right now
     seed: int = 0
     device: str = "auto"
+    out: str = ""  # output root: reads checkpoints/, writes outputs/ ("": this chapter's folder)
     quick: bool = False
 
 
@@ -92,6 +94,12 @@ def parse_args(argv=None) -> tuple[ValConfig, PlanConfig]:
             p.add_argument(flag, action="store_true", help="a smoke run: few, short episodes, < 60 s")
         elif f.name == "device":
             p.add_argument(flag, default=f.default, choices=["auto", "cpu", "cuda", "mps"])
+        elif f.name in ("out", "checkpoint"):
+            what = {
+                "out": "output root: reads checkpoints/, writes outputs/ (default: this chapter's folder)",
+                "checkpoint": "written by train.py (default: <out>/checkpoints/world_model.pt)",
+            }
+            p.add_argument(flag, default="", help=what[f.name])
         else:
             p.add_argument(flag, type=type(f.default), default=f.default, help=f"default: {f.default!r}")
     args = vars(p.parse_args(argv))
@@ -152,6 +160,17 @@ def read_goal_image(path: str) -> np.ndarray:
     return frame
 
 
+def default_checkpoint(vc: ValConfig) -> Path:
+    """The checkpoint train.py writes for ``vc.env`` under the output root; a missing one is a one-line
+    error naming the train.py command (with --env and --out) that writes it."""
+    pusht = vc.env == "pusht"
+    path = output_root(vc.out) / "checkpoints" / ("world_model_pusht.pt" if pusht else "world_model.pt")
+    if not path.exists():
+        train_args = (("--env", "pusht") if pusht else ()) + (("--out", vc.out) if vc.out else ())
+        load_checkpoint(path, "planning-world-model", train_args)  # raises the UserError
+    return path
+
+
 def main(argv=None) -> None:
     """Run the episodes, print the table, write metrics.json and the pictures."""
     vc, pc = parse_args(argv)
@@ -159,11 +178,14 @@ def main(argv=None) -> None:
     t_start = time.time()
     seed_everything(vc.seed)
     device = pick_device(vc.device)
+    vc.checkpoint = vc.checkpoint or str(default_checkpoint(vc))
     if vc.env == "pusht":
         from pusht import validate_pusht  # gym-pusht is only needed here
 
+        if vc.out:
+            print(f"note: PushT's metrics and pictures still go to {output_root('') / 'outputs'}")
         return validate_pusht(vc, pc, device)
-    ckpt = load_checkpoint(vc.checkpoint or CKPT_DIR / "world_model.pt", "planning-world-model")
+    ckpt = load_checkpoint(vc.checkpoint, "planning-world-model")
     model, scale = load_model(ckpt, device), ckpt["latent_scale"]
     metrics, baselines, histories, gif, results, counts = {}, {}, {}, [], {}, {}
     goal_frame = read_goal_image(vc.goal_image) if vc.goal_image else None
@@ -226,7 +248,8 @@ def main(argv=None) -> None:
     ok = {"<=": lambda a, b: a <= b, ">=": lambda a, b: a >= b}
     passed = all(ok[op](metrics[k], t) for k, (op, t) in targets.items())
     print_table(metrics, baselines, targets, counts, intervals)
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    out_dir = output_root(vc.out) / "outputs"
+    out_dir.mkdir(parents=True, exist_ok=True)
     report = {
         "chapter": "8.planning-cem",
         "quick": vc.quick,
@@ -239,10 +262,10 @@ def main(argv=None) -> None:
         "intervals95": intervals,
         "settings": {**dataclasses.asdict(pc), "episodes": vc.episodes, "few": vc.few, "seed": vc.seed},
     }
-    (OUT_DIR / "metrics.json").write_text(json.dumps(report, indent=2))
-    save_episode_gifs(gif[:6], OUT_DIR / "episodes.gif")
+    (out_dir / "metrics.json").write_text(json.dumps(report, indent=2))
+    save_episode_gifs(gif[:6], out_dir / "episodes.gif")
     if histories:
-        save_cost_curve(histories, OUT_DIR / "cem_cost.png")
+        save_cost_curve(histories, out_dir / "cem_cost.png")
     cases = []
     for key, (tasks, res) in list(results.items())[:3]:
         world = key.split("/")[0]
@@ -250,13 +273,13 @@ def main(argv=None) -> None:
             imagined, true = imagined_path(model, world, tasks[0][0], res[0]["first_plan"], device)
             cases.append((world, imagined, true, tasks[0][1]))
     if cases:
-        save_imagined_vs_true(cases, OUT_DIR / "imagined_vs_true.png")
+        save_imagined_vs_true(cases, out_dir / "imagined_vs_true.png")
     if vc.quick:
         print("\nsmoke run (--quick): this checks the plumbing; the numbers are not the lesson's")
     print(f"\ntrain seconds {report['train_seconds']:.0f}, validate seconds {time.time() - t_start:.0f}; "
           f"targets {'PASSED' if passed else 'NOT met'}")  # fmt: skip
     print(
-        f"wrote {OUT_DIR / 'metrics.json'}, episodes.gif, cem_cost.png and imagined_vs_true.png in {OUT_DIR}"
+        f"wrote {out_dir / 'metrics.json'}, episodes.gif, cem_cost.png and imagined_vs_true.png in {out_dir}"
     )
 
 

@@ -1,4 +1,4 @@
-"""End-to-end tests: train.py --quick, validate.py --quick, and the one-line errors.
+"""End-to-end tests: train.py --quick, validate.py --quick, --out, and the one-line errors.
 
 The chapter is copied to a temporary folder first, so the tests never touch your own checkpoints.
 """
@@ -79,6 +79,35 @@ def test_quick_train_then_validate_end_to_end(trained):
     for picture in ("episodes.gif", "cem_cost.png", "imagined_vs_true.png", "train_loss.png"):
         assert (trained / "outputs" / picture).stat().st_size > 0
     assert "random_actions" in val.stdout and "target" in val.stdout  # the printed table
+
+
+def files_under(folder: Path) -> dict:
+    """Every file under ``folder``'s data/, checkpoints/ and outputs/ -> (size, modification time)."""
+    found = [p for sub in ("data", "checkpoints", "outputs") for p in (folder / sub).rglob("*")]
+    found = [p for p in found if p.is_file()]
+    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns) for p in found}
+
+
+def test_out_puts_data_checkpoints_and_outputs_under_dir_and_nothing_in_the_chapter(trained, tmp_path):
+    out = tmp_path / "run"
+    mine = files_under(trained)  # a learner's run in the chapter folder: it must stay as it is
+    assert "checkpoints/world_model.pt" in mine
+    missing = run(trained, "validate.py", "--quick", "--out", str(out))  # nothing trained under out yet
+    assert_one_line_error(missing, "no checkpoint at", "checkpoints/world_model.pt", f"train.py --out {out}")
+    train = run(trained, "train.py", "--quick", "--out", str(out))
+    assert train.returncode == 0, train.stderr[-2000:]
+    assert f"validate.py --quick --out {out}" in train.stdout  # the next command keeps --out
+    val = run(trained, "validate.py", "--quick", "--out", str(out))  # the default checkpoint under out
+    assert val.returncode == 0, val.stderr[-2000:]
+    assert json.loads((out / "outputs" / "metrics.json").read_text())["quick"] is True
+    for picture in ("episodes.gif", "cem_cost.png", "imagined_vs_true.png", "train_loss.png"):
+        assert (out / "outputs" / picture).stat().st_size > 0
+    assert (out / "checkpoints" / "world_model.pt").exists()
+    folders = sorted((out / "data").iterdir())  # the two rooms' trajectories, as Hugging Face datasets
+    assert [p.name.split("_")[0] for p in folders] == ["umaze", "wall"]
+    assert all((p / "dataset_info.json").exists() for p in folders)  # save_to_disk's layout
+    assert files_under(trained) == mine  # nothing written into the chapter's data/, checkpoints/, outputs/
+    assert not list(out.rglob("*.npz")) and not list(trained.rglob("*.npz"))
 
 
 def test_one_planner_on_one_environment(trained):
