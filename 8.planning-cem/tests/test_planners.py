@@ -78,7 +78,7 @@ def test_mpc_replans_after_each_executed_chunk_from_the_new_state():
 
 
 def test_oracle_goes_through_the_door_and_doing_nothing_costs_the_distance():
-    pc = PlanConfig(n_steps=12)  # the default CEM: 300 samples, 30 elites, 10 iterations, horizon 5
+    pc = PlanConfig(n_steps=12)  # the default CEM: 150 samples, 15 elites, 6 iterations, horizon 5
     starts, goals = np.array([[0.25, 0.5], [0.2, 0.2]]), np.array([[0.75, 0.5], [0.2, 0.8]])
     episodes, _ = run_episodes(
         "wall", starts, goals, "oracle", pc, None, 1.0, "cpu", torch.Generator().manual_seed(0)
