@@ -22,27 +22,28 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from data_utils import BouncingBalls, locate_balls
+from data_utils import locate_balls, seeded_balls
 
 GROUPS = ("straight", "wall bounce", "overlap")
 
 
 def simulate_states(n: int, length: int, seed: int) -> list[dict]:
-    """The positions and velocities behind ``data_utils.make_videos(n, length, seed)``, video by video.
+    """The positions and velocities behind ``data_utils.make_videos(n, length, seed)``, video by video,
+    read from the env's ``info`` along the same loop over ``env.reset``/``env.step``.
 
     Returns one dict per video: colour (K,), radius (K,), pos (T, K, 2), vel (T, K, 2); vel[t] is the
     velocity after the step that produced frame t.
     """
-    env, states = BouncingBalls(seed=seed), []
+    env, states = seeded_balls(seed), []
     for _ in range(n):  # the same calls in the same order as make_videos: the same random draws
-        env.reset()
-        pos, vel = [env.pos.copy()], [env.vel.copy()]
+        _, info = env.reset()
+        pos, vel = [info["pos"]], [info["vel"]]
         for _ in range(1, length):
-            env.step()
-            pos.append(env.pos.copy())
-            vel.append(env.vel.copy())
+            *_, info = env.step(0)
+            pos.append(info["pos"])
+            vel.append(info["vel"])
         states.append(
-            {"colour": env.colour_idx, "radius": env.radius, "pos": np.stack(pos), "vel": np.stack(vel)}
+            {"colour": info["colour"], "radius": info["radius"], "pos": np.stack(pos), "vel": np.stack(vel)}
         )
     return states
 

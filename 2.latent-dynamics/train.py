@@ -5,12 +5,15 @@
     uv run train.py --init-from ../1.video-encoder-decoder/checkpoints/fsq.pt   # chapter 1's
                                          # (its decoder never learnt this chapter's code for empty cells)
     uv run train.py --quick              # a smoke run in well under a minute
+    uv run train.py --data ~/my_videos   # on your own .mp4/.avi files or image frames (video_folder.py)
+    uv run train.py --out /tmp/run1      # data/, checkpoints/ and outputs/ under /tmp/run1
 
 Stages: (1) the FSQ autoencoder of chapter 1 on ball frames, empty cells on one code; (2) every
 training video encoded once to latent tokens (before rounding); (3) three dynamics models on them:
 regression with teacher forcing and a pixel loss, the same model fine-tuned with a rollout loss (the
 pixel loss on every unrolled frame too), and a classification head on the rounded codes. Writes
-checkpoints/dynamics.pt, checkpoints/codec.pt (chapter 1's format) and outputs/train_loss.png.
+checkpoints/dynamics.pt, checkpoints/codec.pt (chapter 1's format) and outputs/train_loss.png, and
+caches the videos under data/; all three folders sit under --out DIR (default: this chapter's folder).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import dataclasses
 import math
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -38,14 +42,13 @@ from models import (
     weighted_mse,
 )
 from utils import (
-    CKPT_DIR,
-    OUT_DIR,
     UserError,
     autocast,
     command,
     exit_on_user_error,
     given_flags,
     load_checkpoint,
+    output_root,
     pick_device,
     save_checkpoint,
     seed_everything,
@@ -82,8 +85,14 @@ class TrainConfig:
     precision: str = "auto"  # auto (bf16 where the hardware is fast at it), bf16 or fp32
     threads: int = 0  # torch threads; 0: the cores free right now (see utils.choose_threads)
     quick: bool = False
+    data: str = ""  # a folder of your own .mp4/.avi videos or image frames; "": the simulated balls
+    out: str = ""  # output root for data/, checkpoints/ and outputs/; "": this chapter's folder
 
 
+HELP = {
+    "data": "a folder of your own .mp4/.avi files or image frames, cut into clips (default: the balls)",
+    "out": "output root for data/, checkpoints/ and outputs/ (default: this chapter's folder)",
+}
 QUICK = {"n_videos": 60, "codec_steps": 40, "dyn_steps": 20, "cls_steps": 20, "rollout_steps": 5}  # ~25 CPU-s
 
 
@@ -97,9 +106,8 @@ def parse_args(argv=None) -> TrainConfig:
             p.add_argument(flag, action="store_true")
         else:
             typ = {"int": int, "float": float, "str": str}[f.type]
-            p.add_argument(
-                flag, type=typ, default=f.default, choices=choices.get(f.name), help=f"(default: {f.default})"
-            )
+            helptext = HELP.get(f.name, f"(default: {f.default})")
+            p.add_argument(flag, type=typ, default=f.default, choices=choices.get(f.name), help=helptext)
     cfg = TrainConfig(**vars(p.parse_args(argv)))
     if cfg.quick:  # the smoke run's sizes, except where a flag was typed
         given = given_flags(p, argv)
@@ -114,11 +122,11 @@ def cosine_lr(step: int, total: int, peak: float, warmup: int = 50) -> float:
     return peak * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup))))
 
 
-def train_codec(cfg: TrainConfig, videos: np.ndarray, device) -> tuple[FSQAutoencoder, float]:
-    """Stage 1: chapter 1's FSQ autoencoder, trained on single frames of the training videos."""
+def train_codec(cfg: TrainConfig, videos: torch.Tensor, device, ckpt=None) -> tuple[FSQAutoencoder, float]:
+    """Stage 1: chapter 1's FSQ autoencoder, trained on single frames of the uint8 training videos
+    (N, T, 64, 64, 3), or taken from ``ckpt`` (the --init-from checkpoint, already loaded)."""
     codec = FSQAutoencoder(LEVELS, ch=cfg.codec_ch).to(device)
-    if cfg.init_from:
-        ckpt = load_checkpoint(cfg.init_from, expected_model="fsq")
+    if ckpt is not None:
         ccfg = ckpt.get("config", {})
         if tuple(ccfg.get("fsq_levels", ())) != LEVELS or ccfg.get("ch") != cfg.codec_ch:
             raise UserError(
@@ -127,7 +135,7 @@ def train_codec(cfg: TrainConfig, videos: np.ndarray, device) -> tuple[FSQAutoen
             )
         codec.load_state_dict(ckpt["state_dict"])
         return codec.eval(), 0.0
-    frames = torch.from_numpy(videos.reshape(-1, 64, 64, 3)).permute(0, 3, 1, 2)  # (N*T, 3, 64, 64) uint8
+    frames = videos.reshape(-1, 64, 64, 3).permute(0, 3, 1, 2)  # (N*T, 3, 64, 64) uint8
     opt = torch.optim.Adam(codec.parameters(), lr=2e-3)
     rng, t0 = np.random.default_rng(cfg.seed), time.time()
     for step in (bar := tqdm(range(cfg.codec_steps), desc="stage 1: FSQ codec")):
@@ -148,7 +156,7 @@ def train_codec(cfg: TrainConfig, videos: np.ndarray, device) -> tuple[FSQAutoen
 
 
 @torch.no_grad()
-def encode_videos(codec: FSQAutoencoder, videos: np.ndarray, device, batch: int = 512) -> torch.Tensor:
+def encode_videos(codec: FSQAutoencoder, videos: torch.Tensor, device, batch: int = 512) -> torch.Tensor:
     """Stage 2: uint8 videos (N, T, 64, 64, 3) -> continuous latent tokens (N, T, 256, 4), encoded once.
 
     The latents are kept *before* FSQ's rounding: the regression head predicts these smooth values;
@@ -158,7 +166,7 @@ def encode_videos(codec: FSQAutoencoder, videos: np.ndarray, device, batch: int 
     flat = videos.reshape(n * t, 64, 64, 3)
     out = []
     for i in tqdm(range(0, len(flat), batch), desc="stage 2: encode videos"):
-        x = torch.from_numpy(flat[i : i + batch]).permute(0, 3, 1, 2).to(device).float() / 255.0
+        x = flat[i : i + batch].permute(0, 3, 1, 2).to(device).float() / 255.0  # (b, 3, 64, 64)
         out.append(codec.encode_continuous(x).cpu())  # (b, 4, 16, 16) latents before rounding
     z = torch.cat(out).view(n, t, 4, 16, 16)
     return latents_to_tokens(z)  # (N, T, 256, 4)
@@ -199,7 +207,7 @@ def train_dynamics(
             if head == "regression":
                 loss = (out - clip[:, 1 : context + 1]).pow(2).mean()  # teacher forcing: true inputs
                 if cfg.pixel_loss > 0:
-                    frames = torch.from_numpy(videos[vid[:, None].numpy(), idx.numpy()])
+                    frames = videos[vid[:, None], idx]  # (B, L, 64, 64, 3) uint8
                     frames = frames.to(device).permute(0, 1, 4, 2, 3).float() / 255.0  # (B, L, 3, 64, 64)
                     lit = cfg.lit_weight if rollout else 1.0  # see pixel_loss: only in the fine-tune
                     loss = loss + cfg.pixel_loss * pixel_loss(codec, out, frames[:, 1 : context + 1], lit)
@@ -223,16 +231,29 @@ def train_dynamics(
     return model, hist
 
 
-def save_loss_plot(hists: dict) -> None:
-    """outputs/train_loss.png: each dynamics model's training loss."""
+def save_loss_plot(hists: dict, out_dir: Path) -> None:
+    """out_dir/train_loss.png: each dynamics model's training loss."""
     fig, axes = plt.subplots(1, len(hists), figsize=(4 * len(hists), 3))
     for ax, (name, h) in zip(np.atleast_1d(axes), hists.items(), strict=True):
         ax.plot(h["step"], h["loss"])
         ax.set(title=name, xlabel="step", yscale="log")
     fig.tight_layout()
-    OUT_DIR.mkdir(exist_ok=True)
-    fig.savefig(OUT_DIR / "train_loss.png", dpi=100)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out_dir / "train_loss.png", dpi=100)
     plt.close(fig)
+
+
+def load_training_videos(cfg: TrainConfig, data_dir: Path) -> torch.Tensor:
+    """The training videos as one uint8 tensor (N, T, 64, 64, 3), read from the cached Hugging Face
+    dataset (simulated balls, or clips of your own video with --data) through ``with_format("torch")``."""
+    if cfg.data:
+        from video_folder import load_video_folder  # OpenCV is only needed for your own video
+
+        ds = load_video_folder(cfg.data, cfg.video_len, data_dir=data_dir)["train"]
+    else:
+        ds = load_videos(cfg.n_videos, cfg.video_len, seed=cfg.seed, data_dir=data_dir)
+    # dtype=uint8: without it the torch format widens every integer to int64, 8x the memory
+    return ds.select_columns(["frames"]).with_format("torch", dtype=torch.uint8)[:]["frames"]
 
 
 def main(argv=None) -> None:
@@ -249,19 +270,23 @@ def main(argv=None) -> None:
         )
     if cfg.video_len < cfg.clip_len - 1 + cfg.rollout_len:
         raise UserError("--video-len must be at least --clip-len - 1 + --rollout-len")
+    root = output_root(cfg.out)
+    ckpt_dir = root / "checkpoints"
     device = pick_device(cfg.device)
     seed_everything(cfg.seed)
     print(f"device {device}, precision {cfg.precision}")
-    videos = load_videos(cfg.n_videos, cfg.video_len, seed=cfg.seed)
+    codec_init = load_checkpoint(cfg.init_from, "fsq") if cfg.init_from else None  # fails before the data
+    videos = load_training_videos(cfg, root / "data")  # (N, T, 64, 64, 3) uint8
+    print(f"{len(videos)} training videos of {videos.shape[1]} frames ({cfg.data or 'simulated balls'})")
     t_start = time.time()
-    codec, codec_s = train_codec(cfg, videos, device)
+    codec, codec_s = train_codec(cfg, videos, device, codec_init)
     if not cfg.init_from:  # in chapter 1's format, so `--init-from checkpoints/codec.pt` can reuse it
         codec_ckpt = {
             "model": "fsq",
             "state_dict": codec.state_dict(),
             "config": {"fsq_levels": list(LEVELS), "ch": cfg.codec_ch},
         }
-        save_checkpoint(codec_ckpt, CKPT_DIR / "codec.pt")
+        save_checkpoint(codec_ckpt, ckpt_dir / "codec.pt")
     tokens = encode_videos(codec, videos, device)  # (N, T, 256, 4) continuous latents
     codec.requires_grad_(False)  # frozen from here on: the pixel loss only flows through it
     codes = snap_to_grid(tokens, LEVELS)  # (N, T, 256, 4) the FSQ codes
@@ -284,12 +309,13 @@ def main(argv=None) -> None:
         "codec_seconds": codec_s,
         "loss_history": hists,  # per model: the logged steps and losses (plain lists) and its seconds
     }
-    path = CKPT_DIR / "dynamics.pt"
+    path = ckpt_dir / "dynamics.pt"
     save_checkpoint(ckpt, path)
-    save_loss_plot(hists)
+    save_loss_plot(hists, root / "outputs")
     finals = ", ".join(f"{k} {h['loss'][-1]:.4f}" for k, h in hists.items())
     print(f"trained in {seconds:.0f} s; final losses: {finals}; saved {path}")
-    print(f"next: {command('validate.py', *(['--quick'] if cfg.quick else []))}")
+    again = [*(["--quick"] if cfg.quick else []), *(["--data", cfg.data] if cfg.data else [])]
+    print(f"next: {command('validate.py', *again, *(['--out', cfg.out] if cfg.out else []))}")
 
 
 if __name__ == "__main__":

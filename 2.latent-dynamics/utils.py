@@ -1,8 +1,9 @@
 """Plumbing shared by train.py and validate.py: devices, precision, checkpoints, one-line errors.
 
 Copied from chapter 1 (1.video-encoder-decoder/utils.py); load_checkpoint checks this chapter's models.
-The thread helper (choose_threads, set_threads), given_flags and command are the same as chapter 1's,
-copied so this chapter stands alone.
+The thread helper (choose_threads, set_threads), given_flags, command (which shell-quotes its arguments,
+since --data and --out take paths) and output_root are the same as chapter 1's, copied so this chapter
+stands alone.
 """
 
 from __future__ import annotations
@@ -11,15 +12,19 @@ import argparse
 import contextlib
 import copy
 import os
+import shlex
 import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
-HERE = Path(__file__).parent
-CKPT_DIR = HERE / "checkpoints"
-OUT_DIR = HERE / "outputs"
+HERE = Path(__file__).parent  # the default output root: data/, checkpoints/ and outputs/ go under it
+
+
+def output_root(out: str) -> Path:
+    """The folder that holds data/, checkpoints/ and outputs/: ``--out DIR``, or this chapter's folder."""
+    return Path(out).expanduser() if out else HERE
 
 
 class UserError(Exception):
@@ -120,7 +125,7 @@ def given_flags(parser: argparse.ArgumentParser, argv=None) -> set[str]:
 def command(script: str, *args: str) -> str:
     """The command that runs this chapter's ``script`` from the current directory, e.g.
     'uv run validate.py --quick' inside the chapter, 'uv run 2.latent-dynamics/validate.py' from the root."""
-    return " ".join(["uv run", os.path.relpath(HERE / script), *args])
+    return " ".join(["uv run", os.path.relpath(HERE / script), *map(shlex.quote, args)])  # quoted: paste-able
 
 
 def seed_everything(seed: int) -> None:
@@ -141,18 +146,21 @@ def save_checkpoint(obj: dict, path: Path) -> None:
         raise UserError(f"could not write checkpoint {path}: {e.strerror or e}") from e
 
 
-def load_checkpoint(path, expected_model: str) -> dict:
+def load_checkpoint(path, expected_model: str, train_command: str = "") -> dict:
     """Load a checkpoint written by a train.py, with one-line errors for every way it can be wrong.
 
     Args:
         path: the .pt file.
         expected_model: the "model" entry it must hold ("latent-dynamics", or "fsq" for chapter 1's codec).
+        train_command: for the default checkpoint, the command that writes it (said when it is missing);
+            "" for a path the user typed, where a missing file is more likely a typo.
     """
     path = Path(path)
-    if not path.exists():  # the default file: not trained yet; a path the user typed: a typo?
-        if path.resolve().parent != CKPT_DIR.resolve():
+    if not path.exists():
+        if not train_command:
             raise UserError(f"no such file: {path}")
-        raise UserError(f"no checkpoint at {os.path.relpath(path)}: run `{command('train.py')}` first")
+        shown = os.path.relpath(path) if not os.path.relpath(path).startswith("..") else str(path)
+        raise UserError(f"no checkpoint at {shown}: run `{train_command}` first")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)  # weights_only: no pickled code
     except Exception as e:  # torch raises many types for a damaged file

@@ -45,26 +45,40 @@ def test_validate_without_checkpoint_says_run_train_first(chapter_copy):
     assert_one_line_error(run(chapter_copy, "validate.py", "--quick"), "train.py")
 
 
-def test_quick_train_then_validate_end_to_end(chapter_copy):
-    train = run(chapter_copy, "train.py", "--quick")
+def test_a_missing_checkpoint_under_out_is_one_line(chapter_copy, tmp_path):
+    out = run(chapter_copy, "validate.py", "--quick", "--out", str(tmp_path / "nothing here"))
+    assert_one_line_error(
+        out, str(tmp_path / "nothing here" / "checkpoints" / "dynamics.pt"), "train.py --out"
+    )
+
+
+def test_quick_train_then_validate_end_to_end(chapter_copy, tmp_path):
+    out = tmp_path / "runs"  # --out: the pipeline writes here and nowhere in the chapter folder
+    train = run(chapter_copy, "train.py", "--quick", "--threads", "1", "--out", str(out))
     assert train.returncode == 0, train.stderr[-2000:]
     assert train.stdout.splitlines()[0].startswith("torch threads: ")
-    assert "next: uv run validate.py --quick" in train.stdout  # from the chapter folder
-    assert (chapter_copy / "checkpoints" / "dynamics.pt").exists()
-    val = run(chapter_copy, "validate.py", "--quick")
+    assert f"next: uv run validate.py --quick --out {out}" in train.stdout  # from the chapter folder
+    assert (out / "checkpoints" / "dynamics.pt").exists() and (out / "checkpoints" / "codec.pt").exists()
+    val = run(chapter_copy, "validate.py", "--quick", "--threads", "1", "--out", str(out))
     assert val.returncode == 0, val.stderr[-2000:]
     assert val.stdout.splitlines()[0].startswith("torch threads: ")  # the first line: threads, and why
     assert "smoke run (--quick): this checks the plumbing; the numbers are not the lesson's" in val.stdout
     assert re.search(r"^train seconds \d+, validate seconds \d+; targets (PASSED|NOT met)$", val.stdout, re.M)
-    report = json.loads((chapter_copy / "outputs" / "metrics.json").read_text())
+    report = json.loads((out / "outputs" / "metrics.json").read_text())
     assert report["chapter"] == "2.latent-dynamics" and report["quick"] is True
     for key in ("mse_h10_over_copy_last", "ball_err_h5_px", "ctx1_over_ctx3_ball_err_h1"):
         assert isinstance(report["metrics"][key], float)
     assert "ball_err_h10_px/copy_last" in report["baselines"]
     assert set(report["targets"]) <= set(report["metrics"]) and isinstance(report["passed"], bool)
-    for picture in ("rollouts.gif", "error_vs_horizon.png", "train_loss.png"):
-        assert (chapter_copy / "outputs" / picture).stat().st_size > 0
+    for picture in ("rollouts.gif", "error_vs_horizon.png", "diagnosis.png", "train_loss.png"):
+        assert (out / "outputs" / picture).stat().st_size > 0
     assert "copy_last" in val.stdout  # the printed table
+    assert sorted(p.name for p in (out / "data").iterdir()) == [  # the two video caches, as Arrow folders
+        "balls_n20_len23_seed10000_8de5a0c7",
+        "balls_n60_len16_seed0_f0883716",
+    ]
+    assert not list(out.rglob("*.npz"))
+    assert not any((chapter_copy / d).exists() for d in ("data", "checkpoints", "outputs"))
 
 
 def test_corrupt_and_foreign_checkpoints_are_refused(chapter_copy, tmp_path):
