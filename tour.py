@@ -3,8 +3,11 @@
     uv run tour.py                  # the quick tour: every chapter's --quick run (1-2 minutes each)
     uv run tour.py --full           # the full default runs (3 to 17 minutes per chapter)
     uv run tour.py --only 1,3       # selected chapters (quick unless --full)
+    uv run tour.py --out /tmp/tour  # where its data, checkpoints, pictures and report go (default: tour/)
 
-Each chapter's output streams to the terminal as it runs. The report has one row per chapter: whether
+Every chapter runs with an output root of its own (`--out tour/<chapter>`), so the tour never touches a
+learner's checkpoints, data or pictures in the chapter folders. Each chapter's output streams to the
+terminal as it runs. The report (tour/tour_report.md) has one row per chapter: whether
 its scripts ran, whether validate.py's targets passed, its key metrics, training seconds and links to
 its pictures. The exit code is 1 when any chapter's script crashed (a missed target is reported, not
 treated as a crash).
@@ -35,9 +38,10 @@ def find_chapters(root: Path) -> list[Path]:
     return sorted(found, key=lambda p: int(p.name.split(".")[0]))
 
 
-def run_script(chapter: Path, script: str, quick: bool) -> tuple[int, float]:
-    """Run ``script`` inside ``chapter`` with this Python, streaming its output. Returns (exit code, s)."""
-    cmd = [sys.executable, script] + (["--quick"] if quick else [])
+def run_script(chapter: Path, script: str, quick: bool, out: Path) -> tuple[int, float]:
+    """Run ``script`` inside ``chapter`` with this Python and ``--out out``, streaming its output.
+    Returns (exit code, seconds)."""
+    cmd = [sys.executable, script] + (["--quick"] if quick else []) + ["--out", str(out)]
     print(f"\n=== {chapter.name}: {' '.join(cmd[1:])}", flush=True)
     t0 = time.time()
     code = subprocess.run(cmd, cwd=chapter).returncode
@@ -51,8 +55,9 @@ def key_metrics(report: dict, n: int = 4) -> str:
     return ", ".join(f"{k} {metrics[k]:.3g}" for k in names[:n])
 
 
-def tour(root: Path, quick: bool, only: set[int] | None) -> tuple[list[dict], bool]:
-    """Run the chapters; return (one result row per chapter, whether any script crashed)."""
+def tour(root: Path, quick: bool, only: set[int] | None, out: Path) -> tuple[list[dict], bool]:
+    """Run the chapters, chapter N's files under out/<chapter N>; return (one result row per chapter,
+    whether any script crashed)."""
     rows, crashed = [], False
     for chapter in find_chapters(root):
         number = int(chapter.name.split(".")[0])
@@ -66,11 +71,12 @@ def tour(root: Path, quick: bool, only: set[int] | None) -> tuple[list[dict], bo
             "train_s": "",
             "pictures": "",
         }
-        metrics_file = chapter / "outputs" / "metrics.json"
+        chapter_out = out / chapter.name  # its data/, checkpoints/ and outputs/: never the chapter's own
+        metrics_file = chapter_out / "outputs" / "metrics.json"
         metrics_file.unlink(missing_ok=True)  # never report a stale result from an earlier run
         seconds = 0.0
         for script in ("train.py", "validate.py"):
-            code, dt = run_script(chapter, script, quick)
+            code, dt = run_script(chapter, script, quick, chapter_out)
             seconds += dt
             if code != 0:
                 row["ran"] = f"{script} exited {code}"
@@ -84,8 +90,10 @@ def tour(root: Path, quick: bool, only: set[int] | None) -> tuple[list[dict], bo
         elif row["ran"] == "ok":
             row["ran"] = "no outputs/metrics.json"
             crashed = True
-        pictures = sorted((chapter / "outputs").glob("*.png")) + sorted((chapter / "outputs").glob("*.gif"))
-        row["pictures"] = " ".join(f"[{p.stem}]({p.relative_to(root).as_posix()})" for p in pictures)
+        pictures = sorted((chapter_out / "outputs").glob("*.png")) + sorted(
+            (chapter_out / "outputs").glob("*.gif")
+        )
+        row["pictures"] = " ".join(f"[{p.stem}]({p.relative_to(out).as_posix()})" for p in pictures)
         row["wall_s"] = f"{seconds:.0f}"
         rows.append(row)
     return rows, crashed
@@ -141,6 +149,12 @@ def main(argv=None) -> int:
     )
     mode.add_argument("--quick", action="store_true", help="each chapter's --quick run (the default)")
     p.add_argument("--only", type=parse_only, default=None, help="comma-separated chapter numbers, e.g. 1,3")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="output root of the tour's runs and its report (default: tour/)",
+    )
     p.add_argument("--root", type=Path, default=ROOT, help=argparse.SUPPRESS)  # tests run a fake tree
     args = p.parse_args(argv)
     quick = not args.full
@@ -151,11 +165,13 @@ def main(argv=None) -> int:
         print(f"error: no chapter {', '.join(map(str, unknown))}; the chapters are {names}", file=sys.stderr)
         return 2
     print(expected_time(len(args.only or chapters), len(chapters), args.full), flush=True)
-    rows, crashed = tour(args.root, quick, args.only)
+    out = (args.out or args.root / "tour").resolve()
+    rows, crashed = tour(args.root, quick, args.only, out)
     if not rows:
         print("error: no chapter with a train.py found", file=sys.stderr)
         return 2
-    report = args.root / "tour_report.md"
+    report = out / "tour_report.md"
+    report.parent.mkdir(parents=True, exist_ok=True)
     write_report(rows, report, quick)
     print(f"\n{report.read_text()}\nwrote {report}")
     return 1 if crashed else 0

@@ -60,8 +60,9 @@ def test_tour_reports_passes_and_crashes(tmp_path):
     _write(ok / "train.py", "print('training')\n")
     _write(
         ok / "validate.py",
-        "import json, pathlib\n"
-        "out = pathlib.Path(__file__).parent / 'outputs'\nout.mkdir(exist_ok=True)\n"
+        "import json, pathlib, sys\n"
+        "out = pathlib.Path(sys.argv[sys.argv.index('--out') + 1]) / 'outputs'\n"
+        "out.mkdir(parents=True, exist_ok=True)\n"
         "(out / 'metrics.json').write_text(json.dumps({'metrics': {'acc': 0.9}, 'targets': "
         "{'acc': ['>=', 0.5]}, 'passed': True, 'train_seconds': 3}))\n"
         "(out / 'grid.png').write_bytes(b'')\n",
@@ -71,11 +72,11 @@ def test_tour_reports_passes_and_crashes(tmp_path):
     tour = [sys.executable, str(ROOT / "tour.py"), "--root", str(tmp_path), "--quick"]
     both = subprocess.run(tour, capture_output=True, text=True, timeout=120)
     assert both.returncode == 1, both.stdout + both.stderr
-    report = (tmp_path / "tour_report.md").read_text()
+    report = (tmp_path / "tour" / "tour_report.md").read_text()  # the tour's own output root
     assert "| 1.ok | ok | yes | acc 0.9 |" in report and "[grid](1.ok/outputs/grid.png)" in report
     assert "| 2.broken | train.py exited 3 |" in report
     only = subprocess.run(tour + ["--only", "1"], capture_output=True, text=True, timeout=120)
-    assert only.returncode == 0 and "2.broken" not in (tmp_path / "tour_report.md").read_text()
+    assert only.returncode == 0 and "2.broken" not in (tmp_path / "tour" / "tour_report.md").read_text()
 
 
 def test_ci_runs_the_readme_test_command():
