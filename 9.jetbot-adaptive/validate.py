@@ -210,7 +210,7 @@ def robot_only_rate(steps: int = 300) -> float:
     env = ToroidalDotEnvironment(ToroidalDotConfig(seed=0))
     t = time.perf_counter()
     for i in range(steps):
-        preprocess_frame(env.step(i % 2), 64)
+        preprocess_frame(env.step(i % 2)[0], 64)
     return steps / (time.perf_counter() - t)
 
 

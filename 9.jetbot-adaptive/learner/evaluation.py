@@ -37,12 +37,12 @@ def rollout_dataset(seed: int, episodes: int, episode_len: int, size: int, histo
     rng = np.random.default_rng(seed + HELDOUT_SEED_OFFSET)
     out = {"hist": [], "past": [], "next": [], "pos": []}
     for _ in range(episodes):
-        frames, acts = [preprocess_frame(env.reset(), size)], []
+        frames, acts = [preprocess_frame(env.reset()[0], size)], []
         for _ in range(episode_len):
             if len(frames) >= history:
                 x0, nxt, pos = env.x, [], []
                 for a in (0, 1):  # copy the world: step it each way, then put the dot back
-                    nxt.append(preprocess_frame(env.step(a), size))
+                    nxt.append(preprocess_frame(env.step(a)[0], size))
                     pos.append(env.position)
                     env.x = x0
                 out["hist"].append(torch.stack(frames[-history:]))
@@ -50,7 +50,7 @@ def rollout_dataset(seed: int, episodes: int, episode_len: int, size: int, histo
                 out["next"].append(torch.stack(nxt))
                 out["pos"].append(torch.tensor(pos, dtype=torch.float32))
             a = int(rng.integers(2))
-            frames.append(preprocess_frame(env.step(a), size))
+            frames.append(preprocess_frame(env.step(a)[0], size))
             acts.append(a)
     return {k: torch.stack(v) for k, v in out.items()}
 

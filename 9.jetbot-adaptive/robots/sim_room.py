@@ -4,6 +4,7 @@ This is the robot behind ``sim_jetbot_server.py``: the same ``read_frame`` / ``s
 as the real hardware, so the whole JetBot path (server, RPyC, client, runner, recorder) runs on one
 laptop. It is not physics-accurate; it only has to make frames change with the motor commands the
 way a real robot's would: turning pans the view, driving forward makes walls and floor tiles grow.
+``SimRoomEnv`` (at the end) is the same room as a ``gymnasium.Env`` with a simulated clock.
 
     top view (3 m x 3 m)               camera view (ray casting, one ray per image column)
     +----- red (north) -----+          ceiling: dark grey
@@ -23,6 +24,7 @@ import threading
 import time
 
 import cv2
+import gymnasium
 import numpy as np
 
 # Wall colours in BGR (the camera's order, as the real JetBot's Camera delivers frames).
@@ -143,3 +145,58 @@ class SimulatedJetBot:
             noise = self.rng.normal(0, self.noise_std, img.shape)
             img = np.clip(img + noise, 0, 255).astype(np.uint8)
         return img
+
+
+class SimRoomEnv(gymnasium.Env):
+    """The simulated room as a ``gymnasium.Env``, the interface every chapter's simulated world speaks.
+
+    An action is the two wheel speeds (left, right) in [-1, 1], held for ``step_s`` seconds of
+    *simulated* time and then stopped (as the JetBot's actions ramp down to rest); the observation is
+    the camera frame in RGB (H, W, 3) uint8; ``info`` holds the pose (x, y in metres, heading in
+    radians). No task: the reward is always 0 and an episode never ends on its own. Unlike the server,
+    the clock is the env's own, so an episode runs as fast as the renderer and is reproducible.
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 5}
+
+    def __init__(self, size: int = 224, step_s: float = 0.2, noise_std: float = 0.0):
+        """A room seen at ``size`` x ``size`` pixels; see the class docstring for the action."""
+        self.size, self.step_s, self.noise_std = size, step_s, noise_std
+        self.observation_space = gymnasium.spaces.Box(0, 255, (size, size, 3), np.uint8)
+        self.action_space = gymnasium.spaces.Box(-1.0, 1.0, (2,), np.float32)  # (left, right) motor speeds
+        self.render_mode = "rgb_array"
+        self._now = 0.0  # simulated seconds
+        self.bot: SimulatedJetBot | None = None
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
+        """A new start pose drawn from the env's generator (``seed`` re-seeds it): (frame, info)."""
+        super().reset(seed=seed)
+        self._now = 0.0
+        pose_seed = int(self.np_random.integers(2**31))  # the robot draws its pose (and noise) from it
+        self.bot = SimulatedJetBot(
+            self.size, seed=pose_seed, noise_std=self.noise_std, clock=lambda: self._now
+        )
+        return self.render(), self._info()
+
+    def step(self, action) -> tuple[np.ndarray, float, bool, bool, dict]:
+        """Drive at (left, right) for ``step_s`` simulated seconds, then stop.
+
+        Returns (frame, 0.0, False, False, info)."""
+        if self.bot is None:
+            raise RuntimeError("call reset() before step()")
+        motors = np.asarray(action, dtype=np.float64)
+        if motors.shape != (2,) or not np.isfinite(motors).all():
+            raise ValueError(f"expected two finite motor speeds (left, right) in [-1, 1], got {action!r}")
+        left, right = np.clip(motors, -1.0, 1.0)
+        self.bot.set_motors(left, right)
+        self._now += self.step_s  # the wheels turn for step_s seconds of simulated time ...
+        self.bot.set_motors(0.0, 0.0)  # ... then the pose catches up and the robot stops
+        return self.render(), 0.0, False, False, self._info()
+
+    def render(self) -> np.ndarray:
+        """The camera frame now: (H, W, 3) uint8 RGB (the robot's camera delivers BGR)."""
+        return np.ascontiguousarray(self.bot.read_frame()[..., ::-1])
+
+    def _info(self) -> dict:
+        """The robot's pose: what a simulator knows and a real robot would have to estimate."""
+        return {"x": self.bot.x, "y": self.bot.y, "heading": self.bot.heading}

@@ -3,12 +3,18 @@
 Seed semantics: a 224x224 black image with a white dot of radius 2; action 0 stays, action 1 moves the
 dot 7 px to the right; x wraps around (the world is a ring), y never changes; the dot starts at a
 random (x, y) on reset, reproducible from the seed.
+
+``ToroidalDotEnvironment`` is a ``gymnasium.Env``, the interface every chapter's simulated world speaks:
+``reset(seed=...)`` -> (frame, info), ``step(action)`` -> (frame, reward, terminated, truncated, info),
+the dot's position in ``info``. The world has no task, so the reward is always 0 and an episode never
+ends on its own. ``ToroidalDotRobot`` puts the same world behind the robot contract of ``interface.py``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import gymnasium
 import numpy as np
 
 from .interface import RobotInterface
@@ -24,29 +30,39 @@ class ToroidalDotConfig:
     seed: int | None = None  # None: a different start every run
 
 
-class ToroidalDotEnvironment:
+class ToroidalDotEnvironment(gymnasium.Env):
     """A white dot on black that action 1 moves right by ``move_px`` (x wraps); action 0 stays."""
 
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 5}
+
     def __init__(self, config: ToroidalDotConfig | None = None):
-        """Create the world and place the dot (see ``reset``)."""
+        """Create the world and place the dot (``reset`` with the config's seed)."""
         self.config = config or ToroidalDotConfig()
-        self.rng = np.random.default_rng(self.config.seed)
-        self.reset()
-
-    def reset(self) -> np.ndarray:
-        """Put the dot at a random integer (x, y) and return the first frame (H, W, 3) uint8."""
         size = self.config.img_size
-        self.x = int(self.rng.integers(0, size))
-        self.y = int(self.rng.integers(0, size))
-        return self.render()
+        self.observation_space = gymnasium.spaces.Box(0, 255, (size, size, 3), np.uint8)
+        self.action_space = gymnasium.spaces.Discrete(2)  # 0 stay, 1 move right
+        self.render_mode = "rgb_array"
+        self.reset(seed=self.config.seed)
 
-    def step(self, action: int) -> np.ndarray:
-        """Apply action 0 (stay) or 1 (move right, wrapping) and return the new frame."""
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
+        """Put the dot at a random integer (x, y); returns the first frame (H, W, 3) uint8 and info.
+
+        ``seed`` re-seeds the world's generator (``self.np_random``, set up by gymnasium's reset);
+        without it the next start comes from the same stream.
+        """
+        super().reset(seed=seed)
+        size = self.config.img_size
+        self.x = int(self.np_random.integers(0, size))
+        self.y = int(self.np_random.integers(0, size))
+        return self.render(), {"position": self.position}
+
+    def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict]:
+        """Apply action 0 (stay) or 1 (move right, wrapping): (frame, 0.0, False, False, info)."""
         if action not in (0, 1):
             raise ValueError(f"toroidal dot action must be 0 (stay) or 1 (move right), got {action!r}")
         if action == 1:
             self.x = (self.x + self.config.move_px) % self.config.img_size
-        return self.render()
+        return self.render(), 0.0, False, False, {"position": self.position}
 
     @property
     def position(self) -> tuple[int, int]:
@@ -89,7 +105,7 @@ class ToroidalDotRobot(RobotInterface):
         """Execute ``{"action": 0 or 1}``; a malformed dict raises ValueError naming what is expected."""
         if not isinstance(action, dict) or action.get("action") not in (0, 1):
             raise ValueError(f"expected an action dict {{'action': 0}} or {{'action': 1}}, got {action!r}")
-        self._frame = self.env.step(action["action"])
+        self._frame = self.env.step(action["action"])[0]
         return True
 
     @property

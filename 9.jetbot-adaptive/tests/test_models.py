@@ -20,9 +20,9 @@ def dot_batch(n: int, seed: int = 0, size: int = 64) -> tuple[torch.Tensor, torc
     env = ToroidalDotEnvironment(ToroidalDotConfig(seed=seed))
     x, a, y = [], [], []
     for i in range(n):
-        x.append(preprocess_frame(env.reset(), size))
+        x.append(preprocess_frame(env.reset()[0], size))
         a.append(i % 2)
-        y.append(preprocess_frame(env.step(i % 2), size))
+        y.append(preprocess_frame(env.step(i % 2)[0], size))
     return torch.stack(x), torch.tensor(a), torch.stack(y)
 
 
@@ -132,7 +132,7 @@ def test_dot_locator_finds_the_true_dot_within_a_pixel():
     env = ToroidalDotEnvironment(ToroidalDotConfig(seed=3))
     frames, pos = [], []
     for _ in range(50):
-        frames.append(preprocess_frame(env.reset(), 64))
+        frames.append(preprocess_frame(env.reset()[0], 64))
         pos.append(env.position)
     err = ring_error(dot_position(torch.stack(frames)), torch.tensor(pos, dtype=torch.float32))
     assert err.max() < 1.5 and err.mean() < 0.5

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from gymnasium.utils.env_checker import check_env
 from robots import (
     JetBotInterface,
     RobotInterface,
@@ -11,7 +12,7 @@ from robots import (
     ToroidalDotEnvironment,
     ToroidalDotRobot,
 )
-from robots.sim_room import SimulatedJetBot
+from robots.sim_room import SimRoomEnv, SimulatedJetBot
 
 
 def dot_centre(frame: np.ndarray) -> tuple[float, float]:
@@ -27,10 +28,10 @@ def test_toroidal_dot_seed_semantics():
     assert frame.shape == (224, 224, 3) and frame.dtype == np.uint8
     assert set(np.unique(frame)) == {0, 255} and (frame[..., 0] > 0).sum() == 13  # a radius-2 disc
     assert dot_centre(frame) == (100, 50)
-    assert dot_centre(env.step(1)) == (107, 50)  # action 1: 7 px to the right
-    assert dot_centre(env.step(0)) == (107, 50)  # action 0: stay
+    assert dot_centre(env.step(1)[0]) == (107, 50)  # action 1: 7 px to the right
+    assert dot_centre(env.step(0)[0]) == (107, 50)  # action 0: stay
     env.x = 220
-    wrapped = env.step(1)  # 227 wraps to 3; the disc straddling the border stays whole before that
+    wrapped = env.step(1)[0]  # 227 wraps to 3; the disc straddling the border stays whole before that
     assert env.position == (3, 50) and (wrapped[..., 0] > 0).sum() == 13
     env.x = 223
     assert (env.render()[..., 0] > 0).sum() == 13  # half on the right edge, half on the left
@@ -95,3 +96,31 @@ def test_jetbot_action_validation_needs_no_robot():
     ):
         with pytest.raises(ValueError):
             JetBotInterface.check_action(bad)
+
+
+@pytest.mark.parametrize(
+    "make", [lambda: ToroidalDotEnvironment(ToroidalDotConfig(seed=0)), lambda: SimRoomEnv(size=64)]
+)
+def test_both_worlds_pass_gymnasiums_env_checker_and_one_seed_gives_the_same_frames(make):
+    env = make()
+    check_env(env, skip_render_check=False)
+    runs = []
+    for _ in range(2):
+        frame, _ = env.reset(seed=5)
+        env.action_space.seed(5)
+        frames = [frame] + [env.step(env.action_space.sample())[0] for _ in range(4)]
+        runs.append(np.stack(frames))
+    assert np.array_equal(runs[0], runs[1]) and not np.array_equal(runs[0][0], env.reset(seed=6)[0])
+
+
+def test_sim_room_env_turns_with_one_wheel_and_refuses_bad_motors():
+    env = SimRoomEnv(size=64)
+    first, info = env.reset(seed=1)
+    frame, reward, terminated, truncated, after = env.step([0.0, 0.12])  # right wheel: turn left
+    assert after["heading"] - info["heading"] == pytest.approx(0.2, abs=1e-6)  # 0.12 m/s / 0.12 m * 0.2 s
+    assert np.abs(frame.astype(int) - first).mean() > 2  # the view panned
+    assert (reward, terminated, truncated) == (0.0, False, False)  # no task: never done
+    still, *_ = env.step([0.0, 0.0])
+    assert np.array_equal(frame, still)  # the robot stopped at the end of the last action
+    with pytest.raises(ValueError, match="two finite motor speeds"):
+        env.step([np.nan, 0.0])
