@@ -1,4 +1,4 @@
-"""Chapter 3 models: chapter 1's FSQ codec (copied via chapter 2), the action encoder, the
+"""Chapter 3 models: the FSQ codec (copied from chapter 1), the action encoder, the
 action-conditioned dynamics transformer and the rollout helpers."""
 
 from .actions import ActionEncoder

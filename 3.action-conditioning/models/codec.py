@@ -1,6 +1,7 @@
 """The convolutional encoder and decoder that both chapter-1 codecs share.
 
-Copied from chapter 2 (2.latent-dynamics/models/codec.py, itself chapter 1's) so this chapter stands alone.
+Copied from chapter 1 (1.video-encoder-decoder/models/codec.py) so this chapter stands alone; not from
+chapter 2's copy, which adds a mask giving every empty cell one code (not tried here).
 
 Shape key used in this chapter's comments:
     B batch, C channels, H/W frame height/width (64), h/w latent grid height/width (16), D latent dim.

@@ -1,6 +1,7 @@
 """Finite scalar quantisation (FSQ) and the FSQ autoencoder.
 
-Copied from chapter 2 (2.latent-dynamics/models/fsq.py, itself chapter 1's) so this chapter stands alone.
+Copied from chapter 1 (1.video-encoder-decoder/models/fsq.py) so this chapter stands alone, without chapter
+2's empty-cell mask; train.py applies the hinge to the encoder's output itself, so forward returns no z_pre.
 
 FSQ (Mentzer et al., 2023, "Finite Scalar Quantization: VQ-VAE Made Simple") replaces a learned VQ
 codebook by rounding: each of the D latent channels is squashed into a bounded range and rounded to

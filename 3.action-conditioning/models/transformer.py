@@ -3,8 +3,8 @@
 Adapted from chapter 2 (2.latent-dynamics/models/transformer.py): one token per latent cell, and each
 block mixes space with a 3x3 convolution and time with causal attention per cell; the classification
 head predicts each cell's FSQ digits. New is the action. One difference: the 3x3 here is depthwise
-(one filter per feature), chapter 2's earlier choice; chapter 2 now uses a full 3x3, which kept its
-balls closer at ~1.5x the cost per step, while the depthwise one meets this chapter's targets.
+(one filter per feature); chapter 2's full 3x3 kept its balls closer at ~1.5x the cost per step, while
+the depthwise one meets this chapter's targets.
 
 Shape key: B batch, T time (frames), N tokens per frame (256 = 16x16 latent cells), P values per token
 (4 FSQ channels), E embedding width, H heads.
