@@ -61,7 +61,7 @@ class TrainConfig:
     lam_batch: int = 32
     ablation: int = 1  # 1: also train the LAM without the remedies (shows collapse); 0: skip
     lam_ablation_steps: int = 100  # the ablation is compared with the default LAM at the same step
-    dyn_steps: int = 150  # steps per pay-off dynamics model (4 models)
+    dyn_steps: int = 150  # steps per pay-off dynamics model (5 models)
     dyn_batch: int = 32
     rollout_steps: int = 1  # the dynamics models are trained on open-loop unrolls of this many steps
     batch_size: int = 64
