@@ -62,7 +62,9 @@ def load_model(ckpt: dict, device) -> WorldModel:
     """Rebuild the world model from a checkpoint (frozen: planning never trains it)."""
     cfg = ckpt["config"]
     try:
-        model = WorldModel(cfg["latent_dim"], cfg["ch"], cfg.get("hidden", 256))
+        model = WorldModel(
+            cfg["latent_dim"], cfg["ch"], cfg.get("hidden", 256), pos_dim=cfg.get("pos_dim", 2)
+        )
         model.load_state_dict(ckpt["state"])
     except (KeyError, RuntimeError) as e:
         raise UserError(f"the checkpoint does not match this chapter's model ({type(e).__name__})") from None

@@ -1,4 +1,4 @@
-"""Plumbing shared by train.py, validate.py and pusht.py: devices, checkpoints, one-line errors, the
+"""Plumbing shared by train.py, validate.py and pusht/: devices, checkpoints, one-line errors, the
 metrics table.
 
 Copied from chapter 4 (4.inverse-dynamics/utils.py, itself chapter 3's, 2's and 1's);
@@ -19,8 +19,8 @@ import numpy as np
 import torch
 
 HERE = Path(__file__).parent
-CKPT_DIR = HERE / "checkpoints"  # the default output root's folders (train.py and validate.py take --out;
-OUT_DIR = HERE / "outputs"  # pusht.py still writes its data and pictures here)
+CKPT_DIR = HERE / "checkpoints"  # the default output root's folders (train.py and validate.py take --out)
+OUT_DIR = HERE / "outputs"
 
 
 def output_root(out: str) -> Path:

@@ -2,7 +2,8 @@
 
     uv run validate.py                                   # the default set (below)
     uv run validate.py --planner mpc-gd --env umaze --episodes 20 --seed 3
-    uv run validate.py --env pusht --episodes 20         # the external benchmark (after train.py --env pusht)
+    uv run validate.py --env pusht                       # the external benchmark (after train.py --env pusht)
+    uv run validate.py --env pusht --planner oracle      # the same MPC-CEM on the true simulator
     uv run validate.py --quick --out /tmp/run1   # reads /tmp/run1/checkpoints, writes /tmp/run1/outputs
 
 The default set: MPC-CEM on 200 tasks of `wall` and 200 of `umaze` (success with its 95 % Wilson
@@ -12,6 +13,8 @@ shooting, CEM and gradient descent, and MPC with gradient descent on the first 5
 random-action policy as the no-planning baseline. Planning time is measured twice in the same run: one
 task alone (seconds per MPC step: latency) and the batch (task-steps per second: throughput). Writes
 outputs/metrics.json, outputs/episodes.gif, outputs/cem_cost.png and outputs/imagined_vs_true.png.
+`--env pusht` runs pusht/plan.py instead: 50 held-out PushT tasks (DINO-WM's protocol), with the learned
+model or (`--planner oracle`) the true simulator; it writes outputs/metrics_pusht_<planner>.json.
 """
 
 from __future__ import annotations
@@ -112,10 +115,15 @@ def parse_args(argv=None) -> tuple[ValConfig, PlanConfig]:
         raise UserError(f"unknown environment {vc.env!r}; expected one of {', '.join(ENVS)}")
     if vc.goal_image and vc.env == "pusht":
         raise UserError("--goal-image works with --env wall or umaze")
-    if vc.quick:  # the smoke run's sizes, except where a flag was typed
-        given = given_flags(p, argv)
-        for cfg, quick in ((vc, QUICK_VAL), (pc, QUICK_PLAN)):
-            for k, v in quick.items():
+    sizes = [(vc, QUICK_VAL), (pc, QUICK_PLAN)] if vc.quick else []  # the smoke run's sizes
+    if vc.env == "pusht":  # PushT's own protocol and CEM budget (pusht/plan.py), smaller with --quick
+        from pusht import PUSHT_PLAN, PUSHT_VAL, QUICK_PUSHT
+
+        sizes = [(vc, PUSHT_VAL), (pc, PUSHT_PLAN)] + [(vc, QUICK_PUSHT), (pc, QUICK_PUSHT)] * vc.quick
+    given = given_flags(p, argv)
+    for cfg, sized in sizes:  # except where a flag was typed
+        for k, v in sized.items():
+            if hasattr(cfg, k):
                 setattr(cfg, k, getattr(cfg, k) if k in given else v)
     if (
         vc.episodes < 1
@@ -178,13 +186,13 @@ def main(argv=None) -> None:
     t_start = time.time()
     seed_everything(vc.seed)
     device = pick_device(vc.device)
-    vc.checkpoint = vc.checkpoint or str(default_checkpoint(vc))
-    if vc.env == "pusht":
+    if vc.env == "pusht":  # the external benchmark: pusht/plan.py (the oracle needs no checkpoint)
         from pusht import validate_pusht  # gym-pusht is only needed here
 
-        if vc.out:
-            print(f"note: PushT's metrics and pictures still go to {output_root('') / 'outputs'}")
-        return validate_pusht(vc, pc, device)
+        if vc.planner != "oracle":
+            vc.checkpoint = vc.checkpoint or str(default_checkpoint(vc))
+        return validate_pusht(vc, pc, device, output_root(vc.out) / "outputs")
+    vc.checkpoint = vc.checkpoint or str(default_checkpoint(vc))
     ckpt = load_checkpoint(vc.checkpoint, "planning-world-model")
     model, scale = load_model(ckpt, device), ckpt["latent_scale"]
     metrics, baselines, histories, gif, results, counts = {}, {}, {}, [], {}, {}

@@ -74,11 +74,12 @@ def mlp(n_in: int, hidden: int, n_out: int) -> nn.Sequential:
 class WorldModel(nn.Module):
     """Encoder + position head + action-conditioned latent predictor (see the module docstring)."""
 
-    def __init__(self, latent_dim: int = 64, ch: int = 32, hidden: int = 256, action_dim: int = 2):
+    def __init__(self, latent_dim: int = 64, ch: int = 32, hidden: int = 256, action_dim: int = 2, pos_dim=2):
         super().__init__()
         self.latent_dim, self.action_dim = latent_dim, action_dim
         self.encoder = Encoder(latent_dim, ch)
-        self.position_head = mlp(latent_dim, hidden // 2, 2)  # z -> (x, y) in arena units
+        self.position_head = mlp(latent_dim, hidden // 2, pos_dim)  # z -> (x, y) in arena units (P = 2;
+        # PushT: P = 6, the agent's and the block's positions and the block's angle, pusht/data.py)
         self.predictor = mlp(latent_dim + action_dim, hidden, latent_dim)
         self.distance_head = mlp(2 * latent_dim, hidden, 1)  # (z, z_goal) -> how far, round the walls
 

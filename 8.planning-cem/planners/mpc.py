@@ -18,7 +18,10 @@ import torch
 from tqdm import tqdm
 
 
-def mpc(env, make_cost, planner, horizon: int, n_steps: int, execute=1, batch=1, action_dim=2, desc=None):
+def mpc(
+    env, make_cost, planner, horizon: int, n_steps: int, execute=1, batch=1, action_dim=2, desc=None,
+    to_the_end=False,
+):  # fmt: skip
     """Run ``batch`` episodes in lockstep (one robot each; batching only shares the arithmetic).
 
     Args:
@@ -26,6 +29,8 @@ def mpc(env, make_cost, planner, horizon: int, n_steps: int, execute=1, batch=1,
             current observations from it. planner(cost_fn, mean (B, H, A)) -> (plan (B, H, A), history).
         horizon: H, actions per plan. n_steps: actions per episode. execute: k, actions executed per plan
             before re-planning. batch: B, episodes run together. desc: show a progress bar with this label.
+        to_the_end: plan only up to the episode's last action (the horizon shrinks to the actions left):
+            for tasks judged at the end of a fixed episode (PushT), so no plan is scored past the end.
     Returns:
         {"actions": (B, n_steps, A) executed, "plan_seconds": [seconds per plan for the whole batch],
          "replans": plans made, "history": (B, iterations) the first plan's cost per iteration,
@@ -38,7 +43,8 @@ def mpc(env, make_cost, planner, horizon: int, n_steps: int, execute=1, batch=1,
     bar = tqdm(total=n_steps, desc=desc, disable=desc is None, leave=False, mininterval=2.0)
     while done < n_steps:
         t0 = time.perf_counter()
-        plan, history = planner(make_cost(env), mean)  # (B, H, A)
+        h = min(horizon, n_steps - done) if to_the_end else horizon  # actions in this plan
+        plan, history = planner(make_cost(env), mean[:, :h])  # (B, h, A)
         seconds.append(time.perf_counter() - t0)
         if not out:
             hist = torch.stack(history, dim=1) if history else torch.zeros(batch, 0)
@@ -50,6 +56,7 @@ def mpc(env, make_cost, planner, horizon: int, n_steps: int, execute=1, batch=1,
             actions.append(a)
         done += k
         bar.update(k)
-        mean = torch.cat([plan[:, k:], torch.zeros(batch, k, action_dim)], dim=1)  # warm start: shift by k
+        pad = torch.zeros(batch, horizon - h + k, action_dim)
+        mean = torch.cat([plan[:, k:], pad], dim=1)  # (B, H, A) warm start: the plan shifted by k
     bar.close()
     return {**out, "actions": np.stack(actions, 1), "plan_seconds": seconds, "replans": len(seconds)}

@@ -1,9 +1,7 @@
 """Data tests: the rooms are valid gymnasium envs, one seed gives the same data twice (byte-identical to
-the published runs'), the Hugging Face dataset cache, the batched physics, tasks, PushT (skipped if
-gym-pusht is missing)."""
+the published runs'), the Hugging Face dataset cache, the batched physics, tasks (PushT's: test_pusht.py)."""
 
 import hashlib
-import importlib.util
 
 import numpy as np
 import pytest
@@ -130,19 +128,6 @@ def test_bad_actions_and_worlds_are_refused():
         PointMassRoom("maze")
     with pytest.raises(ValueError, match=r"\[-1, 1\]"):
         PointMassRoom("wall").step([2.0, 0.0])
-
-
-@pytest.mark.skipif(importlib.util.find_spec("gym_pusht") is None, reason="gym-pusht is not installed")
-def test_pusht_tasks_and_success_criterion():
-    from pusht import make_pusht_tasks, pusht_success
-
-    (start, goal, frame), *_ = make_pusht_tasks(1, seed=0)
-    assert start.shape == goal.shape == (5,) and frame.shape == (64, 64, 3)
-    assert pusht_success(goal, goal)[0]
-    far = goal + np.array([0, 0, 30, 0, 0])  # the block 30 px away
-    assert not pusht_success(goal, far)[0]
-    turned = goal + np.array([0, 0, 0, 0, np.pi / 6])
-    assert not pusht_success(goal, turned)[0]
 
 
 def test_experience_distances_go_round_the_wall():
