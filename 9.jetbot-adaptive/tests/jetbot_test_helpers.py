@@ -105,9 +105,10 @@ def assert_one_line_error(out: subprocess.CompletedProcess, code: int, *words: s
 
 
 def rpyc_venv_python(version: str) -> Path | None:
-    """The Python of a throwaway venv with ``rpyc==version`` (plus numpy and OpenCV for the server), made
-    once with uv and cached in the temp folder; None when it cannot be made (no uv, no network)."""
-    root = Path(tempfile.gettempdir()) / f"ch9-rpyc-{version}-venv"
+    """The Python of a throwaway venv with ``rpyc==version`` (plus numpy, OpenCV and gymnasium for the
+    simulated server: the ``robots`` package's worlds are gymnasium envs), made once with uv and cached
+    in the temp folder; None when it cannot be made (no uv, no network)."""
+    root = Path(tempfile.gettempdir()) / f"ch9-rpyc-{version}-gym-venv"  # not a cache without gymnasium
     python = root / "bin" / "python"
     if (root / "ready").exists():
         return python
@@ -127,6 +128,7 @@ def rpyc_venv_python(version: str) -> Path | None:
             f"rpyc=={version}",
             "numpy",
             "opencv-python-headless",
+            "gymnasium",
         ],
     ]
     for cmd in steps:
