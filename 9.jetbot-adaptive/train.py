@@ -38,7 +38,7 @@ from robots import ToroidalDotConfig, ToroidalDotRobot
 class TrainConfig:
     """Settings of a training run (the learner's own settings live in config.py)."""
 
-    steps: int = 1500  # loop steps (observations); a step that waits on the quality gate counts too
+    steps: int = 2000  # loop steps (observations); a step that waits on the quality gate counts too
     episode_len: int = 20  # loop steps per episode: then the dot jumps to a new random place
     codec: str = "cnn"
     lr: float = ROBOT_PRESETS["toroidal_dot"]["PREDICTOR_LR"]  # config.py holds the measured values
