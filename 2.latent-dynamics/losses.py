@@ -43,6 +43,17 @@ def rollout_loss(
     return loss / steps
 
 
+def noisy_context(context: torch.Tensor, sigma_max: float) -> torch.Tensor:
+    """Noise augmentation of the context (GameNGen's cure for autoregressive drift): add Gaussian noise
+    of a level drawn per clip from [0, sigma_max] to the context tokens (B, T, N, P).
+
+    The targets stay clean, so the model learns to *correct* a slightly wrong context instead of
+    copying its error forward, as it must when it dreams on its own predictions.
+    """
+    sigma = sigma_max * torch.rand(len(context), 1, 1, 1, device=context.device)  # (B, 1, 1, 1)
+    return context + sigma * torch.randn_like(context)
+
+
 def pixel_loss(
     codec: FSQAutoencoder, pred: torch.Tensor, frames: torch.Tensor, lit_weight: float = 1.0
 ) -> torch.Tensor:

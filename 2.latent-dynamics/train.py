@@ -10,8 +10,9 @@
 
 Stages: (1) the FSQ autoencoder of chapter 1 on ball frames, empty cells on one code; (2) every
 training video encoded once to latent tokens (before rounding); (3) three dynamics models on them:
-regression with teacher forcing and a pixel loss, the same model fine-tuned with a rollout loss (the
-pixel loss on every unrolled frame too), and a classification head on the rounded codes. Writes
+regression with teacher forcing, a pixel loss and noise on its context (--context-noise), the same
+model fine-tuned with a rollout loss (the pixel loss on every unrolled frame too), and a
+classification head on the rounded codes. Writes
 checkpoints/dynamics.pt, checkpoints/codec.pt (chapter 1's format) and outputs/train_loss.png, and
 caches the videos under data/; all three folders sit under --out DIR (default: this chapter's folder).
 """
@@ -28,7 +29,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from losses import LEVELS, pixel_loss, rollout_loss
+from losses import LEVELS, noisy_context, pixel_loss, rollout_loss
 from tqdm import tqdm
 
 from data_utils import load_videos
@@ -75,6 +76,7 @@ class TrainConfig:
         1.0  # regression: weight of a foreground-weighted pixel loss through the frozen decoder
     )
     lit_weight: float = 5.0  # rollout fine-tune: what a wrongly lit background pixel costs (1 before it)
+    context_noise: float = 0.1  # regression: Gaussian noise of a random level up to this on the context
     batch_size: int = 16
     lr: float = 5e-3  # peak; a sweep of the whole run (1e-3, 3e-3, 5e-3, 8e-3) was best at 5e-3
     dim: int = 64  # transformer width
@@ -92,6 +94,8 @@ class TrainConfig:
 HELP = {
     "data": "a folder of your own .mp4/.avi files or image frames, cut into clips (default: the balls)",
     "out": "output root for data/, checkpoints/ and outputs/ (default: this chapter's folder)",
+    "context_noise": "regression: add noise of a random level in [0, this] to the context latents, as"
+    " GameNGen does against drift; 0: off (default: 0.1)",
 }
 QUICK = {"n_videos": 60, "codec_steps": 40, "dyn_steps": 20, "cls_steps": 20, "rollout_steps": 5}  # ~25 CPU-s
 
@@ -201,11 +205,14 @@ def train_dynamics(
         start = torch.from_numpy(rng.integers(0, tokens.shape[1] - length + 1, cfg.batch_size))
         idx = start[:, None] + torch.arange(length)  # (B, length) frame indices
         clip = tokens[vid[:, None], idx].to(device)  # (B, length, N, P)
+        inp = clip[:, :context]  # (B, context, N, P) what the model reads; the targets stay clean
+        if head == "regression" and cfg.context_noise > 0:
+            inp = noisy_context(inp, cfg.context_noise)
         with autocast(device, cfg.precision):
-            out = model(clip[:, :context]).float()  # predictions of frames 1..context from every prefix
+            out = model(inp).float()  # predictions of frames 1..context from every prefix
             pix = None
             if head == "regression":
-                loss = (out - clip[:, 1 : context + 1]).pow(2).mean()  # teacher forcing: true inputs
+                loss = (out - clip[:, 1 : context + 1]).pow(2).mean()  # teacher forcing: true (noisy) inputs
                 if cfg.pixel_loss > 0:
                     frames = videos[vid[:, None], idx]  # (B, L, 64, 64, 3) uint8
                     frames = frames.to(device).permute(0, 1, 4, 2, 3).float() / 255.0  # (B, L, 3, 64, 64)
@@ -215,8 +222,9 @@ def train_dynamics(
             else:
                 loss = classification_loss(out, tokens_to_digits(clip[:, 1 : context + 1], LEVELS), LEVELS)
             if rollout:
-                first = out[:, -1:]  # the unroll starts from this same true context: 1 forward pass saved
-                loss = loss + rollout_loss(model, clip.float(), context, cfg.rollout_len, pix, first)
+                first = out[:, -1:]  # the unroll starts from this same context: 1 forward pass saved
+                unroll = torch.cat([inp, clip[:, context:]], dim=1).float()  # the same (noisy) context
+                loss = loss + rollout_loss(model, unroll, context, cfg.rollout_len, pix, first)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

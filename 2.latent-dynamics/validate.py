@@ -246,10 +246,10 @@ def print_tables(metrics: dict, curves: dict, tf_err: np.ndarray, hists: dict) -
             "ball_err_h10_over_constant_velocity": f"copy_last {cl[1][9] / cv[1][9]:.2f}",
             "ball_err_h1_ctx3_px": f"copy_last {cl[1][0]:.2f}, constant_velocity {cv[1][0]:.2f}",
         }
-    print(f"\n{'metric':32s} {'value':>9s} {'target':>9s}   baseline")
+    print(f"\n{'metric':35s} {'value':>9s} {'target':>9s}   baseline")
     for k, v in metrics.items():
         tgt = f"{TARGETS[k][0]} {TARGETS[k][1]:g}" if k in TARGETS and balls else ""
-        print(f"{k:32s} {v:9.3f} {tgt:>9s}   {base.get(k, '')}".rstrip())
+        print(f"{k:35s} {v:9.3f} {tgt:>9s}   {base.get(k, '')}".rstrip())
     what = "ball centroid error (px) | pixel MSE x1000" if balls else "pixel MSE x1000 (no balls to track)"
     print(f"\n{what}, open loop from {CONTEXT} true frames")
     print(f"{'horizon':22s}" + "".join(f"{h:>15d}" for h in (1, 5, 10, 20)) + "   trained")

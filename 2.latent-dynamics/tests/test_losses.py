@@ -1,7 +1,7 @@
-"""The pixel loss of losses.py: what a missed ball pixel and a wrongly lit pixel cost."""
+"""The losses of losses.py: what a missed ball pixel and a wrongly lit pixel cost; the context noise."""
 
 import torch
-from losses import pixel_loss
+from losses import noisy_context, pixel_loss
 
 
 class FixedDecoder:
@@ -31,3 +31,11 @@ def test_lit_weight_charges_wrongly_lit_pixels_and_keeps_missed_balls_at_20x():
     assert abs(cost(ghost, 1.0) - 3 * 1) < 1e-3  # a wrongly lit pixel costs 1x: hedging is cheap
     assert abs(cost(ghost, 5.0) - 3 * 5) < 1e-3  # with lit_weight 5 it costs 5x
     assert abs(cost(missed, 5.0) - 3 * 20) < 1e-3  # and a missed ball still costs 20x
+
+
+def test_context_noise_has_one_level_per_clip_up_to_sigma_max():
+    torch.manual_seed(0)
+    ctx = torch.zeros(64, 3, 256, 4)  # (B, T, N, P)
+    assert torch.equal(noisy_context(ctx, 0.0), ctx)  # level 0: the context unchanged
+    std = noisy_context(ctx, 0.1).flatten(1).std(dim=1)  # (B,) the level each clip was given
+    assert std.max() < 0.105 and std.min() < 0.03 and std.max() > 0.07  # spread over [0, 0.1]
