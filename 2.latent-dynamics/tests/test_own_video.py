@@ -5,8 +5,6 @@ square sliding over a dark grey background.
 """
 
 import json
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -17,7 +15,8 @@ from video_folder import EVAL_LEN, load_video_folder
 
 from utils import UserError
 
-CHAPTER = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # this folder: the shared helpers
+from script_helpers import assert_one_line_error, copy_chapter, run  # noqa: E402
 
 
 def frame(t: int, h: int = 48, w: int = 80) -> np.ndarray:
@@ -35,20 +34,6 @@ def write_video(path: Path, n: int) -> None:
     for t in range(n):
         writer.write(frame(t))
     writer.release()
-
-
-def run(folder: Path, *args: str) -> subprocess.CompletedProcess:
-    """Run a chapter script with this Python inside ``folder``."""
-    return subprocess.run([sys.executable, *args], cwd=folder, capture_output=True, text=True, timeout=400)
-
-
-def assert_one_line_error(out: subprocess.CompletedProcess, *words: str) -> None:
-    """Exit code 2, a single line on stderr that contains ``words``, and no traceback."""
-    assert out.returncode == 2, out.stderr
-    lines = out.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in out.stderr, out.stderr
-    for w in words:
-        assert w in lines[0], lines[0]
 
 
 def test_a_folder_becomes_training_and_held_out_clips_split_in_time(tmp_path):
@@ -99,10 +84,7 @@ def test_bad_video_folders_are_refused_by_name(tmp_path, bad):
 @pytest.fixture(scope="module")
 def chapter_copy(tmp_path_factory) -> Path:
     """A fresh copy of the chapter's code (no data, checkpoints or outputs)."""
-    dst = tmp_path_factory.mktemp("chapter2_video") / "2.latent-dynamics"
-    ignore = shutil.ignore_patterns("data", "checkpoints", "outputs", "__pycache__", "tests")
-    shutil.copytree(CHAPTER, dst, ignore=ignore)
-    return dst
+    return copy_chapter(tmp_path_factory.mktemp("chapter2_video") / "2.latent-dynamics")
 
 
 def test_train_and_validate_on_your_own_video(chapter_copy, tmp_path):

@@ -5,40 +5,20 @@ The chapter is copied to a temporary folder first, so the tests never touch your
 
 import json
 import re
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-CHAPTER = Path(__file__).resolve().parents[1]
-
-
-def run(folder: Path, *args: str, timeout: int = 400) -> subprocess.CompletedProcess:
-    """Run a chapter script with this Python inside ``folder``."""
-    return subprocess.run(
-        [sys.executable, *args], cwd=folder, capture_output=True, text=True, timeout=timeout
-    )
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # this folder: the shared helpers
+from script_helpers import assert_one_line_error, copy_chapter, run  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def chapter_copy(tmp_path_factory) -> Path:
     """A fresh copy of the chapter's code (no data, checkpoints or outputs)."""
-    dst = tmp_path_factory.mktemp("chapter2") / "2.latent-dynamics"
-    ignore = shutil.ignore_patterns("data", "checkpoints", "outputs", "__pycache__", "tests")
-    shutil.copytree(CHAPTER, dst, ignore=ignore)
-    return dst
-
-
-def assert_one_line_error(out: subprocess.CompletedProcess, *words: str) -> None:
-    """Exit code 2, a single line on stderr that contains ``words``, and no traceback."""
-    assert out.returncode == 2, out.stderr
-    lines = out.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in out.stderr, out.stderr
-    for w in words:
-        assert w in lines[0], lines[0]
+    return copy_chapter(tmp_path_factory.mktemp("chapter2") / "2.latent-dynamics")
 
 
 def test_validate_without_checkpoint_says_run_train_first(chapter_copy):
