@@ -294,6 +294,22 @@ def to_dataset(data: dict, features, chunk: int = 64):
     return datasets.concatenate_datasets(parts)
 
 
+def save_dataset(ds, path: Path) -> None:
+    """``save_to_disk`` into a temporary folder, then rename it to ``path``: a crash never leaves a
+    half-written cache, and two runs writing the same data at once keep the first one's."""
+    import datasets
+
+    datasets.disable_progress_bars()  # our own tqdm bar already showed the generation
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)  # left over from a run of this pid that was stopped mid-write
+    ds.save_to_disk(str(tmp))
+    try:
+        tmp.replace(path)
+    except OSError:  # another run renamed the same data into place first: keep theirs
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def column(ds, name: str) -> np.ndarray:
     """One column of a ``datasets.Dataset`` as a numpy array of the dtype it is stored in (chapter 7's).
 
@@ -323,15 +339,7 @@ def load_trajectories(
         ds = datasets.load_from_disk(str(path))
         return {k: column(ds, k) for k in ("frames", "actions", "proprio")}
     data = make_trajectories(world, n, length, seed, quiet=quiet)
-    datasets.disable_progress_bars()  # our own tqdm bar already showed the generation
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)  # left over from a run of this pid that was stopped mid-write
-    to_dataset(data, trajectory_features(length)).save_to_disk(str(tmp))
-    try:
-        tmp.replace(path)
-    except OSError:  # another run renamed the same data into place first: keep theirs
-        shutil.rmtree(tmp, ignore_errors=True)
+    save_dataset(to_dataset(data, trajectory_features(length)), path)
     return data
 
 

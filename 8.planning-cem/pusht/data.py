@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
 
 from .world import PushT, scripted_action
-from data_utils import DATA_DIR, column, to_dataset
+from data_utils import DATA_DIR, column, save_dataset, to_dataset
 
 COLUMNS = ("frames", "actions", "proprio", "state")
 
@@ -79,13 +77,5 @@ def load_pusht_trajectories(n: int, length: int, seed: int, data_dir: Path = DAT
         ds = datasets.load_from_disk(str(path))
         return {k: column(ds, k) for k in COLUMNS}
     data = make_pusht_trajectories(n, length, seed)
-    datasets.disable_progress_bars()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    to_dataset(data, pusht_features(length)).save_to_disk(str(tmp))
-    try:
-        tmp.replace(path)
-    except OSError:  # another run renamed the same data into place first: keep theirs
-        shutil.rmtree(tmp, ignore_errors=True)
+    save_dataset(to_dataset(data, pusht_features(length)), path)
     return data
