@@ -254,6 +254,41 @@ def make_trajectories(n: int, length: int, seed: int, nuisance: bool = True, qui
     return out
 
 
+def column(ds, name: str) -> np.ndarray:
+    """One column of a ``datasets.Dataset`` as one numpy array, in the dtype and shape it is stored in.
+
+    Read as Arrow (``with_format("arrow")``), one array per record batch: the values under an
+    ``Array2D``-``Array5D`` or fixed-length ``Sequence`` lie in one flat buffer, which numpy views without
+    a copy, and one ``np.concatenate`` joins the batches. ``with_format("numpy")`` gives the same array but
+    builds a numpy array per row first (and widens integers to int64 unless told the dtype); columns whose
+    rows differ in shape still go that way.
+
+    Chapter 1's (1.video-encoder-decoder/data_utils.py), copied so this chapter stands alone.
+
+    Args:
+        ds: a dataset (e.g. from ``load_from_disk``); name: one of its columns.
+    Returns:
+        (len(ds), *row shape) array, e.g. frames (N, T, H, W, 3) uint8, in RAM (not a view of the file).
+    """
+    import pyarrow as pa
+
+    feature, shape = ds.features[name], ()
+    while hasattr(feature, "feature"):  # Sequence(Value(...), length=k) -> Value(...)
+        shape, feature = shape + (feature.length,), feature.feature
+    shape += tuple(getattr(feature, "shape", ()))  # Array2D-5D: the shape of one row
+    dtype = np.dtype(feature.dtype)
+    chunks = ds.with_format("arrow")[name].chunks  # one Arrow array per record batch, memory-mapped
+    if any(d is None or d < 0 for d in shape) or any(c.null_count for c in chunks):
+        return ds.select_columns([name]).with_format("numpy", dtype=dtype)[:][name]  # ragged: per row
+    parts = []
+    for values in chunks:
+        values = values.storage if isinstance(values, pa.ExtensionArray) else values
+        while pa.types.is_list(values.type) or pa.types.is_fixed_size_list(values.type):
+            values = values.flatten()  # the values of the lists, without their offsets: no copy
+        parts.append(values.to_numpy(zero_copy_only=False))  # a view, except for bool
+    return np.concatenate(parts or [np.empty(0, dtype)]).astype(dtype, copy=False).reshape(len(ds), *shape)
+
+
 def load_trajectories(
     n: int, length: int, seed: int, nuisance: bool = True, quiet: bool = False, data_dir: Path = DATA_DIR
 ) -> dict:
@@ -281,11 +316,7 @@ def load_trajectories(
         tmp.replace(path)  # atomic: a crash mid-write never leaves a half-written cache
         return data
     ds = datasets.load_from_disk(str(path))
-    dtypes = {"frames": np.uint8, "frames_alt": np.uint8}  # Arrow hands uint8 arrays back as int64
-    return {  # one column at a time, to keep the int64 copy small
-        k: ds.select_columns([k]).with_format("numpy")[:][k].astype(dtypes.get(k, np.float32))
-        for k in ds.column_names
-    }
+    return {k: column(ds, k) for k in ds.column_names}  # frames uint8, the rest float32, as stored
 
 
 def make_tasks(n: int, seed: int, goal_steps: int = 6, min_dist: float = 0.15) -> list[dict]:
