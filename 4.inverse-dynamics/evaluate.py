@@ -1,6 +1,6 @@
-"""Measurements for validate.py: load the models, and score IDMs, the LAM, the overlay reader and rollouts.
+"""Measurements for validate.py: load the models, and score IDMs, the LAM, the overlay reader and dreams.
 
-Shape key: N trajectories, T frames, B batch (pairs), K latent-action codes, S rollout steps.
+Shape key: N trajectories, T frames, B batch (pairs), K latent-action codes, S rollout steps, A action dims.
 Frames are uint8 tensors (N, T, 3, 64, 64) as in stages.py.
 """
 
@@ -10,9 +10,11 @@ import numpy as np
 import torch
 from stages import over_pairs
 
-from data_utils import N_ACTIONS, position_error
-from models import ActionDynamics, InverseDynamics, LatentActionModel, OverlayReader, rollout
+from data_utils import N_ACTIONS
+from models import InverseDynamics, LatentActionModel, OverlayReader, StateDynamics, dream
 from utils import UserError
+
+LAM_KINDS = {"lam_no_norm": {"spread": False}, "lam_vq": {"quantizer": "vq"}}  # the rest: the default's
 
 
 def load_models(ckpt: dict, device) -> dict:
@@ -26,12 +28,10 @@ def load_models(ckpt: dict, device) -> dict:
                 m = InverseDynamics("continuous")
             elif name == "overlay":
                 m = OverlayReader()
-            elif name == "lam":
-                m = LatentActionModel("fsq")
-            elif name == "lam_ablation":
-                m = LatentActionModel("vq", spread=False)
-            else:
-                m = ActionDynamics()
+            elif name.startswith("lam"):
+                m = LatentActionModel(**LAM_KINDS.get(name, {}))
+            else:  # dyn_<source>: its first layer's width says how many action dims it was told
+                m = StateDynamics(state["net.0.weight"].shape[1] - 2)
             m.load_state_dict(state)
             models[name] = m.to(device).eval()
     except (KeyError, RuntimeError, ValueError, TypeError) as e:
@@ -95,13 +95,12 @@ def mapping_accuracy(
 
 
 @torch.no_grad()
-def rollout_errors(
-    model: ActionDynamics, frames: torch.Tensor, actions: torch.Tensor, positions, device
-) -> np.ndarray:
-    """Dream S steps from each true start frame under ``actions`` (N, S); dot position error per step (S,)."""
-    start = frames[:, 0].to(device).float() / 255.0  # (N, 3, 64, 64)
-    pred = rollout(model, start, actions.to(device))  # (N, S, 3, 64, 64)
-    pred = pred.permute(0, 1, 3, 4, 2).cpu().numpy()  # (N, S, 64, 64, 3)
-    return np.array(
-        [position_error(pred[:, s], positions[:, s + 1], "dot").mean() for s in range(actions.shape[1])]
-    )
+def dream_errors(model: StateDynamics, positions, actions: torch.Tensor, device) -> tuple:
+    """Dream S steps from each true start position under ``actions`` (N, S, A).
+
+    positions: (N, S+1, 2) the simulator's true positions (the start, then what the dream should reach).
+    Returns (the mean error per step (S,) in px, the dreamt positions (N, S, 2)).
+    """
+    pos = torch.as_tensor(positions).float()
+    pred = dream(model, pos[:, 0].to(device), actions.float().to(device)).cpu()  # (N, S, 2)
+    return (pred - pos[:, 1:]).norm(dim=-1).mean(0).numpy(), pred.numpy()

@@ -1,5 +1,5 @@
-"""The pictures validate.py writes: the LAM's code <-> action table, frame pairs with their inferred
-actions, and the pay-off's dreams beside the truth.
+"""The pictures: train.py's loss curves, and validate.py's LAM code <-> action table, frame pairs with
+their inferred actions, and the pay-off's dreams beside the truth.
 
 Shape key: N trajectories, T frames, K latent-action codes, S rollout steps.
 """
@@ -11,15 +11,22 @@ import numpy as np
 import torch
 
 from data_utils import ACTION_NAMES, add_overlay, locate_object
-from models import perplexity, rollout
+from models import perplexity
+
+TITLES = {
+    "lam": "default LAM (FSQ 3x3, batch-norm, weighted MSE)",
+    "lam_no_norm": "without batch-norm",
+    "lam_vq": "VQ codebook of 8 instead of FSQ",
+    "lam_plain_mse": "plain MSE instead of weighted",
+}
 
 
 def save_confusion(codes: dict, actions: torch.Tensor, models: dict, ckpt: dict, out_dir) -> None:
-    """out_dir/lam_confusion.png: for the LAM (and its ablation), how often each code meets each true action.
+    """out_dir/lam_confusion.png: for the LAM (and its ablations), how often each code meets each true action.
 
-    codes: {"lam": (B,), "lam_ablation": (B,)} code indices of the held-out pairs; actions: (B,) true.
+    codes: {"lam": (B,), "lam_no_norm": (B,), ...} code indices of the held-out pairs; actions: (B,) true.
     """
-    fig, axes = plt.subplots(1, len(codes), figsize=(5.5 * len(codes), 4.5), squeeze=False)
+    fig, axes = plt.subplots(1, len(codes), figsize=(4.6 * len(codes), 4.5), squeeze=False)
     for ax, (name, c) in zip(axes[0], codes.items(), strict=True):
         k = models[name].n_codes
         table = np.zeros((k, len(ACTION_NAMES)), dtype=int)
@@ -41,8 +48,7 @@ def save_confusion(codes: dict, actions: torch.Tensor, models: dict, ckpt: dict,
             names = [f"code {i} -> {ACTION_NAMES[int(a)]}" for i, a in enumerate(ckpt["lam_mapping"])]
         ax.set_yticks(range(k), names, fontsize=8)
         ax.set_xticks(range(len(ACTION_NAMES)), ACTION_NAMES)
-        title = "default LAM (FSQ 3x3, spread, weighted)" if name == "lam" else "ablation (VQ 8, plain MSE)"
-        ax.set_title(f"{title}\nperplexity {perplexity(c, k):.2f} of {k}", fontsize=9)
+        ax.set_title(f"{TITLES.get(name, name)}\nperplexity {perplexity(c, k):.2f} of {k}", fontsize=9)
         ax.set_xlabel("true action (never seen in training)")
     fig.tight_layout()
     fig.savefig(out_dir / "lam_confusion.png", dpi=100)
@@ -94,27 +100,51 @@ def save_pairs(dot: dict, models: dict, ckpt: dict, device, seed: int, out_dir, 
     plt.close(fig)
 
 
-@torch.no_grad()
-def save_rollouts(dot: dict, models: dict, sources, device, out_dir, n_show: int = 2) -> None:
-    """out_dir/payoff_rollouts.png: the simulator's truth, then each pay-off model's 10-step dream, for
-    ``n_show`` held-out trajectories (all dreamt under the true actions from the true start frame)."""
-    rows, names = [], []
-    for i in range(n_show):
-        start = torch.from_numpy(dot["frames"][i : i + 1, 0]).permute(0, 3, 1, 2).float().to(device) / 255
-        acts = torch.from_numpy(dot["actions"][i : i + 1]).to(device)
-        rows.append(dot["frames"][i, 1:] / 255)
-        names.append(f"traj {i}: truth")
-        for s in sources:
-            rows.append(rollout(models[f"dyn_{s}"], start, acts)[0].permute(0, 2, 3, 1).cpu().numpy())
-            names.append(f"{s} labels")
-    steps = rows[0].shape[0]
-    gap = np.ones((64, 3, 3))
-    img = np.concatenate([np.concatenate([x for f in r for x in (f, gap)], axis=1) for r in rows], axis=0)
-    fig, ax = plt.subplots(figsize=(1.0 * steps + 1.5, 0.95 * len(rows) + 0.6))
-    ax.imshow(img, interpolation="nearest")
-    ax.set_yticks(np.arange(len(rows)) * 64 + 32, names, fontsize=8)
-    ax.set_xticks(np.arange(steps) * 67 + 32, [str(s + 1) for s in range(steps)])
-    ax.set_xlabel("dreamt step (same start frame, same true actions)")
+def save_dreams(wall: dict, dreams: dict, labels: dict, out_dir, n_show: int = 3) -> None:
+    """out_dir/payoff_dreams.png: the point mass's true path and each pay-off model's 10-step dream of it.
+
+    wall: held-out data with "frames" (N, T, 64, 64, 3) and "positions" (N, T, 2); dreams: {source: (N, S,
+    2) dreamt positions}, all from the true start under the true pushes; labels: {source: legend text}.
+    """
+    fig, axes = plt.subplots(1, n_show, figsize=(4.2 * n_show, 4.9), squeeze=False)
+    for i, ax in enumerate(axes[0]):
+        ax.imshow(wall["frames"][i, 0], interpolation="nearest")  # the start frame, in pixel coordinates
+        truth = wall["positions"][i]  # (T, 2)
+        ax.plot(truth[:, 0], truth[:, 1], "w.-", lw=2.5, label="truth (simulator)")
+        paths = [truth]
+        for s, path in dreams.items():
+            p = np.concatenate([truth[:1], path[i]])  # (S+1, 2), from the shared start
+            ax.plot(p[:, 0], p[:, 1], ".-", lw=1.3, ms=4, label=labels.get(s, s))
+            paths.append(p)
+        lo, hi = np.concatenate(paths).min(0) - 4, np.concatenate(paths).max(0) + 4  # zoom on the paths
+        side = max(hi - lo) / 2
+        mid = np.clip((lo + hi) / 2, side - 0.5, 63.5 - side)  # stay inside the frame
+        ax.set(xlim=(mid[0] - side, mid[0] + side), ylim=(mid[1] + side, mid[1] - side), xticks=[], yticks=[])
+        ax.set_title(f"held-out trajectory {i}: 10 pushes (zoomed)", fontsize=9)
+    handles, names = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="lower center", ncol=3, fontsize=8)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    fig.savefig(out_dir / "payoff_dreams.png", dpi=100)
+    plt.close(fig)
+
+
+def save_loss_plot(hists: dict, out_dir) -> None:
+    """out_dir/train_loss.png: every stage's loss against step, and the LAM's code perplexity."""
+    fig, axes = plt.subplots(1, 4, figsize=(17, 3.5))
+    groups = {"IDM / overlay (cross-entropy, MSE)": ("idm", "overlay"), "LAM (decoder loss)": ("lam",)}
+    groups["pay-off dynamics (squared px)"] = ("dyn",)
+    for ax, (title, prefixes) in zip(axes, groups.items(), strict=False):
+        for name, h in hists.items():
+            if name.startswith(prefixes):
+                ax.plot(h["step"], h["loss"], label=name)
+        ax.set(title=title, xlabel="step", yscale="log")
+        ax.legend(fontsize=7)
+    for name, h in hists.items():
+        if "perplexity" in h:
+            axes[3].plot(h["step"], h["perplexity"], label=name)
+    axes[3].set(title="LAM code perplexity (1 = collapse)", xlabel="step")
+    axes[3].legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(out_dir / "payoff_rollouts.png", dpi=90)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out_dir / "train_loss.png", dpi=100)
     plt.close(fig)

@@ -9,7 +9,8 @@ Frames are kept as uint8 tensors (N, T, 3, 64, 64) and turned into floats in [0,
     train_overlay    one frame -> the button lit on its controller overlay (labelled trajectories only)
     train_lam        the latent action model on all pairs, no labels
     lam_codes        the LAM's code for every pair; map_codes: code -> action by majority vote
-    train_dynamics   the pay-off's action-conditioned dynamics model on whichever labels it is given
+    name_codes       code -> push (dx, dy): the mean push of its labelled pairs (the point mass)
+    train_state_dynamics  the pay-off's dynamics model of the robot's state, on whichever labels it is given
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from models import ActionDynamics, InverseDynamics, LatentActionModel, OverlayReader, perplexity, weighted_mse
+from models import InverseDynamics, LatentActionModel, OverlayReader, StateDynamics, perplexity, weighted_mse
 
 
 def to_tensor(frames: np.ndarray) -> torch.Tensor:
@@ -177,14 +178,15 @@ def read_overlay(reader: OverlayReader, frames: torch.Tensor, device, batch: int
 
 
 def train_lam(
-    frames, cfg, device, quantizer="fsq", fg_weight=None, spread=True, steps=None
+    frames, cfg, device, quantizer="fsq", fg_weight=None, spread=True, shift=True
 ) -> tuple[LatentActionModel, dict]:
     """Train the latent action model on every pair of every trajectory, without any label.
 
     Loss: the decoder's foreground-weighted MSE on frame_t+1 (weight ``fg_weight``, cfg.fg_weight by
     default; 1 = plain MSE) plus the VQ codebook/commitment loss. ``spread``: batch-normalise the latent
-    before quantising (the remedy against collapse, see lam.py). The history keeps the batch's code
-    perplexity: the collapse monitor (1 = every pair gets the same code). ``steps``: cfg.lam_steps.
+    before quantising (the remedy against collapse, see lam.py). ``shift``: the torus shift augmentation
+    (the dot; the point-mass room has walls in fixed places). The history keeps the batch's code
+    perplexity: the collapse monitor (1 = every pair gets the same code). Trains cfg.lam_steps steps.
     """
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed + 3)
@@ -195,13 +197,14 @@ def train_lam(
 
     def batch_loss(step):
         x0, x1 = batch_pairs(frames, rng.integers(0, n, bs), rng.integers(0, t - 1, bs), device)
-        x0, x1 = roll([x0, x1], rng)
+        if shift:
+            x0, x1 = roll([x0, x1], rng)
         out = model(x0, x1)
         loss = weighted_mse(out["pred"], x1, w) + out["quant_loss"]
         return loss, {"perplexity": perplexity(out["index"], model.n_codes)}
 
     name = f"LAM {quantizer}, fg weight {w:g}, spread {spread}"
-    hist = fit(model, batch_loss, steps or cfg.lam_steps, cfg.lr, name, extra=("perplexity",))
+    hist = fit(model, batch_loss, cfg.lam_steps, cfg.lr, name, extra=("perplexity",))
     return model.eval(), hist
 
 
@@ -226,29 +229,44 @@ def map_codes(codes: torch.Tensor, actions: torch.Tensor, n_codes: int, n_action
     return torch.where(counts.sum(1) > 0, mapping, fallback)
 
 
-def train_dynamics(frames, actions, cfg, device, name: str) -> tuple[ActionDynamics, dict]:
-    """Train the pay-off's dynamics model: frame_t and action_t -> frame_t+1, on *given* labels.
+def name_codes(codes: torch.Tensor, actions: torch.Tensor, n_codes: int) -> torch.Tensor:
+    """Name latent actions with continuous pushes: each code gets the mean push of its labelled pairs; a
+    code none of them used gets the mean of all of them.
+
+    Args: codes (M,) int64 and actions (M, A) float for the M labelled pairs. Returns: (K, A) names.
+    """
+    sums = torch.zeros(n_codes, actions.shape[1]).index_add_(0, codes, actions.float())  # (K, A)
+    counts = torch.bincount(codes, minlength=n_codes)[:, None]  # (K, 1)
+    return torch.where(counts > 0, sums / counts.clamp(min=1), actions.float().mean(0))
+
+
+def snap(actions: torch.Tensor, names: torch.Tensor) -> torch.Tensor:
+    """Each push (..., A) -> the nearest of the K named latent actions (K, A): all a latent-action world
+    model can be told, since it only ever saw those K conditions."""
+    dist = (actions[..., None, :] - names).pow(2).sum(-1)  # (..., K)
+    return names[dist.argmin(-1)]
+
+
+def train_state_dynamics(positions, actions, trajs, cfg, device, name: str) -> tuple[StateDynamics, dict]:
+    """Train the pay-off's dynamics model: (position_t, action_t) -> position_t+1, on *given* labels.
 
     Args:
-        frames: (N, T, 3, 64, 64) uint8. actions: (N, T-1) int64, true or inferred: this is what differs
-            between the pay-off's models; the seed, data, model and steps are the same.
-        cfg: needs dyn_steps, dyn_batch, lr, seed, fg_weight, rollout_steps (an open-loop unroll of that
-            many steps is trained too, so a 10-step dream stays on track).
+        positions: (N, T, 2) float px, the robot's proprioception. actions: (N, T-1, A) float, true or
+            inferred: this is what differs between the pay-off's models (A = 0: no action at all).
+        trajs: the trajectories it may learn from (every one, or only the labelled few).
+        cfg: needs dyn_steps, dyn_batch, lr, seed. The seed, data and steps are the same for every source.
     """
     torch.manual_seed(cfg.seed)
-    rng = np.random.default_rng(cfg.seed + 4)
-    model = ActionDynamics().to(device)
-    n, t, k = frames.shape[0], frames.shape[1], cfg.rollout_steps
+    gen = torch.Generator().manual_seed(cfg.seed + 4)
+    pos = torch.as_tensor(positions)[trajs]  # (n, T, 2)
+    x0, x1 = pos[:, :-1].reshape(-1, 2).to(device), pos[:, 1:].reshape(-1, 2).to(device)  # (n*(T-1), 2)
+    acts = torch.as_tensor(actions)[trajs].reshape(len(x0), -1).float().to(device)  # (n*(T-1), A)
+    model = StateDynamics(acts.shape[1]).to(device)
 
     def batch_loss(step):
-        traj, t0 = rng.integers(0, n, cfg.dyn_batch), rng.integers(0, t - k, cfg.dyn_batch)
-        clip = [frames[traj, t0 + j].to(device).float() / 255.0 for j in range(k + 1)]  # k+1 x (B, 3, 64, 64)
-        clip = roll(clip, rng)
-        x, loss = clip[0], 0.0
-        for j in range(k):  # open loop: the model reads its own prediction
-            x = model(x, actions[traj, t0 + j].to(device))
-            loss = loss + weighted_mse(x, clip[j + 1], cfg.fg_weight) / k
-        return loss, {}
+        i = torch.randint(0, len(x0), (cfg.dyn_batch,), generator=gen).to(device)
+        err = model(x0[i], acts[i]) - x1[i]  # (B, 2) px
+        return err.pow(2).sum(1).mean(), {}
 
-    hist = fit(model, batch_loss, cfg.dyn_steps, cfg.lr, f"dynamics on {name} labels")
+    hist = fit(model, batch_loss, cfg.dyn_steps, cfg.lr, f"dynamics on {name} ({len(x0)} pairs)")
     return model.eval(), hist

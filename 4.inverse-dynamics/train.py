@@ -6,13 +6,14 @@
 Only a small fraction of the training trajectories (5 %) keep their action labels; the rest is treated as
 unlabelled video. Stages:
   1. inverse dynamics models (IDM) on the labelled pairs: the dot (5 actions, classification) at a few
-     label fractions, and the point mass ((dx, dy), regression); the dot IDM then pseudo-labels the rest;
+     label fractions, and the point mass ((dx, dy), regression); each then pseudo-labels the rest;
   2. the overlay reader on the labelled frames of the same dot video with a controller overlay drawn on;
-     it reads the action of every frame, and the overlay is masked out before modelling dynamics;
+     it reads the action of every frame;
   3. the latent action model (LAM) on all dot pairs, no labels; its codes are named with 20 labelled
-     pairs; and the ablation that shows collapse (VQ codebook, plain MSE, no spreading);
-  4. the pay-off: the same dynamics model trained on true labels, IDM pseudo-labels, LAM codes mapped
-     to actions, overlay-read labels (on masked frames), and the collapsed ablation LAM's mapped codes.
+     pairs; and three ablations, each without one of its choices (batch-norm, FSQ, the weighted loss);
+  4. the pay-off, on the point mass: a LAM on its pairs (codes named with the mean push of 20 labelled
+     pairs), then the same learned dynamics model of the robot's position trained on true pushes (all,
+     or only the labelled 5 %), IDM pseudo-labels, named latent actions, and no action at all.
 Writes checkpoints/inverse_dynamics.pt and outputs/train_loss.png (under --out DIR if given).
 """
 
@@ -23,12 +24,12 @@ import dataclasses
 import time
 from dataclasses import dataclass
 
-import matplotlib.pyplot as plt
 import numpy as np
 import stages
 import torch
+from pictures import save_loss_plot
 
-from data_utils import add_overlay, label_split, load_trajectories, mask_overlay
+from data_utils import add_overlay, label_split, load_trajectories
 from utils import (
     OUT_HELP,
     UserError,
@@ -44,6 +45,13 @@ from utils import (
 )
 
 OVERLAY_SEED_OFFSET = 7  # the overlay's jitter uses seed + 7, so it differs from the dot's own randomness
+# The default LAM and the ablations, each changing one of its choices (same data, seed and steps).
+LAM_VARIANTS = {
+    "lam": {"quantizer": "fsq", "spread": True, "weighted": True},
+    "lam_no_norm": {"quantizer": "fsq", "spread": False, "weighted": True},  # no batch-norm before FSQ
+    "lam_vq": {"quantizer": "vq", "spread": True, "weighted": True},  # Genie's VQ codebook instead of FSQ
+    "lam_plain_mse": {"quantizer": "fsq", "spread": True, "weighted": False},  # plain MSE
+}
 
 
 @dataclass
@@ -59,14 +67,12 @@ class TrainConfig:
     overlay_steps: int = 80
     lam_steps: int = 300  # steps of the latent action model
     lam_batch: int = 32
-    ablation: int = 1  # 1: also train the LAM without the remedies (shows collapse); 0: skip
-    lam_ablation_steps: int = 100  # the ablation is compared with the default LAM at the same step
-    dyn_steps: int = 150  # steps per pay-off dynamics model (5 models)
-    dyn_batch: int = 32
-    rollout_steps: int = 1  # the dynamics models are trained on open-loop unrolls of this many steps
+    ablation: int = 1  # 1: also train three LAMs, each without one of the default's choices; 0: skip
+    dyn_steps: int = 3000  # steps per pay-off dynamics model (5 models, small MLPs)
+    dyn_batch: int = 256
     batch_size: int = 64
     lr: float = 3e-3
-    fg_weight: float = 20.0  # bright pixels count this many times more in the LAM and dynamics losses
+    fg_weight: float = 20.0  # bright pixels count this many times more in the LAM decoder's loss
     threads: int = 0  # torch threads; 0: the cores free right now (see utils.choose_threads)
     seed: int = 0
     device: str = "auto"
@@ -79,11 +85,10 @@ QUICK = {
     "idm_steps": 8,
     "overlay_steps": 8,
     "lam_steps": 8,
-    "lam_ablation_steps": 4,
-    "dyn_steps": 4,
+    "dyn_steps": 50,
     "batch_size": 16,
 }
-QUICK |= {"dyn_batch": 8, "lam_batch": 8, "label_fraction": 0.1, "idm_fractions": "0.05"}
+QUICK |= {"dyn_batch": 64, "lam_batch": 8, "label_fraction": 0.1, "idm_fractions": "0.05"}
 
 
 def parse_args(argv=None) -> TrainConfig:
@@ -113,8 +118,8 @@ def parse_args(argv=None) -> TrainConfig:
     )
     if min(steps) < 1 or cfg.n_traj < 2 or cfg.map_labels < 1:
         raise UserError("--*-steps, --batch-size, --dyn-batch, --map-labels must be >= 1 and --n-traj >= 2")
-    if cfg.traj_len < cfg.rollout_steps + 1 or cfg.rollout_steps < 1:
-        raise UserError("--rollout-steps must be >= 1 and --traj-len must exceed it")
+    if cfg.traj_len < 2:
+        raise UserError("--traj-len must be >= 2 (one frame pair)")
     try:
         fractions = [float(f) for f in cfg.idm_fractions.split(",") if f]
     except ValueError:
@@ -139,34 +144,12 @@ def with_true_labels(labels: torch.Tensor, actions: torch.Tensor, labelled: np.n
     return out
 
 
-def save_loss_plot(hists: dict, out_dir) -> None:
-    """out_dir/train_loss.png: every stage's loss against step, and the LAM's code perplexity."""
-    fig, axes = plt.subplots(1, 4, figsize=(17, 3.5))
-    groups = {"IDM / overlay (cross-entropy, MSE)": ("idm", "overlay"), "LAM (weighted MSE)": ("lam",)}
-    groups["pay-off dynamics (weighted MSE)"] = ("dyn",)
-    for ax, (title, prefixes) in zip(axes, groups.items(), strict=False):
-        for name, h in hists.items():
-            if name.startswith(prefixes):
-                ax.plot(h["step"], h["loss"], label=name)
-        ax.set(title=title, xlabel="step", yscale="log")
-        ax.legend(fontsize=7)
-    for name, h in hists.items():
-        if "perplexity" in h:
-            axes[3].plot(h["step"], h["perplexity"], label=name)
-    axes[3].set(title="LAM code perplexity (1 = collapse)", xlabel="step")
-    axes[3].legend(fontsize=7)
-    fig.tight_layout()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_dir / "train_loss.png", dpi=100)
-    plt.close(fig)
-
-
 def stage_idm(cfg: TrainConfig, frames, actions, wall: dict, labelled: np.ndarray, device) -> tuple:
     """Stage 1, inverse dynamics (VPT): a few labelled pairs -> an IDM -> labels for every pair.
 
     Trains the dot's IDM (frames (N, T, 3, 64, 64) uint8, actions (N, T-1)) on each label fraction and
-    the point mass's on ``labelled``. Returns (idm_labels (N, T-1) int64 from the main fraction's IDM,
-    hists, states).
+    the point mass's on ``labelled``. Returns ({"dot": (N, T-1) int64 from the main fraction's IDM,
+    "wall": (N, T-1, 2) float}, hists, states).
     """
     hists, states = {}, {}
     for frac in fractions(cfg):
@@ -175,60 +158,98 @@ def stage_idm(cfg: TrainConfig, frames, actions, wall: dict, labelled: np.ndarra
         states[f"idm_dot@{frac:g}"] = idm.state_dict()
         if frac == cfg.label_fraction:
             main_idm = idm
-    wall_f, wall_a = stages.to_tensor(wall["frames"]), torch.from_numpy(wall["actions"])
-    idm_wall, hists["idm wall"] = stages.train_idm("continuous", wall_f, wall_a, labelled, cfg, device)
+    wall_a = torch.from_numpy(wall["actions"])
+    idm_wall, hists["idm wall"] = stages.train_idm("continuous", wall["f"], wall_a, labelled, cfg, device)
     states["idm_wall"] = idm_wall.state_dict()
-    return stages.pseudo_label(main_idm, frames, device), hists, states
+    labels = {"dot": stages.pseudo_label(main_idm, frames, device)}
+    labels["wall"] = stages.pseudo_label(idm_wall, wall["f"], device)
+    return labels, hists, states
 
 
 def stage_overlay(cfg: TrainConfig, dot: dict, labelled: np.ndarray, device) -> tuple:
-    """Stage 2, the controller overlay: read the action off the frame, then mask the overlay out.
+    """Stage 2, the controller overlay: read the action off the frame.
 
-    Returns (read (N, T-1) int64: the action read at frame t, masked (N, T, 3, 64, 64) uint8 frames
-    without the overlay, hists, states).
+    Returns (read (N, T-1) int64: the action read at frame t, hists, states).
     """
     hud, shown = add_overlay(dot["frames"], dot["actions"], seed=cfg.seed + OVERLAY_SEED_OFFSET)
     hud_t, shown_t = stages.to_tensor(hud), torch.from_numpy(shown)
     reader, hist = stages.train_overlay(hud_t, shown_t, labelled, cfg, device)
     read = stages.read_overlay(reader, hud_t, device)[:, :-1]  # frame t shows a_t: (N, T-1)
-    masked = stages.to_tensor(mask_overlay(hud))  # what the dynamics model may see
-    return read, masked, {"overlay reader": hist}, {"overlay": reader.state_dict()}
+    return read, {"overlay reader": hist}, {"overlay": reader.state_dict()}
+
+
+def naming_pairs(cfg: TrainConfig, labelled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The ``cfg.map_labels`` labelled pairs that name the latent actions: (trajectory, t) indices (M,)."""
+    rng = np.random.default_rng(cfg.seed + 5)
+    pick = rng.choice(len(labelled) * (cfg.traj_len - 1), size=cfg.map_labels, replace=False)
+    return labelled[pick // (cfg.traj_len - 1)], pick % (cfg.traj_len - 1)
 
 
 def stage_lam(cfg: TrainConfig, frames: torch.Tensor, actions: torch.Tensor, labelled, device) -> tuple:
     """Stage 3, latent actions (Genie): no labels at all; ``cfg.map_labels`` labelled pairs name the codes.
 
-    Trains the default LAM (and the collapse ablation with ``cfg.ablation``). Returns (labels: {name:
-    (N, T-1) int64 named codes}, the default LAM's code -> action mapping (K,), hists, states).
+    Trains the default LAM and, with ``cfg.ablation``, one LAM per row of LAM_VARIANTS (each changes one
+    choice). Returns (labels: {name: (N, T-1) int64 named codes}, {name: mapping (K,)}, hists, states).
     """
-    lam, hist = stages.train_lam(frames, cfg, device, "fsq")
-    hists, states, models = {"lam fsq (default)": hist}, {"lam": lam.state_dict()}, {"lam": lam}
-    if cfg.ablation:
-        naive, hists["lam vq, plain MSE (ablation)"] = stages.train_lam(
-            frames, cfg, device, "vq", fg_weight=1.0, spread=False, steps=cfg.lam_ablation_steps
-        )
-        states["lam_ablation"], models["lam_ablation"] = naive.state_dict(), naive
-    rng = np.random.default_rng(cfg.seed + 5)
-    pick = rng.choice(len(labelled) * (cfg.traj_len - 1), size=cfg.map_labels, replace=False)
-    traj, step = labelled[pick // (cfg.traj_len - 1)], pick % (cfg.traj_len - 1)  # the labelled pairs
-    labels, mappings = {}, {}
-    for name, model in models.items():
+    traj, step = naming_pairs(cfg, labelled)
+    labels, mappings, hists, states = {}, {}, {}, {}
+    for name, v in LAM_VARIANTS.items() if cfg.ablation else [("lam", LAM_VARIANTS["lam"])]:
+        w = cfg.fg_weight if v["weighted"] else 1.0
+        model, hists[name] = stages.train_lam(frames, cfg, device, v["quantizer"], w, v["spread"])
+        states[name] = model.state_dict()
         codes = stages.lam_codes(model, frames, device)  # (N, T-1)
         mappings[name] = stages.map_codes(codes[traj, step], actions[traj, step], model.n_codes)  # (K,)
         labels[name] = mappings[name][codes]  # (N, T-1)
-    return labels, mappings["lam"], hists, states
+    return labels, mappings, hists, states
 
 
-def stage_payoff(cfg: TrainConfig, sources: dict, device) -> tuple[dict, dict]:
-    """Stage 4, the pay-off: the same dynamics model trained on each source of labels, same steps.
+def stage_payoff(cfg: TrainConfig, wall: dict, idm_labels: torch.Tensor, labelled, device) -> tuple:
+    """Stage 4, the pay-off on the point mass: does the source of the labels matter to a world model?
 
-    sources: {name: (frames (N, T, 3, 64, 64) uint8, actions (N, T-1) int64)}. Returns (hists, states).
+    A LAM learns latent actions from the point mass's pairs (no labels; no torus shift: the room has
+    walls), and 20 labelled pairs name each code with their mean push. Then the same dynamics model of
+    the robot's position, same seed and steps, is trained on each source of pushes. idm_labels: (N, T-1, 2).
+    Returns (the codes' names (K, 2), hists, states).
     """
-    hists, states = {}, {}
-    for name, (f, a) in sources.items():
-        model, hists[f"dyn {name}"] = stages.train_dynamics(f, a, cfg, device, name)
+    actions = torch.from_numpy(wall["actions"])  # (N, T-1, 2)
+    lam, hist = stages.train_lam(wall["f"], cfg, device, shift=False)
+    hists, states = {"lam wall": hist}, {"lam_wall": lam.state_dict()}
+    codes = stages.lam_codes(lam, wall["f"], device)  # (N, T-1)
+    traj, step = naming_pairs(cfg, labelled)
+    names = stages.name_codes(codes[traj, step], actions[traj, step], lam.n_codes)  # (K, 2)
+    every = np.arange(cfg.n_traj)
+    sources = {  # name: (trajectories it learns from, pushes (N, T-1, A))
+        "true": (every, actions),
+        "true_labelled_only": (labelled, actions),  # only the 5 % that kept their labels
+        "idm": (every, with_true_labels(idm_labels, actions, labelled)),
+        "lam": (every, names[codes]),  # only the map_labels labelled pairs were used
+        "none": (every, actions[..., :0]),  # A = 0: the model is told nothing
+    }
+    for name, (trajs, acts) in sources.items():
+        model, hists[f"dyn {name}"] = stages.train_state_dynamics(
+            wall["positions"], acts, trajs, cfg, device, name
+        )
         states[f"dyn_{name}"] = model.state_dict()
-    return hists, states
+    return names, hists, states
+
+
+def label_quality(dot, wall, labels: dict, labelled: np.ndarray) -> dict:
+    """How good each source's labels are on the trajectories whose labels we pretended to lose.
+
+    labels: {name: (N, T-1) int64 dot labels or (N, T-1, 2) float point-mass pushes, ``wall_`` prefixed}.
+    Returns {name: accuracy (dot) or mean absolute error (point mass)} and the number of labelled ones.
+    """
+    rest = np.setdiff1d(np.arange(len(dot["actions"])), labelled)
+    info = {"labelled_trajectories": len(labelled)}
+    for name, lab in labels.items():
+        if name.startswith("wall_"):
+            err = (lab[rest] - torch.from_numpy(wall["actions"][rest])).abs().mean().item()
+            info[f"{name}_mae_unlabelled"] = err
+        else:
+            info[f"{name}_acc_unlabelled"] = (
+                (lab[rest] == torch.from_numpy(dot["actions"][rest])).float().mean().item()
+            )
+    return info
 
 
 def main(argv=None) -> None:
@@ -243,36 +264,29 @@ def main(argv=None) -> None:
     wall = load_trajectories("wall", cfg.n_traj, cfg.traj_len, seed=cfg.seed, data_dir=root / "data")
     t_start = time.time()
     frames, actions = stages.to_tensor(dot["frames"]), torch.from_numpy(dot["actions"])  # (N, T, 3, 64, 64)
+    wall["f"] = stages.to_tensor(wall["frames"])
     labelled = label_split(cfg.n_traj, cfg.label_fraction, cfg.seed)
-    unlabelled = np.setdiff1d(np.arange(cfg.n_traj), labelled)
 
     idm_labels, hists, states = stage_idm(cfg, frames, actions, wall, labelled, device)
-    read, masked, h, s = stage_overlay(cfg, dot, labelled, device)
+    read, h, s = stage_overlay(cfg, dot, labelled, device)
     hists, states = hists | h, states | s
-    lam_labels, lam_mapping, h, s = stage_lam(cfg, frames, actions, labelled, device)
+    lam_labels, mappings, h, s = stage_lam(cfg, frames, actions, labelled, device)
     hists, states = hists | h, states | s
-    sources = {
-        "true": (frames, actions),
-        "idm": (frames, with_true_labels(idm_labels, actions, labelled)),
-        "lam": (frames, lam_labels["lam"]),  # only the map_labels labelled pairs were used
-        "overlay": (masked, with_true_labels(read, actions, labelled)),
-    } | ({"lam_ablation": (frames, lam_labels["lam_ablation"])} if cfg.ablation else {})
-    h, s = stage_payoff(cfg, sources, device)
+    names, h, s = stage_payoff(cfg, wall, idm_labels["wall"], labelled, device)
     hists, states = hists | h, states | s
     seconds = time.time() - t_start
 
-    def right(labels):  # accuracy of inferred labels on the pairs whose labels we pretended to lose
-        return (labels[unlabelled] == actions[unlabelled]).float().mean().item()
-
-    info = {"labelled_trajectories": len(labelled), "idm_pseudo_label_acc_unlabelled": right(idm_labels)}
-    info["overlay_read_acc_unlabelled"] = right(read)
-    info |= {f"{name}_mapped_acc_unlabelled": right(labels) for name, labels in lam_labels.items()}
+    quality = {"idm_pseudo_label": idm_labels["dot"], "overlay_read": read}
+    quality |= {f"{k}_mapped": v for k, v in lam_labels.items()}
+    quality["wall_idm_pseudo_label"] = idm_labels["wall"]
+    info = label_quality(dot, wall, quality, labelled)
     ckpt = {
         "model": "inverse-dynamics",
         "config": dataclasses.asdict(cfg)
-        | {"fractions": fractions(cfg), "trained": list(states), "sources": list(sources)},
+        | {"fractions": fractions(cfg), "trained": list(states), "lam_variants": list(mappings)},
         "states": states,
-        "lam_mapping": lam_mapping,
+        "lam_mapping": mappings["lam"],
+        "wall_lam_names": names,
         "info": info,
         "train_seconds": seconds,
         "seconds": {k: h["seconds"] for k, h in hists.items()},

@@ -1,11 +1,10 @@
-"""A small action-conditioned dynamics model in pixel space: frame_t and a condition -> frame_t+1.
+"""The latent action model's decoder: frame_t and a condition -> frame_t+1, in pixel space.
 
-Shape key: see trunk.py. V the condition vector's width (5 for a one-hot action, D for a latent action),
-k the advection kernel's side (7).
+Shape key: see trunk.py. V the condition vector's width (D for a latent action), k the advection
+kernel's side (7).
 
-Chapter 3 predicted FSQ tokens with a local space-time transformer; here the pay-off compares *where the
-labels come from*, so the model must be cheap enough to train four times in the budget, and its 10-step
-dreams must not fade. It has two paths:
+Chapter 3 predicted FSQ tokens with a local space-time transformer; the LAM's decoder must be cheap
+enough to train beside the encoder in a few minutes and must make the code matter. It has two paths:
 
     advection  condition --MLP--> softmax kernel (k x k) --conv over frame_t--> frame_t with its pixels moved
     refinement frame_t --pixel-unshuffle--> (48, 16, 16) --[conv3x3 -> norm -> FiLM(c) -> SiLU] x L--> change
@@ -15,8 +14,7 @@ Interaction through Video Prediction"): the action does not paint the next frame
 go. A softmax kernel sums to 1, so brightness is conserved and a dot cannot fade away over a long dream;
 a learned delta at offset (2, 0) is an exact 2-px move. The refinement path (chapter 3's locality and
 FiLM, at 4x4-pixel cells) adds what moving pixels cannot explain; its output starts at zero. Padding is
-circular: the dot's world is a torus. The same network is the latent action model's decoder (lam.py),
-conditioned on a latent code instead of a labelled action.
+circular: the dot's world is a torus. The latent action model (lam.py) conditions it on its code.
 """
 
 from __future__ import annotations
@@ -87,41 +85,6 @@ class ConvDynamics(nn.Module):
             gamma, beta = gammas_betas[2 * i][:, :, None, None], gammas_betas[2 * i + 1][:, :, None, None]
             h = h + F.silu(norm(c(h)) * (1 + gamma) + beta)  # residual, modulated by the condition
         return moved + F.pixel_shuffle(self.out(h), 4)  # (B, 3, 64, 64)
-
-
-class ActionDynamics(nn.Module):
-    """ConvDynamics told a discrete action (B,) int64 in [0, n_actions) as a one-hot condition.
-
-    By default advection only (``depth`` 0): with the refinement path a pilot reached a 1-step error of
-    0.02 px but drifted to 3.3 px after 10 dreamt steps; advection alone learned exact moves (see README).
-    """
-
-    def __init__(self, n_actions: int = 5, width: int = 32, depth: int = 0, **kw):
-        super().__init__()
-        self.n_actions = n_actions
-        self.net = ConvDynamics(n_actions, width, depth, **kw)
-
-    def forward(self, x: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        """x: (B, 3, 64, 64), action: (B,) int64 -> predicted next frame (B, 3, 64, 64)."""
-        n = self.n_actions
-        if not isinstance(action, torch.Tensor) or action.dtype.is_floating_point or action.dim() != 1:
-            raise ValueError(f"action must be an integer tensor of shape (B,) with values in [0, {n})")
-        if action.numel() and (action.min() < 0 or action.max() >= n):
-            raise ValueError(f"action must be in [0, {n}), found {int(action.min())}..{int(action.max())}")
-        return self.net(x, F.one_hot(action.long(), n).float())
-
-
-@torch.no_grad()
-def rollout(model: ActionDynamics, start: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-    """Open loop: start (B, 3, 64, 64) and actions (B, S) int64 -> predicted frames (B, S, 3, 64, 64).
-
-    Each prediction is clamped to [0, 1] (a valid image) and fed back as the next input.
-    """
-    x, out = start, []
-    for k in range(actions.shape[1]):
-        x = model(x, actions[:, k]).clamp(0, 1)
-        out.append(x)
-    return torch.stack(out, dim=1)
 
 
 def weighted_mse(pred: torch.Tensor, target: torch.Tensor, fg_weight: float) -> torch.Tensor:
