@@ -50,7 +50,8 @@ class ActingMixin:
         idx = torch.cat([past[None].expand(k, -1), torch.arange(k)[:, None]], dim=1)  # (K, H)
         z_next = pred(z, self.table[idx].to(self.device))
         last = frames[-1:].to(self.device).expand(k, -1, -1, -1)  # (K, 3, S, S)
-        pf = decode_prediction(self.codec, z_next, z[:, -1], last)  # (K, 3, S, S)
+        base = self.codec.decode(z[:1, -1]).expand(k, -1, -1, -1)  # D(z_t), the same for every action
+        pf = decode_prediction(self.codec, z_next, z[:, -1], last, base=base)  # (K, 3, S, S)
         probs = pred.classifier(pf - frames[-1].to(self.device)).softmax(dim=-1)
         entropy = -(probs * probs.clamp_min(1e-12).log()).sum(dim=-1)
         return pf.clamp(0, 1).cpu(), entropy.cpu()  # a pixel outside [0, 1] is wrong for certain

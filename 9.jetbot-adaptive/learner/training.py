@@ -14,10 +14,9 @@ from .replay_buffer import rng_choice
 from models import decode_prediction, explained_variance, patchify, predictor_losses
 
 
-def grad_norm(params) -> float:
-    """L2 norm of all gradients of ``params`` (0 when none)."""
-    norms = [p.grad.detach().norm() for p in params if p.grad is not None]
-    return float(torch.stack(norms).norm()) if norms else 0.0
+def clip_and_norm(module: torch.nn.Module, max_norm: float) -> float:
+    """Clip the gradients of ``module`` to L2 norm ``max_norm``; return their norm before clipping."""
+    return float(torch.nn.utils.clip_grad_norm_(module.parameters(), max_norm))
 
 
 class TrainingMixin:
@@ -61,8 +60,7 @@ class TrainingMixin:
         loss, recon, info = self.codec.reconstruction_loss(x)
         self.ae_opt.zero_grad(set_to_none=True)
         loss.backward()
-        gn = grad_norm(self.codec.parameters())
-        torch.nn.utils.clip_grad_norm_(self.codec.parameters(), self.cfg.GRAD_CLIP)
+        gn = clip_and_norm(self.codec, self.cfg.GRAD_CLIP)
         self.ae_opt.step()
         self.ae_steps += 1
         return {
@@ -91,10 +89,9 @@ class TrainingMixin:
             z_last, base = self.codec.encode(f[:, h - 1]), None
         else:
             z_last = info["tokens"]
-        with torch.no_grad():
-            z_old = self.codec.encode(f[:, : h - 1].flatten(0, 1))
-            z_old = z_old.view(bsz, h - 1, *z_old.shape[1:])  # (B, H-1, N, D)
-            z_tgt = self.codec.encode(f[:, h])  # (B, N, D)
+        with torch.no_grad():  # the older history frames and the target, in one batch: (B * H, N, D)
+            z_rest = self.codec.encode(f[:, [*range(h - 1), h]].flatten(0, 1)).view(bsz, h, *z_last.shape[1:])
+            z_old, z_tgt = z_rest[:, : h - 1], z_rest[:, h - 1]  # (B, H-1, N, D) and (B, N, D)
         # the encoder hears the predictor, scaled down: reconstruction stays in charge
         s = cfg.ENCODER_PRED_GRAD_SCALE
         z_last = z_last.detach() + s * (z_last - z_last.detach())  # same value, gradient x s
@@ -125,11 +122,9 @@ class TrainingMixin:
         opt.zero_grad(set_to_none=True)
         self.ae_opt.zero_grad(set_to_none=True)
         total.backward()
-        out = {"grad_norm/predictor": grad_norm(pred.parameters())}
-        torch.nn.utils.clip_grad_norm_(pred.parameters(), cfg.GRAD_CLIP)
+        out = {"grad_norm/predictor": clip_and_norm(pred, cfg.GRAD_CLIP)}
         opt.step()
-        out["grad_norm/autoencoder"] = grad_norm(self.codec.parameters())
-        torch.nn.utils.clip_grad_norm_(self.codec.parameters(), cfg.GRAD_CLIP)
+        out["grad_norm/autoencoder"] = clip_and_norm(self.codec, cfg.GRAD_CLIP)
         self.ae_opt.step()
         self.ae_steps += 1
         out.update({"ae_train_loss": float(recon_loss.detach()), "mask_ratio": info["mask_ratio"]})
