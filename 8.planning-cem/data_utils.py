@@ -311,14 +311,38 @@ def save_dataset(ds, path: Path) -> None:
 
 
 def column(ds, name: str) -> np.ndarray:
-    """One column of a ``datasets.Dataset`` as a numpy array of the dtype it is stored in (chapter 7's).
+    """One column of a ``datasets.Dataset`` as one numpy array, in the dtype and shape it is stored in.
 
-    Without the dtype, datasets' numpy format widens every integer to int64: uint8 frames would take 8x
-    the memory."""
-    feature = ds.features[name]
-    while hasattr(feature, "feature"):  # Sequence(Value(...)) -> Value(...)
-        feature = feature.feature
-    return ds.select_columns([name]).with_format("numpy", dtype=np.dtype(feature.dtype))[:][name]
+    Read as Arrow (``with_format("arrow")``), one array per record batch: the values under an
+    ``Array2D``-``Array5D`` or fixed-length ``Sequence`` lie in one flat buffer, which numpy views without
+    a copy, and one ``np.concatenate`` joins the batches. ``with_format("numpy")`` gives the same array but
+    builds a numpy array per row first (and widens integers to int64 unless told the dtype); columns whose
+    rows differ in shape still go that way.
+
+    Chapter 1's (1.video-encoder-decoder/data_utils.py), copied so this chapter stands alone.
+
+    Args:
+        ds: a dataset (e.g. from ``load_from_disk``); name: one of its columns.
+    Returns:
+        (len(ds), *row shape) array, e.g. frames (N, T, H, W, 3) uint8, in RAM (not a view of the file).
+    """
+    import pyarrow as pa
+
+    feature, shape = ds.features[name], ()
+    while hasattr(feature, "feature"):  # Sequence(Value(...), length=k) -> Value(...)
+        shape, feature = shape + (feature.length,), feature.feature
+    shape += tuple(getattr(feature, "shape", ()))  # Array2D-5D: the shape of one row
+    dtype = np.dtype(feature.dtype)
+    chunks = ds.with_format("arrow")[name].chunks  # one Arrow array per record batch, memory-mapped
+    if any(d is None or d < 0 for d in shape) or any(c.null_count for c in chunks):
+        return ds.select_columns([name]).with_format("numpy", dtype=dtype)[:][name]  # ragged: per row
+    parts = []
+    for values in chunks:
+        values = values.storage if isinstance(values, pa.ExtensionArray) else values
+        while pa.types.is_list(values.type) or pa.types.is_fixed_size_list(values.type):
+            values = values.flatten()  # the values of the lists, without their offsets: no copy
+        parts.append(values.to_numpy(zero_copy_only=False))  # a view, except for bool
+    return np.concatenate(parts or [np.empty(0, dtype)]).astype(dtype, copy=False).reshape(len(ds), *shape)
 
 
 def load_trajectories(
