@@ -356,14 +356,47 @@ def save_dataset(ds, path: Path) -> None:
     tmp.replace(path)
 
 
+def column(ds, name: str) -> np.ndarray:
+    """One column of a ``datasets.Dataset`` as one numpy array, in the dtype and shape it is stored in.
+
+    Read as Arrow (``with_format("arrow")``), one array per record batch: the values under an
+    ``Array2D``-``Array5D`` or fixed-length ``Sequence`` lie in one flat buffer, which numpy views without
+    a copy, and one ``np.concatenate`` joins the batches. ``with_format("numpy")`` gives the same array but
+    builds a numpy array per row first (and widens integers to int64 unless told the dtype); columns whose
+    rows differ in shape still go that way.
+
+    Args:
+        ds: a dataset (e.g. from ``load_from_disk``); name: one of its columns.
+    Returns:
+        (len(ds), *row shape) array, e.g. frames (N, T, H, W, 3) uint8, in RAM (not a view of the file).
+    """
+    import pyarrow as pa
+
+    feature, shape = ds.features[name], ()
+    while hasattr(feature, "feature"):  # Sequence(Value(...), length=k) -> Value(...)
+        shape, feature = shape + (feature.length,), feature.feature
+    shape += tuple(getattr(feature, "shape", ()))  # Array2D-5D: the shape of one row
+    dtype = np.dtype(feature.dtype)
+    chunks = ds.with_format("arrow")[name].chunks  # one Arrow array per record batch, memory-mapped
+    if any(d is None or d < 0 for d in shape) or any(c.null_count for c in chunks):
+        return ds.select_columns([name]).with_format("numpy", dtype=dtype)[:][name]  # ragged: per row
+    parts = []
+    for values in chunks:
+        values = values.storage if isinstance(values, pa.ExtensionArray) else values
+        while pa.types.is_list(values.type) or pa.types.is_fixed_size_list(values.type):
+            values = values.flatten()  # the values of the lists, without their offsets: no copy
+        parts.append(values.to_numpy(zero_copy_only=False))  # a view, except for bool
+    return np.concatenate(parts or [np.empty(0, dtype)]).astype(dtype, copy=False).reshape(len(ds), *shape)
+
+
 def load_frames(n_per_world: int, seed: int, size: int = 64, data_dir: Path = DATA_DIR, quiet: bool = False):
     """The chapter-1 frame mix as a Hugging Face ``datasets.Dataset``: simulated once (``make_frames``),
     saved with ``save_to_disk`` under ``data_dir`` in a folder named by its parameters, and loaded
     (memory-mapped Arrow, nothing copied into RAM yet) with ``load_from_disk`` afterwards.
 
     Returns:
-        a Dataset with columns frames (size, size, 3) uint8 and world int64 (``frame_features``); read it
-        with ``ds.with_format("torch")`` or ``"numpy"``, see ``as_arrays``.
+        a Dataset with columns frames (size, size, 3) uint8 and world int64 (``frame_features``); read a
+        whole column with ``column`` (numpy, see ``as_arrays``), or rows with ``ds.with_format("torch")``.
     """
     import datasets
 
@@ -377,14 +410,9 @@ def load_frames(n_per_world: int, seed: int, size: int = 64, data_dir: Path = DA
 
 
 def as_arrays(ds) -> dict:
-    """A frame dataset as numpy: {"frames": (N, H, W, 3) uint8, "world": (N,) int64}.
-
-    ``dtype=np.uint8`` keeps the frames in uint8 (the numpy format would otherwise widen every integer
-    to int64, eight times the memory)."""
-    return {
-        "frames": ds.select_columns(["frames"]).with_format("numpy", dtype=np.uint8)[:]["frames"],
-        "world": ds.select_columns(["world"]).with_format("numpy")[:]["world"],
-    }
+    """A frame dataset as numpy: {"frames": (N, H, W, 3) uint8, "world": (N,) int64}, each read whole by
+    ``column``."""
+    return {"frames": column(ds, "frames"), "world": column(ds, "world")}
 
 
 def locate_object(frames: np.ndarray, world: str) -> tuple[np.ndarray, np.ndarray]:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
+import data_utils
 from data_utils import (
     WORLDS,
     BouncingBalls,
@@ -152,3 +153,34 @@ def test_locator_finds_a_subpixel_dot_and_flags_a_vanished_one():
     assert found[0] and np.abs(torus_offset).max() < 0.05
     err, vanished = centroid_error(np.zeros((1, 64, 64, 3), np.float32), frame, "dot")
     assert vanished[0] and err[0] > 20  # an erased dot is an error, not a skipped frame
+
+
+def test_column_reads_what_datasets_numpy_format_reads():
+    """``data_utils.column`` reads the Arrow buffers itself; it must give what ``with_format("numpy")``
+    gives: across several record batches, after a ``select`` (an indices mapping), and row by row for a
+    column whose rows differ in length."""
+    import datasets
+
+    frames = np.random.default_rng(0).integers(0, 256, (5, 2, 4, 4, 3), dtype=np.uint8)
+    ragged = [[1], [2, 3], [], [4], [5, 6, 7]]
+    features = datasets.Features(
+        {
+            "frames": datasets.Array4D((2, 4, 4, 3), "uint8"),
+            "pair": datasets.Sequence(datasets.Value("float32"), length=2),
+            "ragged": datasets.Sequence(datasets.Value("int64")),
+        }
+    )
+    rows = {"frames": frames, "pair": frames[:, 0, 0, :2, 0].astype(np.float32), "ragged": ragged}
+    ds = datasets.concatenate_datasets(  # three record batches, as the chunked caches are written
+        [
+            datasets.Dataset.from_dict({k: v[i : i + 2] for k, v in rows.items()}, features=features)
+            for i in (0, 2, 4)
+        ]
+    )
+    assert ds.with_format("arrow")["frames"].num_chunks == 3
+    for name, dtype in (("frames", np.uint8), ("pair", np.float32)):
+        got, want = data_utils.column(ds, name), ds.with_format("numpy", dtype=dtype)[:][name]
+        assert got.dtype == want.dtype == dtype and got.shape == want.shape and np.array_equal(got, want)
+    assert np.array_equal(data_utils.column(ds, "frames"), frames)
+    assert np.array_equal(data_utils.column(ds.select([4, 0]), "frames"), frames[[4, 0]])
+    assert [list(r) for r in data_utils.column(ds, "ragged")] == ragged
