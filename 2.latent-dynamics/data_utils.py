@@ -166,6 +166,41 @@ def save_dataset(ds, path: Path) -> None:
     tmp.replace(path)
 
 
+def column(ds, name: str) -> np.ndarray:
+    """One column of a ``datasets.Dataset`` as one numpy array, in the dtype and shape it is stored in.
+
+    Read as Arrow (``with_format("arrow")``), one array per record batch: the values under an
+    ``Array2D``-``Array5D`` or fixed-length ``Sequence`` lie in one flat buffer, which numpy views without
+    a copy, and one ``np.concatenate`` joins the batches. ``with_format("numpy")`` gives the same array but
+    builds a numpy array per row first (and widens integers to int64 unless told the dtype); columns whose
+    rows differ in shape still go that way.
+
+    Chapter 1's (1.video-encoder-decoder/data_utils.py), copied so this chapter stands alone.
+
+    Args:
+        ds: a dataset (e.g. from ``load_from_disk``); name: one of its columns.
+    Returns:
+        (len(ds), *row shape) array, e.g. frames (N, T, H, W, 3) uint8, in RAM (not a view of the file).
+    """
+    import pyarrow as pa
+
+    feature, shape = ds.features[name], ()
+    while hasattr(feature, "feature"):  # Sequence(Value(...), length=k) -> Value(...)
+        shape, feature = shape + (feature.length,), feature.feature
+    shape += tuple(getattr(feature, "shape", ()))  # Array2D-5D: the shape of one row
+    dtype = np.dtype(feature.dtype)
+    chunks = ds.with_format("arrow")[name].chunks  # one Arrow array per record batch, memory-mapped
+    if any(d is None or d < 0 for d in shape) or any(c.null_count for c in chunks):
+        return ds.select_columns([name]).with_format("numpy", dtype=dtype)[:][name]  # ragged: per row
+    parts = []
+    for values in chunks:
+        values = values.storage if isinstance(values, pa.ExtensionArray) else values
+        while pa.types.is_list(values.type) or pa.types.is_fixed_size_list(values.type):
+            values = values.flatten()  # the values of the lists, without their offsets: no copy
+        parts.append(values.to_numpy(zero_copy_only=False))  # a view, except for bool
+    return np.concatenate(parts or [np.empty(0, dtype)]).astype(dtype, copy=False).reshape(len(ds), *shape)
+
+
 def load_videos(n: int, length: int, seed: int, quiet: bool = False, data_dir: Path | None = None):
     """``make_videos`` as a Hugging Face ``datasets.Dataset``: simulated once per (n, length, seed), saved
     with ``save_to_disk`` under ``data_dir`` (default: data/) in a folder named by its parameters, and
@@ -173,7 +208,7 @@ def load_videos(n: int, length: int, seed: int, quiet: bool = False, data_dir: P
 
     Returns:
         a Dataset of n rows, columns frames (length, 64, 64, 3) uint8 and source int64 (``video_features``);
-        read the frames with ``video_array`` (numpy) or ``with_format("torch", dtype=torch.uint8)``.
+        read all frames with ``video_array`` (numpy), or rows with ``ds.with_format("torch")``.
     """
     import datasets
 
@@ -188,10 +223,8 @@ def load_videos(n: int, length: int, seed: int, quiet: bool = False, data_dir: P
 
 
 def video_array(ds) -> np.ndarray:
-    """The ``frames`` column of a video dataset as one numpy array (N, T, 64, 64, 3) uint8.
-
-    ``dtype=np.uint8``: without it the numpy format widens every integer to int64, 8x the memory."""
-    return ds.select_columns(["frames"]).with_format("numpy", dtype=np.uint8)[:]["frames"]
+    """The ``frames`` column of a video dataset as one numpy array (N, T, 64, 64, 3) uint8 (``column``)."""
+    return column(ds, "frames")
 
 
 def locate_balls(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

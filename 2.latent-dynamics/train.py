@@ -32,7 +32,7 @@ import torch
 from losses import LEVELS, noisy_context, pixel_loss, rollout_loss
 from tqdm import tqdm
 
-from data_utils import load_videos
+from data_utils import load_videos, video_array
 from models import (
     FSQAutoencoder,
     LatentDynamics,
@@ -252,16 +252,15 @@ def save_loss_plot(hists: dict, out_dir: Path) -> None:
 
 
 def load_training_videos(cfg: TrainConfig, data_dir: Path) -> torch.Tensor:
-    """The training videos as one uint8 tensor (N, T, 64, 64, 3), read from the cached Hugging Face
-    dataset (simulated balls, or clips of your own video with --data) through ``with_format("torch")``."""
+    """The training videos as one uint8 tensor (N, T, 64, 64, 3), read whole from the cached Hugging Face
+    dataset (simulated balls, or clips of your own video with --data) by ``data_utils.video_array``."""
     if cfg.data:
         from video_folder import load_video_folder  # OpenCV is only needed for your own video
 
         ds = load_video_folder(cfg.data, cfg.video_len, data_dir=data_dir)["train"]
     else:
         ds = load_videos(cfg.n_videos, cfg.video_len, seed=cfg.seed, data_dir=data_dir)
-    # dtype=uint8: without it the torch format widens every integer to int64, 8x the memory
-    return ds.select_columns(["frames"]).with_format("torch", dtype=torch.uint8)[:]["frames"]
+    return torch.from_numpy(video_array(ds))  # one copy of the Arrow buffers (NOTES.md: the data layer)
 
 
 def main(argv=None) -> None:

@@ -8,6 +8,7 @@ import pytest
 from diagnose import simulate_states
 from gymnasium.utils.env_checker import check_env
 
+import data_utils
 from data_utils import BouncingBalls, ball_error, load_videos, locate_balls, make_videos, video_array
 
 
@@ -82,3 +83,34 @@ def test_tracker_finds_each_ball_by_colour():
     shifted = np.roll(frame, 3, axis=2)  # every ball 3 px to the right
     assert np.allclose(ball_error(shifted, frame), 3.0, atol=0.3)
     assert ball_error(np.zeros_like(frame), frame)[0] > 5  # erased balls are an error, not a skip
+
+
+def test_column_reads_what_datasets_numpy_format_reads():
+    """``data_utils.column`` reads the Arrow buffers itself; it must give what ``with_format("numpy")``
+    gives: across several record batches, after a ``select`` (an indices mapping), and row by row for a
+    column whose rows differ in length."""
+    import datasets
+
+    frames = np.random.default_rng(0).integers(0, 256, (5, 2, 4, 4, 3), dtype=np.uint8)
+    ragged = [[1], [2, 3], [], [4], [5, 6, 7]]
+    features = datasets.Features(
+        {
+            "frames": datasets.Array4D((2, 4, 4, 3), "uint8"),
+            "pair": datasets.Sequence(datasets.Value("float32"), length=2),
+            "ragged": datasets.Sequence(datasets.Value("int64")),
+        }
+    )
+    rows = {"frames": frames, "pair": frames[:, 0, 0, :2, 0].astype(np.float32), "ragged": ragged}
+    ds = datasets.concatenate_datasets(  # three record batches, as the chunked caches are written
+        [
+            datasets.Dataset.from_dict({k: v[i : i + 2] for k, v in rows.items()}, features=features)
+            for i in (0, 2, 4)
+        ]
+    )
+    assert ds.with_format("arrow")["frames"].num_chunks == 3
+    for name, dtype in (("frames", np.uint8), ("pair", np.float32)):
+        got, want = data_utils.column(ds, name), ds.with_format("numpy", dtype=dtype)[:][name]
+        assert got.dtype == want.dtype == dtype and got.shape == want.shape and np.array_equal(got, want)
+    assert np.array_equal(data_utils.column(ds, "frames"), frames)
+    assert np.array_equal(data_utils.column(ds.select([4, 0]), "frames"), frames[[4, 0]])
+    assert [list(r) for r in data_utils.column(ds, "ragged")] == ragged
