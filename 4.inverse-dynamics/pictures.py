@@ -9,6 +9,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib import patheffects
 
 from data_utils import ACTION_NAMES, add_overlay, locate_object
 from models import perplexity
@@ -110,7 +111,9 @@ def save_dreams(wall: dict, dreams: dict, labels: dict, out_dir, n_show: int = 3
     for i, ax in enumerate(axes[0]):
         ax.imshow(wall["frames"][i, 0], interpolation="nearest")  # the start frame, in pixel coordinates
         truth = wall["positions"][i]  # (T, 2)
-        ax.plot(truth[:, 0], truth[:, 1], "w.-", lw=2.5, label="truth (simulator)")
+        outline = [patheffects.Stroke(linewidth=4, foreground="black"), patheffects.Normal()]
+        ax.plot(truth[:, 0], truth[:, 1], "w.-", lw=2.5, label="truth (simulator)", path_effects=outline)
+        # (the black outline keeps the white line visible in the legend, on the figure's white background)
         paths = [truth]
         for s, path in dreams.items():
             p = np.concatenate([truth[:1], path[i]])  # (S+1, 2), from the shared start
