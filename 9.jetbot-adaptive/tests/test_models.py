@@ -136,3 +136,21 @@ def test_dot_locator_finds_the_true_dot_within_a_pixel():
         pos.append(env.position)
     err = ring_error(dot_position(torch.stack(frames)), torch.tensor(pos, dtype=torch.float32))
     assert err.max() < 1.5 and err.mean() < 0.5
+
+
+def test_wrap_pad_matches_the_circular_pad_forward_and_backward():
+    """WrapPad's hand-written backward folds the border's gradient back where torch's own circular pad
+    does (checked in float64 against autograd), and its output is the same tensor, channels-last."""
+    from torch.nn import functional as F
+
+    from models.conv_autoencoder import WrapPad
+
+    x = torch.randn(2, 3, 5, 4, dtype=torch.float64, requires_grad=True)
+    g = torch.randn(2, 3, 7, 6, dtype=torch.float64)  # an arbitrary gradient of the padded tensor
+    ours = WrapPad.apply(x)
+    (grad_ours,) = torch.autograd.grad(ours, x, g)
+    ref = F.pad(x, (1, 1, 1, 1), mode="circular")
+    (grad_ref,) = torch.autograd.grad(ref, x, g)
+    assert torch.equal(ours, ref) and ours.is_contiguous(memory_format=torch.channels_last)
+    assert torch.allclose(grad_ours, grad_ref)
+    assert torch.autograd.gradcheck(WrapPad.apply, (x,))
