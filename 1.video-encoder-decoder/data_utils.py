@@ -305,7 +305,8 @@ def world_frames(
 
 def make_frames(n_per_world: int, seed: int, size: int = 64, quiet: bool = True) -> dict:
     """The chapter-1 frame mix, simulated: ``n_per_world`` frames of each world, world w from seed
-    ``seed * 100 + w``, so a different ``seed`` gives a disjoint held-out set.
+    ``seed * 100 + w``, so a different ``seed`` gives other episodes (for the dot, with only 4,096 possible
+    frames, many of the same frames).
 
     Returns:
         {"frames": (N, size, size, 3) uint8, "world": (N,) int64 index into WORLDS}, N = 3 * n_per_world.
