@@ -449,7 +449,7 @@ def locate_object(frames: np.ndarray, world: str) -> tuple[np.ndarray, np.ndarra
         cx = np.arctan2(wx @ np.sin(ang_x), wx @ np.cos(ang_x)) % (2 * np.pi) * w / (2 * np.pi)
         cy = np.arctan2(wy @ np.sin(ang_y), wy @ np.cos(ang_y)) % (2 * np.pi) * h / (2 * np.pi)
     else:
-        cx = (weight.sum(1) @ np.arange(w)) / safe
+        cx = (weight.sum(1) @ np.arange(w)) / safe  # intensity-weighted centroid
         cy = (weight.sum(2) @ np.arange(h)) / safe
     return np.stack([cx, cy], axis=1), found
 

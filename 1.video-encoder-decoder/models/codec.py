@@ -87,9 +87,9 @@ class Decoder(nn.Module):
 def weighted_mse(recon: torch.Tensor, target: torch.Tensor, fg_weight: float) -> torch.Tensor:
     """Mean squared error in which bright (foreground) pixels count up to ``fg_weight`` times more.
 
-    Why: a 3-pixel dot is 0.1 % of a 64x64 frame. With plain MSE, predicting black everywhere is
-    already an excellent solution (about 30 dB on dot frames) and the codec learns to erase small
-    objects. Weighting each pixel by 1 + (fg_weight - 1) * brightness makes the object matter.
+    Why: the dot (radius 1.5 px) lights 9 of the 4,096 pixels of a 64x64 frame (0.2 %). With plain MSE,
+    predicting black everywhere already scores 28.1 dB on dot frames, so erasing small objects costs the
+    codec little. Weighting each pixel by 1 + (fg_weight - 1) * brightness makes the object matter.
 
     Args:
         recon, target: (B, 3, H, W). fg_weight: 1 gives plain MSE.
