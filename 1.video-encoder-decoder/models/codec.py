@@ -44,7 +44,7 @@ class ResBlock(nn.Module):
 class Encoder(nn.Module):
     """Frames (B, 3, 64, 64) in [0, 1] -> latent grid (B, out_dim, 16, 16)."""
 
-    def __init__(self, out_dim: int, ch: int = 32):
+    def __init__(self, out_dim: int, ch: int = 16):
         super().__init__()
         self.net = nn.Sequential(
             nn.Conv2d(3, ch, 4, stride=2, padding=1),  # (B, ch, 32, 32)
@@ -65,7 +65,7 @@ class Encoder(nn.Module):
 class Decoder(nn.Module):
     """Latent grid (B, in_dim, 16, 16) -> frames (B, 3, 64, 64), unbounded (clamp to [0, 1] to view)."""
 
-    def __init__(self, in_dim: int, ch: int = 32):
+    def __init__(self, in_dim: int, ch: int = 16):
         super().__init__()
         self.net = nn.Sequential(
             nn.Conv2d(in_dim, 2 * ch, 3, padding=1),  # (B, 2ch, 16, 16)

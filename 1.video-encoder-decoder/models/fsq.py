@@ -84,7 +84,7 @@ class FSQAutoencoder(nn.Module):
         ch: base channel width of the conv encoder/decoder.
     """
 
-    def __init__(self, levels=(8, 5, 5, 5), ch: int = 32):
+    def __init__(self, levels=(8, 5, 5, 5), ch: int = 16):
         super().__init__()
         self.fsq = FSQ(levels)
         self.encoder = Encoder(self.fsq.dim, ch)

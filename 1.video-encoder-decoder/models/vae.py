@@ -30,7 +30,7 @@ class VAE(nn.Module):
         ch: base channel width of the conv encoder/decoder.
     """
 
-    def __init__(self, latent_dim: int = 4, ch: int = 32):
+    def __init__(self, latent_dim: int = 4, ch: int = 16):
         super().__init__()
         self.latent_dim = latent_dim
         self.encoder = Encoder(2 * latent_dim, ch)  # predicts mu and logvar side by side
