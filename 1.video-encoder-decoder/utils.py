@@ -55,8 +55,8 @@ def pick_device(name: str) -> torch.device:
 
 
 def cpu_has_fast_bf16() -> bool:
-    """True when the CPU computes bfloat16 natively (AVX512-BF16 or AMX): then bf16 autocast is ~2x
-    faster than fp32 for our convolutions. On other CPUs it is emulated and slower, so we stay in fp32."""
+    """True when the CPU computes bfloat16 natively (AVX512-BF16 or AMX): then bf16 autocast can be
+    faster than fp32. On other CPUs bf16 is emulated and slower, so we stay in fp32."""
     try:
         flags = Path("/proc/cpuinfo").read_text()
     except OSError:
@@ -81,8 +81,8 @@ def choose_threads(
     """How many torch threads to use, and why (printed as the first line of every script).
 
     Two torch threads on a 2-core laptop that another busy process also uses wait for each other at
-    every operation: chapter 1's quick VAE took 185 s with 2 threads and 10 s with 1. So we count the
-    cores really free: the cores minus the 1-minute load average, rounded, at least 1.
+    every operation (the root README measures it). So we count the cores really free: the cores minus
+    the 1-minute load average, rounded, at least 1.
 
     Args:
         requested: --threads N; N > 0 wins over everything, 0 lets the machine decide.
