@@ -3,9 +3,9 @@
 Three worlds, each a ``gymnasium.Env`` (``reset(seed=...)``, ``step``, ``render()``), pure numpy,
 deterministic for a seed, whose observations are RGB uint8 frames (H, W, 3):
 
-- ``ToroidalDot``: a white dot on black. Seed semantics: 224x224, radius 2, action 1 moves the dot
-  7 px right, x wraps, action 0 stays, random (x, y) at reset. ``ToroidalDot.small()`` is the 64x64
-  variant; ``two_d=True`` gives 5 actions (stay, left, right, up, down) with both axes wrapping.
+- ``ToroidalDot``: a white dot on black. The curriculum's original dot: 224x224, radius 2, action 1
+  moves the dot 7 px right, x wraps, action 0 stays, random (x, y) at reset. ``ToroidalDot.small()`` is
+  the 64x64 variant; ``two_d=True`` gives 5 actions (stay, left, right, up, down) with both axes wrapping.
 - ``BouncingBalls``: 1-3 coloured balls at constant speed bouncing elastically off the walls (passive).
 - ``PointMassRoom``: an orange agent disk in a walled arena (``wall``: two rooms joined by a door, as in
   DINO-WM's Wall task; ``umaze``), continuous action (dx, dy) in [-1, 1]^2, proprioception (x, y).
@@ -62,14 +62,14 @@ def to_uint8(img: np.ndarray) -> np.ndarray:
 
 
 class ToroidalDot(gym.Env):
-    """A white dot on black on a torus; the seed world of the curriculum, as a gymnasium environment.
+    """A white dot on black on a torus, the curriculum's first world, as a gymnasium environment.
 
     Observation: the frame (size, size, 3) uint8. Action: Discrete(2) (0 stay, 1 right; only x wraps) or,
     with ``two_d``, Discrete(5) (0 stay, 1 left, 2 right, 3 up, 4 down; both axes wrap). Reward 0: the
     chapters learn to predict, not to maximise a reward. ``info["pos"]``: the dot's integer (x, y).
 
     Args:
-        size: frame side in pixels (224 for the seed semantics, 64 for the small variant).
+        size: frame side in pixels (224 for the original dot, 64 for the small variant).
         radius: dot radius in pixels.
         step_px: how far one move action carries the dot.
         two_d: False -> 2 actions, True -> 5 actions (see above).
@@ -139,7 +139,7 @@ class BouncingBalls(gym.Env):
     def reset(self, *, seed=None, options=None):
         """Draw new balls from the env's generator (seeded by ``seed``); return (frame, info)."""
         super().reset(seed=seed)
-        rng = self.np_random  # the draws below, in this order, define the published datasets
+        rng = self.np_random  # these draws, in this order, make the frames the README was measured on
         n = int(rng.integers(1, self.max_balls + 1))
         self.radius = rng.uniform(3.0, 5.0, size=n)  # (n,)
         self.colour = BALL_COLOURS[rng.choice(len(BALL_COLOURS), size=n, replace=False)]  # (n, 3)
@@ -283,8 +283,8 @@ def world_frames(
     ``env.reset`` / ``env.step``.
 
     The env and the actions have two generators, both seeded with ``seed``; the first ``reset(seed=...)``
-    only seeds the env and its start is not recorded. That order of random draws is the one the
-    published results were measured on (a test pins it with a checksum), so do not reorder it.
+    only seeds the env and its start is not recorded. The README's numbers were measured on the frames
+    this order of random draws makes (tests/test_data.py pins their checksums), so do not reorder it.
 
     Returns:
         frames: (n, size, size, 3) uint8.

@@ -1,5 +1,5 @@
 """Simulator and dataset tests: every world is a valid gymnasium env, deterministic per seed; the data
-is byte-identical to what the published results were measured on; the Hugging Face dataset cache;
+is byte-identical to the frames the README's numbers were measured on; the Hugging Face dataset cache;
 world rules; the object locator."""
 
 import hashlib
@@ -67,7 +67,7 @@ def test_frames_are_deterministic_per_seed(world):
     assert not np.array_equal(a, world_frames(world, 30, seed=6))
 
 
-def test_the_data_is_byte_identical_to_the_published_runs():
+def test_the_data_is_byte_identical_to_the_frames_the_readme_measured():
     # sha1 of what the code produced before the worlds became gymnasium envs (the .npz version);
     # the default 18,000 training frames were checked the same way once (sha1 c71e5271...)
     want = {
@@ -97,7 +97,7 @@ def test_load_frames_caches_a_hugging_face_dataset(tmp_path):
     assert not np.array_equal(first["frames"], other["frames"])
 
 
-def test_toroidal_dot_seed_semantics():
+def test_toroidal_dot_original_rules():
     env = ToroidalDot()  # 224 px, radius 2, action 1 = 7 px right, x wraps
     env.reset(seed=0)
     env.pos = np.array([220, 50])
