@@ -1,6 +1,6 @@
 """Train the chapter-1 frame codecs: a VAE and an FSQ autoencoder, on a mix of the three worlds.
 
-    uv run train.py                 # both models, ~3.5 minutes on a 2-core CPU (fp32)
+    uv run train.py                 # both models, ~3.5 minutes on 2 free CPU cores (fp32)
     uv run train.py --model fsq     # only one of them
     uv run train.py --quick         # a smoke run in well under a minute
     uv run train.py --data ~/my_videos   # on your own .mp4/.avi files or image frames (see video_folder.py)
@@ -39,53 +39,61 @@ from utils import (
 )
 
 
+def setting(default, help: str):
+    """A TrainConfig field with a default and the help text ``--help`` prints for its flag."""
+    return field(default=default, metadata={"help": help})
+
+
 @dataclass
 class TrainConfig:
-    """Every training setting; each field is also a command-line flag (--field-name)."""
+    """Every training setting; each field is also a command-line flag (--field-name), its help text below."""
 
-    model: str = "both"  # vae, fsq or both (one after the other)
-    steps: int = 1500  # optimiser steps per model
-    batch_size: int = 64
-    lr: float = 2e-3  # peak learning rate (linear warm-up, then cosine decay)
-    warmup: int = 100
-    n_per_world: int = 6000  # training frames per world (dot, balls, wall)
-    ch: int = 16  # base conv width of encoder and decoder
-    latent_dim: int = 4  # VAE channels per latent cell
-    fsq_levels: list[int] = field(default_factory=lambda: [8, 5, 5, 5])  # 1000 codes
-    beta: float = 1e-3  # VAE: weight of the KL term
-    fg_weight: float = 20.0  # foreground pixels count this many times more in the loss
-    z_penalty: float = 1.0  # FSQ: hinge on the pre-tanh latent |z| > 2 (keeps tanh out of saturation)
-    seed: int = 0
-    device: str = "auto"
-    precision: str = "auto"  # auto (bf16 where the hardware is fast at it), bf16 or fp32
-    threads: int = 0  # torch threads; 0: the cores free right now (see utils.choose_threads)
-    quick: bool = False  # tiny data and few steps: a smoke test in well under a minute
-    data: str = ""  # a folder of your own .mp4/.avi videos or image frames; "": the simulated worlds
-    out: str = ""  # output root for data/, checkpoints/ and outputs/; "": this chapter's folder
+    model: str = setting("both", "vae, fsq or both (one after the other)")
+    steps: int = setting(1500, "optimiser steps per model")
+    batch_size: int = setting(64, "frames per step")
+    lr: float = setting(2e-3, "peak learning rate (linear warm-up, then cosine decay)")
+    warmup: int = setting(100, "warm-up steps")
+    n_per_world: int = setting(6000, "training frames per world (dot, balls, wall)")
+    ch: int = setting(16, "base conv width of encoder and decoder")
+    latent_dim: int = setting(4, "VAE channels per latent cell")
+    fsq_levels: list[int] = field(
+        default_factory=lambda: [8, 5, 5, 5],
+        metadata={"help": "FSQ levels per channel (8 5 5 5: 1000 codes)"},
+    )
+    beta: float = setting(1e-3, "VAE: weight of the KL term")
+    fg_weight: float = setting(20.0, "foreground pixels count up to this many times more in the loss")
+    z_penalty: float = setting(1.0, "FSQ: weight of the hinge on the pre-tanh latent |z| > 2 (0: off)")
+    seed: int = setting(0, "seed of the weights, the batches and the training frames")
+    device: str = setting("auto", "auto picks cuda, then mps, then cpu")
+    precision: str = setting("auto", "auto: bf16 where the hardware is fast at it, else fp32")
+    threads: int = setting(0, "torch threads; 0: the cores free right now")
+    quick: bool = setting(False, "tiny data and few steps: a smoke test in well under a minute")
+    data: str = setting("", "a folder of your own .mp4/.avi files or image frames (default: the worlds)")
+    out: str = setting(
+        "", "output root for data/, checkpoints/ and outputs/ (default: this chapter's folder)"
+    )
 
 
 QUICK = {"steps": 60, "n_per_world": 200, "warmup": 10}
-HELP = {
-    "data": "a folder of your own .mp4/.avi files or image frames (default: the simulated worlds)",
-    "out": "output root for data/, checkpoints/ and outputs/ (default: this chapter's folder)",
-}
 
 
 def parse_args(argv=None) -> TrainConfig:
-    """Build the argparse parser from TrainConfig's fields and return the filled config."""
+    """Build the argparse parser from TrainConfig's fields (their help texts) and return the filled config."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     choices = {"model": ["vae", "fsq", "both"], "device": ["auto", "cpu", "cuda", "mps"]}
     choices["precision"] = ["auto", "bf16", "fp32"]
     for f in dataclasses.fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        helptext = f.metadata["help"] + (
+            f" (default: {default})" if default != "" else ""
+        )  # "": said in help
         if f.type == "bool":
-            p.add_argument(flag, action="store_true", help=f"(default: {default})")
+            p.add_argument(flag, action="store_true", help=f.metadata["help"])
         elif f.name == "fsq_levels":
-            p.add_argument(flag, type=int, nargs="+", default=default, help="FSQ levels per channel")
+            p.add_argument(flag, type=int, nargs="+", default=default, help=helptext)
         else:
             typ = {"int": int, "float": float, "str": str}[f.type]
-            helptext = HELP.get(f.name, f"(default: {default})")
             p.add_argument(flag, type=typ, default=default, choices=choices.get(f.name), help=helptext)
     cfg = TrainConfig(**vars(p.parse_args(argv)))
     if cfg.quick:  # the smoke run's sizes, except where a flag was typed
