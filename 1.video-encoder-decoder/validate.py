@@ -118,7 +118,7 @@ def evaluate(
     recon, codes, kl = reconstruct(model, held["frames"], device)
     m, b = {}, {}
     m[f"{name}/psnr_db"] = float(psnr(recon, truth).mean())
-    if name == "vae":  # how much information the code carries beyond the prior (nats per value)
+    if name == "vae":  # an upper bound on the information the code carries (nats per latent value)
         m[f"{name}/kl_per_latent_value"] = kl
     b[f"{name}/psnr_db/mean_frame"] = float(psnr(np.broadcast_to(mean_frame, truth.shape), truth).mean())
     m[f"{name}/psnr_gain_over_mean_frame_db"] = m[f"{name}/psnr_db"] - b[f"{name}/psnr_db/mean_frame"]
