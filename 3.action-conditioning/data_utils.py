@@ -197,8 +197,8 @@ def make_trajectories(world: str, n: int, length: int, seed: int, quiet: bool = 
     frames = np.empty((n, length, 64, 64, 3), dtype=np.uint8)
     positions = np.empty((n, length, 2), dtype=np.float32)
     actions = np.stack([random_actions(world, rng, length - 1) for _ in range(n)])
-    # One seeded reset whose start is thrown away: the simulator of the published runs drew a start when
-    # it was built, and drawing it here too keeps every dataset byte-identical to the one they used.
+    # One seeded reset whose start is thrown away: the simulator of the runs measured in this README and
+    # NOTES drew a start when it was built, and drawing it here too keeps every dataset byte-identical.
     env.reset(seed=seed)
     for i in tqdm(range(n), desc=f"simulating {world} (seed {seed})", disable=quiet):
         frames[i, 0], info = env.reset()  # the next start from the same generator

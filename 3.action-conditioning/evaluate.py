@@ -19,7 +19,8 @@ FAN = 8  # directions in the point-mass counterfactual fan
 
 
 def load_models(ckpt: dict, device) -> tuple[FSQAutoencoder, dict]:
-    """Checkpoint dict -> (codec, {"world/method": ActionDynamics}), all in eval mode."""
+    """Checkpoint dict -> (codec, {"world/name": ActionDynamics}), all in eval mode; name is a method, or
+    "film_cmp" for the FiLM model of the equal-steps comparison ("film" is the main, longer-trained one)."""
     cfg = ckpt["config"]
     try:
         levels = tuple(cfg["levels"])
@@ -27,7 +28,10 @@ def load_models(ckpt: dict, device) -> tuple[FSQAutoencoder, dict]:
         codec.load_state_dict(ckpt["codec"])
         models = {}
         for key, state in ckpt["dynamics"].items():
-            world, method = key.split("/")
+            world, name = key.split("/")
+            method = name.removesuffix(
+                "_cmp"
+            )  # "film_cmp": the comparison's FiLM, trained as long as the rest
             spec = cfg.get("actions", {}).get(world, {"kind": ACTION_KIND.get(world)})  # older: by world
             m = ActionDynamics(
                 method, spec["kind"], spec.get("n_actions", N_ACTIONS), spec.get("action_dim", 2),
@@ -94,7 +98,7 @@ def simulate_from(world: str, pos: np.ndarray, actions: np.ndarray) -> tuple[np.
 
 def direction_accuracy(
     world: str, start_pos: np.ndarray, pred_frames: np.ndarray, acts: torch.Tensor
-) -> float:
+) -> tuple[float, float, int]:
     """Does the imagined one-step displacement point the way the action says?
 
     Args:
@@ -104,6 +108,10 @@ def direction_accuracy(
     it; "stay" counts when it moved < 1 px. Point mass: the predicted displacement must be within 45
     degrees of the true one (from the simulator); moves blocked by a wall (< 1.5 px) are left out.
     A prediction in which the object vanished fails the test (the tracker has no position for it).
+    Returns:
+        (accuracy, blocked_stays, n_blocked). Point mass only (NaN and 0 for the dot): of the pushes the
+        simulator blocks (a wall stops the disk: it moves < 1 px), the share whose dream also moves the
+        disk < 1 px and keeps it visible, and how many such pushes there were.
     """
     b, k = pred_frames.shape[:2]
     pos, found = locate_object(pred_frames.reshape(b * k, 64, 64, 3), world)
@@ -114,8 +122,12 @@ def direction_accuracy(
         along = (moved * want).sum(-1)  # (B, K)
         across = np.abs(moved * want[:, ::-1]).sum(-1)
         ok = np.where(want.any(-1), (along > 1.0) & (across < 1.0), np.linalg.norm(moved, axis=-1) < 1.0)
-        return float((ok & found).mean())
+        return float((ok & found).mean()), float("nan"), 0
     true = np.stack([[simulate_from(world, p, a[None].numpy())[1][0] - p for a in acts] for p in start_pos])
-    valid = np.linalg.norm(true, axis=-1) > 1.5  # (B, K)
-    cos = (moved * true).sum(-1) / (np.linalg.norm(moved, axis=-1) * np.linalg.norm(true, axis=-1) + 1e-8)
-    return float(((cos > np.cos(np.pi / 4)) & found)[valid].mean())
+    dist, dist_pred = np.linalg.norm(true, axis=-1), np.linalg.norm(moved, axis=-1)  # (B, K) px
+    valid = dist > 1.5  # (B, K)
+    cos = (moved * true).sum(-1) / (dist_pred * dist + 1e-8)
+    acc = float(((cos > np.cos(np.pi / 4)) & found)[valid].mean())
+    blocked = dist < 1.0  # (B, K): the wall stops the push (a free push moves the disk 3.2 px)
+    stays = (dist_pred < 1.0) & found  # the dream keeps the disk where it was
+    return acc, float(stays[blocked].mean()) if blocked.any() else float("nan"), int(blocked.sum())

@@ -8,9 +8,11 @@ Stages: (1) chapter 1's FSQ autoencoder on frames of the toroidal dot and the po
 training trajectory encoded once to latent tokens; (3) for each world (dot: 5 discrete actions; wall:
 continuous (dx, dy)) and each way of injecting the action (concat, token, film), a dynamics model trained
 to classify the next frame's codes; on the dot, half of each batch reads its own open-loop predictions
-(self-feeding). FiLM, which the targets are measured on, gets 400 steps on the dot and 600 on the point
-mass; the concat and token comparisons 200. Writes checkpoints/action_dynamics.pt and outputs/train_loss.png
-(under --out DIR if given). With --data, a learner's dataset takes the place of the two worlds.
+(self-feeding). The comparison trains all three for the same --ablation-steps (150): same data, same
+steps, same seed. Then the main model, FiLM trained longer (400 steps on the dot, 600 on the point mass),
+is the one the targets are measured on ("film" in the checkpoint; the comparison's FiLM is "film_cmp").
+Writes checkpoints/action_dynamics.pt and outputs/train_loss.png (under --out DIR if given). With --data,
+a learner's dataset takes the place of the two worlds.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ from utils import (
 LEVELS = (8, 5, 5, 5)  # FSQ levels of the codec: 1000 codes, 4 channels per latent cell
 CONDITIONINGS = ("concat", "token", "film")
 # How each world's actions enter a model: a menu of 5 moves for the dot, a 2-number push for the wall.
+# ActionDynamics takes both fields; a discrete encoder ignores action_dim, a continuous one n_actions.
 ACTIONS = {
     "dot": {"kind": "discrete", "n_actions": N_ACTIONS, "action_dim": 2},
     "wall": {"kind": "continuous", "n_actions": N_ACTIONS, "action_dim": 2},
@@ -71,12 +74,14 @@ class TrainConfig:
     codec_steps: int = 600  # FSQ autoencoder steps (batch 64, both worlds mixed)
     codec_lr: float = 3e-3
     dot_share: float = 0.67  # fraction of each codec batch from the dot world (its 3-px dot is the hard part)
-    codec_ch: int = 16  # codec base width: 16 trains 3.5x faster than chapter 1's 32 on a 2-core CPU
+    codec_ch: int = 16  # codec base width, as chapter 1's default
     fg_weight: float = 50.0  # foreground pixels count this many times more in the codec loss (chapter 1: 20)
     z_penalty: float = 1.0  # keeps the pre-quantisation latent inside tanh's working range (see below)
-    dyn_steps: int = 400  # steps of the dot's FiLM model (the conditioning the targets are measured on)
-    wall_dyn_steps: int = 600  # steps of the point mass's FiLM model: its loss was still falling at 400
-    ablation_steps: int = 200  # steps per concat / token model (the comparison; 4 of the 6 models)
+    dyn_steps: int = 400  # steps of the dot's main FiLM model (the one the targets are measured on)
+    wall_dyn_steps: int = 600  # steps of the point mass's main FiLM model: its loss was still falling at 400
+    ablation_steps: int = (
+        150  # steps of every model in the comparison (concat, token, film_cmp): equal budgets
+    )
     head: str = "classification"  # classification (cross-entropy over FSQ digits) or regression (MSE)
     rollout_weight: float = 0.0  # regression only: weight of an open-loop rollout loss (0 = none)
     self_feed: float = 0.5  # classification: share of each batch that reads its own dreamt frames 1, 2
@@ -85,7 +90,7 @@ class TrainConfig:
     batch_size: int = 16  # clips per step: each is 3 frames x 256 cell tokens
     lr: float = 3e-3
     dim: int = 64  # transformer width
-    depth: int = 2  # factorised blocks: two 3x3 convolutions see 5x5 cells = 20 px around
+    depth: int = 2  # factorised blocks: two 3x3 convolutions see a 5x5-cell window, 8 px on each side
     methods: str = ",".join(CONDITIONINGS)  # which conditionings to train (comma separated)
     seed: int = 0
     device: str = "auto"
@@ -151,9 +156,10 @@ def train_codec(cfg: TrainConfig, frames: dict, device) -> tuple[FSQAutoencoder,
         with autocast(device, cfg.precision):
             z = codec.encoder(x).float()  # (64, D, 16, 16) before FSQ's tanh and rounding
             recon = codec.decode(codec.fsq(z)).float()
-        # Without the penalty, Adam pushed z to |z| ~ 100-300 within 50 steps: tanh saturates, its gradient
-        # vanishes, the encoder is dead and every frame decodes to the empty room (measured: dot and agent
-        # erased in 100 % of frames after 800 steps). A hinge on |z| > 2 keeps tanh in its working range.
+        # Without the penalty, Adam pushed z to |z| ~ 120-370 within 50 steps (NOTES.md): tanh saturates,
+        # its gradient vanishes, the encoder is dead and every frame decodes to the empty room (measured:
+        # dot and agent erased in 100 % of frames after 800 steps). A hinge on |z| > 2 keeps tanh in its
+        # working range.
         loss = (
             weighted_mse(recon, x, cfg.fg_weight) + cfg.z_penalty * (z.abs() - 2).clamp(min=0).pow(2).mean()
         )
@@ -180,12 +186,15 @@ def encode_frames(codec: FSQAutoencoder, frames: np.ndarray, device, batch: int 
     return latents_to_tokens(torch.cat(out).view(b, t, 4, 16, 16))
 
 
-def train_dynamics(world: str, method: str, cfg: TrainConfig, tokens, actions, spec: dict, device):
+def train_dynamics(
+    world: str, method: str, cfg: TrainConfig, tokens, actions, spec: dict, device, steps: int
+):
     """Stage 3: one action-conditioned dynamics model on random clips of encoded trajectories.
 
     Args:
         tokens: (N, T, 256, 4) training tokens. actions: (N, T-1) int64 or (N, T-1, A) float32.
         spec: how the actions enter, {"kind": "discrete" | "continuous", "n_actions", "action_dim"}.
+        steps: optimiser steps (batch ``cfg.batch_size``); the same seed gives every model the same clips.
     Returns:
         the model (eval mode) and its loss history.
     """
@@ -198,9 +207,7 @@ def train_dynamics(world: str, method: str, cfg: TrainConfig, tokens, actions, s
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
     rng, hist, t0 = np.random.default_rng(cfg.seed + 1), {"step": [], "loss": []}, time.time()
     n_in, clip_len = cfg.context, cfg.context + 1  # frames read; each predicts the next
-    film_steps = cfg.wall_dyn_steps if world == "wall" else cfg.dyn_steps
-    steps = film_steps if method == "film" else cfg.ablation_steps
-    for step in (bar := tqdm(range(steps), desc=f"stage 3: {world} / {method}")):
+    for step in (bar := tqdm(range(steps), desc=f"stage 3: {world} / {method}, {steps} steps")):
         for g in opt.param_groups:
             g["lr"] = cosine_lr(step, steps, cfg.lr)
         traj = torch.from_numpy(rng.integers(0, len(tokens), cfg.batch_size))
@@ -288,21 +295,24 @@ def main(argv=None) -> None:
             for w in WORLDS
         }
         actions_of = ACTIONS
-    t_start = time.time()
+    t_start, cpu_start = time.time(), time.process_time()
     frames = {
         w: torch.from_numpy(d["frames"].reshape(-1, 64, 64, 3)).permute(0, 3, 1, 2) for w, d in data.items()
     }
     codec, codec_hist = train_codec(cfg, frames, device)
-    hists, states = {"codec": codec_hist}, {}
+    hists, states, steps_of = {"codec": codec_hist}, {}, {}
     for world, spec in actions_of.items():
         tokens = encode_frames(codec, data[world]["frames"], device)  # (N, T, 256, 4)
         actions = torch.from_numpy(data[world]["actions"])
-        for method in methods:
-            model, hists[f"{world}/{method}"] = train_dynamics(
-                world, method, cfg, tokens, actions, spec, device
-            )
-            states[f"{world}/{method}"] = model.state_dict()
-    seconds = time.time() - t_start
+        # The comparison: every method the same number of steps. Then the main model: FiLM, trained longer.
+        runs = [(m if m != "film" else "film_cmp", m, cfg.ablation_steps) for m in methods]
+        if "film" in methods:
+            runs.append(("film", "film", cfg.wall_dyn_steps if world == "wall" else cfg.dyn_steps))
+        for name, method, steps in runs:
+            key = f"{world}/{name}"
+            model, hists[key] = train_dynamics(world, method, cfg, tokens, actions, spec, device, steps)
+            states[key], steps_of[key] = model.state_dict(), steps
+    seconds, cpu_seconds = time.time() - t_start, time.process_time() - cpu_start
     ckpt = {
         "model": "action-dynamics",
         "config": dataclasses.asdict(cfg)
@@ -310,13 +320,17 @@ def main(argv=None) -> None:
         "codec": codec.state_dict(),
         "dynamics": states,
         "train_seconds": seconds,
+        "train_cpu_seconds": cpu_seconds,  # all threads' CPU time: what a busy machine does not inflate
         "seconds": {k: h["seconds"] for k, h in hists.items()},
+        "steps": steps_of,  # optimiser steps of each dynamics model
     }
     path = root / "checkpoints" / "action_dynamics.pt"
     save_checkpoint(ckpt, path)
     save_loss_plot(hists, list(actions_of), root / "outputs")
     finals = ", ".join(f"{k} {h['loss'][-1]:.5f}" for k, h in hists.items())
-    print(f"trained in {seconds:.0f} s; final losses: {finals}; saved {path}")
+    stages = ", ".join(f"{k} {h['seconds']:.0f}" for k, h in hists.items())
+    print(f"seconds per stage: {stages}")
+    print(f"trained in {seconds:.0f} s ({cpu_seconds:.0f} CPU-seconds); final losses: {finals}; saved {path}")
     if not cfg.data:  # validate.py measures positions in the two worlds, which a learner's data lacks
         print(f"next: {command('validate.py', *(['--quick'] if cfg.quick else []), *out_args(cfg.out))}")
 

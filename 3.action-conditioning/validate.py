@@ -90,14 +90,31 @@ def errors_by_horizon(frames: np.ndarray, positions: np.ndarray, world: str) -> 
     """Mean position error (px) per step, and how often the tracker fell back to the frame centre.
 
     frames (B, S, 64, 64, 3), positions (B, S, 2) -> errors (S,) and vanished (S,): the fraction of the B
-    frames in which no object was found (each counted at the frame centre, ~24 px from a random point).
+    frames in which no object was found (each counted at the frame centre: the erased baseline, about 24 px
+    from the dot's true position and 21 px from the disk's, which the walls keep nearer the centre).
     """
     each = [position_error(frames[:, h], positions[:, h], world) for h in range(len(positions[0]))]
     return np.array([e.mean() for e, _ in each]), np.array([v.mean() for _, v in each])
 
 
+def true_spread(world: str, codec, data: dict, choices: torch.Tensor, device, n: int = 32, steps: int = 3):
+    """The counterfactual spread of the real world: the scale for a model's counterfactual_spread.
+
+    The first ``n`` held-out starts, each action of ``choices`` (K of them) held for ``steps`` steps in the
+    simulator; the final frames encoded by the codec; the std across actions of those tokens, averaged
+    over tokens and starts, exactly as counterfactual_spread computes it on the dreams."""
+    n = min(n, len(data["positions"]))  # --quick holds fewer than 32 trajectories
+    finals = [
+        simulate_from(world, data["positions"][i, 0], a[None].expand(steps, *a.shape).numpy())[0][-1]
+        for i in range(n)
+        for a in choices.cpu()
+    ]  # n*K frames (64, 64, 3) uint8, start-major like counterfactual_spread's batch
+    tok = encode(codec, np.stack(finals)[:, None], device)[:, 0]  # (n*K, N, P)
+    return tok.view(n, len(choices), *tok.shape[1:]).std(dim=1).mean().item()
+
+
 def evaluate_world(world, models, codec, data, device, seed) -> tuple[dict, dict]:
-    """Every metric of one world: metrics[f"{world}/{method}/..."] and baselines[f"{world}/.../name"]."""
+    """Every metric of one world: metrics[f"{world}/{name}/..."] and baselines[f"{world}/.../name"]."""
     tok = encode(codec, data["frames"], device)  # (B, 1+H, N, P)
     acts = torch.from_numpy(data["actions"]).to(device)  # (B, H[, A])
     truth_pos = data["positions"][:, 1:]  # (B, H, 2)
@@ -128,10 +145,16 @@ def evaluate_world(world, models, codec, data, device, seed) -> tuple[dict, dict
             )
         metrics[f"{key}/shuffled_err_10step_px"] = float(shuf[1])
         metrics[f"{key}/shuffled_over_model_10step"] = float(shuf[1] / max(err[1], 1e-6))
-        metrics[f"{key}/action_direction_acc"] = direction_accuracy(
+        acc, stays, n_blocked = direction_accuracy(
             world, data["positions"][:, 0], one.reshape(len(acts), k, 64, 64, 3), choices.cpu()
         )
-        metrics[f"{key}/counterfactual_spread"] = counterfactual_spread(model, tok[:32, 0], choices, 3)
+        metrics[f"{key}/action_direction_acc"] = acc
+        if world == "wall":  # pushes into a wall: does the dream keep the disk there? (no target)
+            metrics[f"{key}/blocked_stays_acc"] = stays
+            base[f"{world}/blocked_stays_acc/pushes"] = n_blocked
+        if key == f"{world}/{MAIN}":  # 32 starts, every action held 3 steps: how far apart are the dreams?
+            metrics[f"{key}/counterfactual_spread"] = counterfactual_spread(model, tok[:32, 0], choices, 3)
+    base[f"{world}/counterfactual_spread/truth"] = true_spread(world, codec, data, choices, device)
     still = np.repeat(data["frames"][:, :1], len(keep), axis=1)  # copy-last: the start frame forever
     floor = decode(codec, tok[:, 1:][:, keep])  # what the codec alone can do with the true future
     erased = np.zeros_like(still)  # a dream that erased the object: the tracker's fallback everywhere
@@ -165,7 +188,12 @@ def save_counterfactual(world, model, codec, data, device, out_dir, steps: int =
     img = np.concatenate([row(truth), np.ones((len(choices), 64, 16, 3)), row(pred)], axis=2)
     fig, ax = plt.subplots(figsize=(14, 1.3 * len(choices)))
     ax.imshow(np.concatenate(list(img), axis=0), interpolation="nearest")
-    labels = ACTION_NAMES if world == "dot" else [f"({a[0]:+.2f}, {a[1]:+.2f})" for a in choices.tolist()]
+    # round, then + 0.0: cos(90 degrees) is -4e-8 in float32, which would print as "-0.00"
+    if world == "dot":
+        labels = ACTION_NAMES
+    else:
+        fan = [[round(v, 2) + 0.0 for v in a] for a in choices.tolist()]
+        labels = [f"({a[0]:+.2f}, {a[1]:+.2f})" for a in fan]
     ax.set_yticks(np.arange(len(choices)) * 64 + 32, labels)
     ax.set_xticks([steps * 34, steps * 68 + 8 + steps * 34], ["truth (simulator)", f"dream ({MAIN})"])
     ax.set_title(f"{world}: the same start frame, {len(choices)} actions, each held for {steps} steps")
@@ -174,24 +202,32 @@ def save_counterfactual(world, model, codec, data, device, out_dir, steps: int =
     plt.close(fig)
 
 
-def print_tables(metrics: dict, baselines: dict, methods: list, moves: dict) -> None:
-    """The targets table (metric, value, target, baseline), then every conditioning side by side."""
+def print_tables(metrics: dict, baselines: dict, steps: dict, moves: dict) -> None:
+    """The targets table (metric, value, target, baseline), then every model side by side with its steps."""
     print(f"\n{'metric (conditioning: ' + MAIN + ')':36s} {'value':>8s} {'target':>8s}   baseline")
     for world in WORLDS:
         for m in (
             "pos_err_1step_px",
             "pos_err_10step_px",
             "action_direction_acc",
+            "blocked_stays_acc",
             "shuffled_over_model_10step",
             "counterfactual_spread",
         ):
-            key, value = f"{world}/{m}", metrics[f"{world}/{MAIN}/{m}"]
+            key = f"{world}/{m}"
+            if f"{world}/{MAIN}/{m}" not in metrics:  # blocked_stays_acc: the point mass only
+                continue
+            value = metrics[f"{world}/{MAIN}/{m}"]
             tgt = f"{TARGETS[key][0]} {TARGETS[key][1]:g}" if key in TARGETS else ""
             bl = ", ".join(
                 f"{k.rsplit('/', 1)[1]} {v:.2f}" for k, v in baselines.items() if k.rsplit("/", 1)[0] == key
             )
             if m == "action_direction_acc":
                 bl = "chance 0.20" if world == "dot" else "chance 0.25"
+            if m == "counterfactual_spread":  # the same spread on the simulator's futures, encoded
+                bl = f"truth {baselines[key + '/truth']:.3f}"
+            if m == "blocked_stays_acc":  # copy-last never moves, so it always 'stays'
+                bl = f"copy_last 1.00, over {baselines[key + '/pushes']:.0f} blocked pushes"
             print(f"{key:36s} {value:8.3f} {tgt:>8s}   {bl}")
     cols = (
         "pos_err_1step_px",
@@ -200,14 +236,12 @@ def print_tables(metrics: dict, baselines: dict, methods: list, moves: dict) -> 
         "action_direction_acc",
         "shuffled_err_10step_px",
     )
-    print(f"\n{'world/conditioning':20s}" + "".join(f"{c.replace('_px', ''):>23s}" for c in cols))
-    for world in WORLDS:
-        for method in methods:
-            if f"{world}/{method}/{cols[0]}" in metrics:
-                print(
-                    f"{world + '/' + method:20s}"
-                    + "".join(f"{metrics[f'{world}/{method}/{c}']:23.3f}" for c in cols)
-                )
+    print(
+        f"\n{'world/conditioning':20s}{'steps':>6s}" + "".join(f"{c.replace('_px', ''):>23s}" for c in cols)
+    )
+    for key, n_steps in steps.items():  # the comparison (equal steps) first, then the main model
+        if f"{key}/{cols[0]}" in metrics:
+            print(f"{key:20s}{n_steps:6d}" + "".join(f"{metrics[f'{key}/{c}']:23.3f}" for c in cols))
     gone = {k.rsplit("/", 1)[0]: v for k, v in metrics.items() if k.endswith("/vanished_10step") and v > 0}
     for key, frac in gone.items():
         print(
@@ -222,7 +256,7 @@ def main(argv=None) -> None:
     """Load the checkpoint, evaluate every model on held-out data, print tables, save metrics and pictures."""
     cfg = parse_args(argv)
     set_threads(cfg.threads)
-    t0 = time.time()
+    t0, cpu0 = time.time(), time.process_time()
     device = pick_device(cfg.device)
     seed_everything(cfg.seed)
     ckpt = load_checkpoint(cfg.checkpoint, "action-dynamics", cfg.out)
@@ -268,11 +302,15 @@ def main(argv=None) -> None:
         "largest_true_move_per_axis_px": moves,
     }
     (out_dir / "metrics.json").write_text(json.dumps(report, indent=2))
-    print_tables(metrics, baselines, ["concat", "token", "film"], moves)
+    # Older checkpoints did not store each model's steps: 0 there (unknown)
+    steps = {k: ckpt.get("steps", {}).get(k, 0) for k in ckpt["dynamics"]}
+    print_tables(metrics, baselines, steps, moves)
     if cfg.quick:
         print("\nsmoke run (--quick): this checks the plumbing; the numbers are not the lesson's")
-    print(f"\ntrain seconds {ckpt['train_seconds']:.0f}, validate seconds {time.time() - t0:.0f}; "
-          f"targets {'PASSED' if passed else 'NOT met'}")  # fmt: skip
+    cpu = f" ({ckpt['train_cpu_seconds']:.0f} CPU-seconds)" if "train_cpu_seconds" in ckpt else ""
+    verdict = "PASSED" if passed else "NOT met"
+    print(f"\ntrain seconds {ckpt['train_seconds']:.0f}{cpu}, validate seconds {time.time() - t0:.0f}"
+          f" ({time.process_time() - cpu0:.0f} CPU-seconds); targets {verdict}")  # fmt: skip
     print(f"wrote {out_dir / 'metrics.json'} and counterfactual_{{dot,wall}}.png in {out_dir}")
 
 

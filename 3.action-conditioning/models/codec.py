@@ -14,8 +14,9 @@ training much.
 New in this chapter: every convolution pads *circularly* (wraps around), because the dot lives on a
 torus. With chapter 1's zero padding a dot crossing the frame's edge got codes found nowhere else, so
 the dynamics model had to learn the edge separately and, with little data there, lost the dot when it
-wrapped (measured: 31 of 200 held-out 10-step dot trajectories wrap; their error was 7.8 px against
-0.96 px for the others). Wrapped, shifting a frame by 4 px shifts its latent grid by exactly one cell.
+wrapped (measured in the NOTES.md pilot with this ring-weighted codec still zero-padded, a circular
+transformer and self-feeding: 31 of 200 held-out 10-step dot trajectories wrap; their error was 7.8 px
+against 0.96 px for the others). Wrapped, shifting a frame by 4 px shifts its latent grid by exactly one cell.
 The point-mass arena is walled on every side, so wrapping changes nothing there.
 """
 
@@ -119,12 +120,13 @@ def weighted_mse(recon: torch.Tensor, target: torch.Tensor, fg_weight: float) ->
     """Mean squared error in which the object and the pixels around it count ``fg_weight`` times more.
 
     Why: a 3-pixel dot is 0.1 % of a 64x64 frame. With plain MSE, predicting black everywhere is
-    already an excellent solution (about 30 dB on dot frames) and the codec learns to erase small
-    objects. Weighting each pixel by 1 + (fg_weight - 1) * brightness makes the object matter.
-    The brightness is spread to each pixel's 3x3 neighbourhood (a max-pool) so that the dark ring
-    around the object counts as much as the object: with chapter 1's weight (the pixel's own brightness)
-    the codec drew the dot as a lopsided 5x5 blur, and the blur's centroid sat 0.78 px from the true
-    position on average; with the ring weighted it was 0.40 px at the same 600 steps (measured here).
+    already an excellent solution (28.1 dB on dot frames: chapter 1's all_black baseline) and the codec
+    learns to erase small objects. Weighting each pixel by 1 + (fg_weight - 1) * brightness makes the
+    object matter. The brightness is spread to each pixel's 3x3 neighbourhood (a max-pool) so that the
+    dark ring around the object counts as much as the object: with chapter 1's weight (the pixel's own
+    brightness) the codec drew the dot as a lopsided 5x5 blur, and the blur's centroid sat 0.78 px from
+    the true position on average; with the ring weighted it was 0.40 px at the same 600 steps (a pilot
+    with zero padding, NOTES.md).
 
     Args:
         recon, target: (B, 3, H, W). fg_weight: 1 gives plain MSE.

@@ -141,13 +141,14 @@ class ActionDynamics(nn.Module):
     Args:
         method: "concat", "token", "film" or "none" (ignores the action).
         action_kind: "discrete" (n_actions choices) or "continuous" (action_dim numbers in [-1, 1]).
-        dim, depth, heads: transformer width, number of blocks, attention heads.
+        dim, depth, heads: transformer width, number of blocks (2, as train.py trains it: two 3x3 layers
+            see 2 cells, 8 px, on each side, and a move is at most 3.2 px), attention heads.
         max_frames: the longest clip it reads (its context window).
         head: "classification" (logits of each cell's FSQ digits) or "regression" (the values).
     """
 
     def __init__(
-        self, method="film", action_kind="discrete", n_actions=5, action_dim=2, dim=64, depth=4, heads=4,
+        self, method="film", action_kind="discrete", n_actions=5, action_dim=2, dim=64, depth=2, heads=4,
         max_frames=3, head="classification", levels=(8, 5, 5, 5),
     ):  # fmt: skip
         super().__init__()
@@ -197,7 +198,10 @@ class ActionDynamics(nn.Module):
         y = self.head(self.norm(x))  # (B, T, N, P) or (B, T, N, sum(levels))
         if self.head_kind == "regression":
             return tok + y  # predict the change: most of the frame does not move
-        return y[:, :, :, None]  # (B, T, N, 1, sum(levels)): one cell per token
+        # (B, T, N, 1, sum(levels)): the singleton is the number of latent cells per token, 1 here (the
+        # global transformer of NOTES.md held 4x4 = 16 per token); tokens_to_digits's targets (..., 1, D)
+        # and to_tokens's flatten(-2) keep that layout
+        return y[:, :, :, None]
 
     def to_tokens(self, out: torch.Tensor, snap: bool = True) -> torch.Tensor:
         """The model's output -> tokens (..., N, P): argmax digits (classification), or the regression

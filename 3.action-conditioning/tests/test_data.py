@@ -19,7 +19,8 @@ from data_utils import (
 )
 
 # sha1 of frames, actions and positions of make_trajectories(world, 3, 5, seed=0), recorded with the
-# simulator of the published runs (before the worlds became gymnasium envs): the data must not change.
+# simulator of the runs measured in this chapter's README and NOTES (before the worlds became gymnasium
+# envs): the data must not change.
 PUBLISHED = {
     "dot": ("9b58b2a557064a85299189182e84d35795ede3b6", "1758180081d8c0b90927ac55d631405bc5716ffa",
             "346e603cacc9ce1675ef6fd5f10430239c866baf"),
@@ -49,7 +50,7 @@ def test_one_seed_gives_the_same_frames_twice():
         assert not np.array_equal(runs[0][0], make_env(world).reset(seed=8)[0])
 
 
-def test_the_data_is_byte_identical_to_the_published_runs():
+def test_the_data_is_byte_identical_to_the_measured_runs():
     for world, hashes in PUBLISHED.items():
         d = make_trajectories(world, 3, 5, seed=0)
         got = tuple(hashlib.sha1(d[k].tobytes()).hexdigest() for k in ("frames", "actions", "positions"))

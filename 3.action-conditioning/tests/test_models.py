@@ -90,6 +90,13 @@ def test_the_future_cannot_change_the_past(method):
     assert torch.allclose(a[:, :2], b[:, :2], atol=1e-6)  # predictions made at frames 0, 1 unchanged
     assert not torch.allclose(a[:, 2:], b[:, 2:])  # the one made at frame 2 sees the change
 
+    acts3 = acts.clone()
+    acts3[:, 2] = (acts[:, 2] + 1) % 5  # only the last action: a_2 must reach frame 2's prediction alone
+    with torch.no_grad():
+        c = model(tok, acts3)
+    assert torch.allclose(a[:, :2], c[:, :2], atol=1e-6)  # a_2 cannot reach the predictions at frames 0, 1
+    assert not torch.allclose(a[:, 2], c[:, 2])  # and the prediction at frame 2 reads it
+
 
 @pytest.mark.parametrize("head", ["classification", "regression"])
 def test_loss_falls_on_a_fixed_batch(head):

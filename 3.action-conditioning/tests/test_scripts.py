@@ -60,7 +60,9 @@ def test_quick_train_then_validate_end_to_end(trained):
     assert val.returncode == 0, val.stderr[-2000:]
     assert val.stdout.splitlines()[0].startswith("torch threads: ")  # the first line: threads, and why
     assert "smoke run (--quick): this checks the plumbing; the numbers are not the lesson's" in val.stdout
-    assert re.search(r"^train seconds \d+, validate seconds \d+; targets (PASSED|NOT met)$", val.stdout, re.M)
+    final = r"^train seconds \d+ \(\d+ CPU-seconds\), validate seconds \d+ \(\d+ CPU-seconds\); targets "
+    final += r"(PASSED|NOT met)$"
+    assert re.search(final, val.stdout, re.M)
     report = json.loads((trained / "outputs" / "metrics.json").read_text())
     assert report["chapter"] == "3.action-conditioning" and report["quick"] is True
     for key in ("chapter", "quick", "device", "train_seconds", "metrics", "baselines", "targets", "passed"):
@@ -69,8 +71,13 @@ def test_quick_train_then_validate_end_to_end(trained):
         assert isinstance(report["metrics"][f"{world}/pos_err_10step_px"], float)
         assert f"{world}/pos_err_10step_px/copy_last" in report["baselines"]
         assert f"{world}/pos_err_10step_px/shuffled_actions" in report["baselines"]
-        for method in ("concat", "token"):  # the comparison of conditionings
+        for method in ("concat", "token", "film_cmp"):  # the comparison of conditionings, equal steps
             assert f"{world}/{method}/pos_err_10step_px" in report["metrics"]
+        assert f"{world}/counterfactual_spread/truth" in report["baselines"]  # the spread's scale
+    assert (
+        0 <= report["metrics"]["wall/blocked_stays_acc"] <= 1
+        or report["baselines"]["wall/blocked_stays_acc/pushes"] == 0
+    )
     assert set(report["targets"]) <= set(report["metrics"]) and isinstance(report["passed"], bool)
     ok = {"<=": lambda a, b: a <= b, ">=": lambda a, b: a >= b}
     assert report["passed"] == all(
