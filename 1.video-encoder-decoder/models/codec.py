@@ -5,7 +5,7 @@ Shape key used in this chapter's comments:
 
 A 64x64 RGB frame goes down two stride-2 convolutions to a 16x16 grid of D-dimensional latents: each
 latent "token" summarises a 4x4 pixel patch plus its surroundings. The decoder mirrors the encoder.
-Residual blocks let the small network be deep enough to place a 3-pixel dot exactly without slowing
+Residual blocks let the small network be deep enough to place a dot 3 px across exactly without slowing
 training much.
 """
 

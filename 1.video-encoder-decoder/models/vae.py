@@ -5,7 +5,7 @@ samples z = mu + sigma * eps (the reparameterisation trick: the randomness eps ~
 the network, so gradients flow into mu and sigma) and adds beta * KL(q(z|x) || N(0, I)) to the
 reconstruction loss. The KL pulls every code toward the prior so that the latent space is smooth
 (interpolations decode to frames) and samples from N(0, I) decode to something frame-like; the price,
-for large beta, is blur that can erase a 3-pixel dot.
+for large beta, is blur that can erase a dot 3 px across.
 """
 
 import torch
