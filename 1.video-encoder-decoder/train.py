@@ -27,6 +27,7 @@ from data_utils import column, load_frames
 from models import build_model, kl_to_standard_normal, weighted_mse
 from utils import (
     UserError,
+    add_config_flags,
     autocast,
     command,
     exit_on_user_error,
@@ -36,12 +37,8 @@ from utils import (
     save_checkpoint,
     seed_everything,
     set_threads,
+    setting,
 )
-
-
-def setting(default, help: str):
-    """A TrainConfig field with a default and the help text ``--help`` prints for its flag."""
-    return field(default=default, metadata={"help": help})
 
 
 @dataclass
@@ -82,19 +79,7 @@ def parse_args(argv=None) -> TrainConfig:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     choices = {"model": ["vae", "fsq", "both"], "device": ["auto", "cpu", "cuda", "mps"]}
     choices["precision"] = ["auto", "bf16", "fp32"]
-    for f in dataclasses.fields(TrainConfig):
-        flag = "--" + f.name.replace("_", "-")
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        helptext = f.metadata["help"] + (
-            f" (default: {default})" if default != "" else ""
-        )  # "": said in help
-        if f.type == "bool":
-            p.add_argument(flag, action="store_true", help=f.metadata["help"])
-        elif f.name == "fsq_levels":
-            p.add_argument(flag, type=int, nargs="+", default=default, help=helptext)
-        else:
-            typ = {"int": int, "float": float, "str": str}[f.type]
-            p.add_argument(flag, type=typ, default=default, choices=choices.get(f.name), help=helptext)
+    add_config_flags(p, TrainConfig, choices)
     cfg = TrainConfig(**vars(p.parse_args(argv)))
     if cfg.quick:  # the smoke run's sizes, except where a flag was typed
         given = given_flags(p, argv)

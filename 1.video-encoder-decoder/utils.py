@@ -1,4 +1,5 @@
-"""Plumbing shared by train.py and validate.py: threads, devices, precision, checkpoints, one-line errors.
+"""Plumbing shared by train.py and validate.py: threads, devices, precision, checkpoints, one-line errors,
+and the command-line flags built from a config dataclass.
 
 Later chapters carry copies of this file; the thread helper (choose_threads, set_threads), given_flags and
 command are the same in each (here command also shell-quotes its arguments, since --data and --out take
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
+import dataclasses
 import os
 import shlex
 import sys
@@ -111,6 +113,28 @@ def set_threads(requested: int = 0) -> int:
     torch.set_num_threads(threads)
     print(f"torch threads: {threads} ({why}; --threads N to override)", flush=True)
     return threads
+
+
+def setting(default, help: str):
+    """A config field with a default and the help text ``--help`` prints for its flag."""
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
+def add_config_flags(parser: argparse.ArgumentParser, config, choices: dict | None = None) -> None:
+    """One flag per field of the dataclass ``config`` (--field-name), its default and help text from the
+    field: a bool is a switch, a list[int] takes one or more ints; ``choices`` {field: allowed values}."""
+    choices = choices or {}
+    for f in dataclasses.fields(config):
+        flag = "--" + f.name.replace("_", "-")
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        helptext = f.metadata["help"] + (f" (default: {default})" if default != "" else "")  # "": in help
+        if f.type == "bool":
+            parser.add_argument(flag, action="store_true", help=f.metadata["help"])
+        elif f.type == "list[int]":
+            parser.add_argument(flag, type=int, nargs="+", default=default, help=helptext)
+        else:
+            typ = {"int": int, "float": float, "str": str}[f.type]
+            parser.add_argument(flag, type=typ, default=default, choices=choices.get(f.name), help=helptext)
 
 
 def given_flags(parser: argparse.ArgumentParser, argv=None) -> set[str]:

@@ -26,6 +26,7 @@ from data_utils import WORLDS, as_arrays, centroid_error, load_frames
 from models import VAE, FSQAutoencoder, build_model, kl_to_standard_normal
 from utils import (
     UserError,
+    add_config_flags,
     command,
     exit_on_user_error,
     given_flags,
@@ -34,6 +35,7 @@ from utils import (
     pick_device,
     seed_everything,
     set_threads,
+    setting,
 )
 
 # Held-out frames come from seed + this: other episodes than training's. No held-out balls or wall frame
@@ -52,29 +54,28 @@ TARGETS = {
 
 @dataclass
 class ValConfig:
-    """Validation settings (each is a flag)."""
+    """Every validation setting; each field is also a flag (--field-name), its help text below."""
 
-    checkpoint: str = ""  # one checkpoint to evaluate; default: <out>/checkpoints/vae.pt and fsq.pt
-    n_heldout: int = 500  # held-out frames per world
-    threads: int = 0  # torch threads; 0: the cores free right now
-    seed: int = 0
-    device: str = "auto"
-    quick: bool = False
-    data: str = ""  # a folder of your own videos or frames: evaluate on its held-out end
-    out: str = ""  # output root: reads checkpoints/ and data/, writes outputs/; "": this chapter's folder
+    checkpoint: str = setting(
+        "", "one checkpoint written by train.py (default: <out>/checkpoints/vae.pt and fsq.pt)"
+    )
+    n_heldout: int = setting(500, "held-out frames per world")
+    threads: int = setting(0, "torch threads; 0: the cores free right now")
+    seed: int = setting(0, "held-out frames use seed + 10000")
+    device: str = setting("auto", "auto picks cuda, then mps, then cpu")
+    quick: bool = setting(False, "100 held-out frames per world (unless --n-heldout is given)")
+    data: str = setting(
+        "", "a folder of your own videos or frames: evaluate on its held-out end (default: the worlds)"
+    )
+    out: str = setting(
+        "", "output root: reads checkpoints/ and data/, writes outputs/ (default: this chapter's folder)"
+    )
 
 
 def parse_args(argv=None) -> ValConfig:
-    """Command-line flags -> ValConfig."""
+    """Build the argparse parser from ValConfig's fields (their help texts) and return the filled config."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", default="", help="a .pt written by train.py (default: both models)")
-    p.add_argument("--n-heldout", type=int, default=500, help="held-out frames per world (default: 500)")
-    p.add_argument("--threads", type=int, default=0, help="torch threads (default: 0, the cores free now)")
-    p.add_argument("--seed", type=int, default=0, help="held-out frames use seed + 10000 (default: 0)")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
-    p.add_argument("--quick", action="store_true", help="100 held-out frames per world (unless given)")
-    p.add_argument("--data", default="", help="a folder of your own videos or frames (default: the worlds)")
-    p.add_argument("--out", default="", help="output root for data/, checkpoints/, outputs/ (default: here)")
+    add_config_flags(p, ValConfig, {"device": ["auto", "cpu", "cuda", "mps"]})
     cfg = ValConfig(**vars(p.parse_args(argv)))
     if cfg.quick and "n_heldout" not in given_flags(p, argv):
         cfg.n_heldout = 100
