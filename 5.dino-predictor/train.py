@@ -61,10 +61,11 @@ class TrainConfig:
     num_hist: int = 3  # frames of context the predictor reads
     pred_dim: int = 64  # predictor width
     pred_depth: int = 3
-    pred_steps: int = 3000  # steps per predictor (teacher forcing; --rollout-weight adds a rollout loss)
+    pred_steps: int = 3000  # teacher-forced steps per predictor (DINO-WM's recipe)
+    finetune_steps: int = 800  # then steps with the rollout loss added (0 = teacher forcing alone)
     batch_size: int = 32  # clips of num_hist + 1 frames per step
     proprio_weight: float = 1.0  # weight of the proprio MSE beside the feature MSE
-    rollout_weight: float = 0.0  # weight of an open-loop rollout loss (0 = teacher forcing alone, DINO-WM)
+    rollout_weight: float = 1.0  # weight of the open-loop rollout loss in those fine-tune steps
     rollout_steps: int = 5  # open-loop steps of that loss: as far as the planner imagines
     rollout_window: int = 1  # frames the predictor reads in that rollout (1: cheap, as the planner does)
     decoder_steps: int = 300
@@ -82,6 +83,7 @@ QUICK = {
     "dino_steps": 6,
     "dino_batch": 8,
     "pred_steps": 6,
+    "finetune_steps": 4,
     "decoder_steps": 6,
 }
 
@@ -137,8 +139,8 @@ def main(argv=None) -> None:
     steps = (cfg.n_traj, cfg.dino_steps, cfg.dino_batch, cfg.pred_steps, cfg.batch_size)
     if min(steps) < 1 or cfg.decoder_steps < 1 or cfg.traj_len <= cfg.num_hist or cfg.num_hist < 1:
         raise UserError("--n-traj, --*-steps, --*batch* must be positive and --traj-len > --num-hist >= 1")
-    if not 1 <= cfg.rollout_steps < cfg.traj_len:
-        raise UserError("--rollout-steps must be at least 1 and below --traj-len")
+    if not 1 <= cfg.rollout_steps < cfg.traj_len or cfg.finetune_steps < 0:
+        raise UserError("--rollout-steps must be at least 1 and below --traj-len, --finetune-steps >= 0")
     set_threads(cfg.threads)  # first line of output: how many threads, and why
     device = pick_device(cfg.device)
     print(f"device {device}, world: the arm with nuisance")
@@ -164,16 +166,16 @@ def main(argv=None) -> None:
         z = enc.raw(data["frames"], device)  # (Ntraj, T, N, D): every frame encoded once
         enc.fit_stats(z)
         z = (z - enc.mu.cpu()) / enc.sigma.cpu()
-        runs = [(name, True, False)]  # (key, causal mask, teacher forcing only)
+        model, hists[f"predictor/{name}"], teacher_forced = train_predictor(
+            cfg, z, proprio, actions, device, name=name
+        )
+        predictors[name] = model.state_dict()
         if name == "dino" and cfg.compare:  # the ablation changes one thing, the mask: both teacher-forced
-            if cfg.rollout_weight > 0:  # the main predictor also learned from rollouts: a masked twin without
-                runs.append(("dino/tf", True, True))
-            runs.append(("dino/nomask", False, True))
-        for key, causal, tf_only in runs:
-            model, hists[f"predictor/{key}"] = train_predictor(
-                cfg, z, proprio, actions, device, causal, key, teacher_forcing_only=tf_only
+            predictors["dino/tf"] = teacher_forced  # the main predictor before its rollout fine-tune
+            model, hists["predictor/dino/nomask"], _ = train_predictor(
+                cfg, z, proprio, actions, device, causal=False, name="dino/nomask", finetune=False
             )
-            predictors[key] = model.state_dict()
+            predictors["dino/nomask"] = model.state_dict()
         if name == "dino":
             dino_z = z
     decoder, hists["decoder"] = train_decoder(cfg, dino_z.flatten(0, 1), frames, device)

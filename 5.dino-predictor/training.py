@@ -117,26 +117,51 @@ def train_dino(cfg, frames: torch.Tensor, frames_alt: torch.Tensor, device) -> t
 
 
 def train_predictor(
-    cfg, z, proprio, actions, device, causal=True, name="dino", teacher_forcing_only=False
-) -> tuple[FeaturePredictor, dict]:
-    """Stage 2: the feature predictor, teacher-forced, MSE in feature space (+ proprio MSE), plus an
-    open-loop rollout loss unless ``teacher_forcing_only`` (DINO-WM's recipe, used by the ablation).
+    cfg, z, proprio, actions, device, causal=True, name="dino", finetune=True
+) -> tuple[FeaturePredictor, dict, dict]:
+    """Stage 2: the feature predictor. First ``cfg.pred_steps`` of teacher forcing, MSE in feature space
+    (+ proprio MSE), as DINO-WM trains; then, if ``finetune``, ``cfg.finetune_steps`` more with an
+    open-loop rollout loss added (stage 2b), so that the predictor also learns from its own errors.
 
     Args:
         z: (Ntraj, T, N, D) standardised features of every training frame (encoded once).
         proprio: (Ntraj, T, 4); actions: (Ntraj, T-1, 2).
+    Returns:
+        the model, its loss history, and its state after teacher forcing alone (before stage 2b).
     """
     torch.manual_seed(cfg.seed)
     model = FeaturePredictor(
         z.shape[-1], z.shape[2], cfg.num_hist, cfg.pred_dim, cfg.pred_depth, causal=causal
     )
     model = model.to(device)
+    hist = fit_predictor(
+        model, cfg, z, proprio, actions, device, cfg.pred_steps, 0, f"stage 2: predictor on {name}"
+    )
+    teacher_forced = copy.deepcopy(model.state_dict())
+    if finetune and cfg.finetune_steps > 0 and cfg.rollout_weight > 0:
+        label = f"stage 2b: {name} on its own rollouts"
+        more = fit_predictor(
+            model, cfg, z, proprio, actions, device, cfg.finetune_steps, cfg.rollout_steps, label
+        )
+        hist["step"] += [cfg.pred_steps + s for s in more["step"]]  # one curve: the fine-tune continues it
+        hist["loss"] += more["loss"]
+        hist["seconds"] += more["seconds"]
+    return model.eval(), hist, teacher_forced
+
+
+def fit_predictor(model, cfg, z, proprio, actions, device, n_steps: int, n_roll: int, label: str) -> dict:
+    """The predictor's training loop: ``n_steps`` of AdamW (warm-up, then cosine) on random clips.
+
+    Every step's loss is teacher-forced: one forward pass over ``num_hist`` true frames predicts each
+    next frame. If ``n_roll`` > 0 it adds the open-loop rollout loss: from each clip's first frame the
+    predictor imagines ``n_roll`` steps reading its own predictions (``cfg.rollout_window`` frames, as
+    the planner does), so errors that compound over the horizon are trained against too.
+    """
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
-    rng, hist, t0 = np.random.default_rng(cfg.seed + 2), {"step": [], "loss": []}, time.time()
-    n_roll = 0 if teacher_forcing_only or cfg.rollout_weight <= 0 else cfg.rollout_steps  # open-loop steps
-    n_steps = cfg.pred_steps
+    rng = np.random.default_rng(cfg.seed + 2 + 2 * (n_roll > 0))  # other clips for the fine-tune
+    hist, t0 = {"step": [], "loss": []}, time.time()
     clip = max(cfg.num_hist, n_roll) + 1  # num_hist inputs (each predicts the next frame), or the rollout
-    label = f"stage 2: predictor on {name}"
+    model.train()
     for step in (bar := tqdm(range(n_steps), desc=label)):
         for g in opt.param_groups:
             g["lr"] = warmup_cosine_lr(step, n_steps, cfg.lr)
@@ -166,7 +191,7 @@ def train_predictor(
             ms = (time.time() - t0) / (step + 1) * 1000
             bar.set_postfix(feat_mse=f"{feat_loss.item():.4f}", ms_per_step=f"{ms:.0f}")
     hist["seconds"] = time.time() - t0
-    return model.eval(), hist
+    return hist
 
 
 def train_decoder(cfg, z: torch.Tensor, frames: torch.Tensor, device) -> tuple[FeatureDecoder, dict]:

@@ -157,8 +157,9 @@ def test_bad_inputs_are_value_errors_naming_the_shape():
 
 
 @pytest.mark.parametrize("rollout_steps", [3, 5])
-def test_train_predictor_with_a_rollout_loss_runs_and_learns(rollout_steps):
-    """The open-loop rollout loss (train.py --rollout-weight, --rollout-steps) trains without shape errors."""
+def test_rollout_fine_tune_runs_learns_and_keeps_the_teacher_forced_state(rollout_steps):
+    """Stage 2b (train.py --finetune-steps, --rollout-steps) trains on without shape errors, lowers the
+    loss, and the state returned for the ablation is the one from before the fine-tune."""
     import dataclasses
 
     from train import TrainConfig
@@ -167,6 +168,7 @@ def test_train_predictor_with_a_rollout_loss_runs_and_learns(rollout_steps):
     cfg = dataclasses.replace(
         TrainConfig(),
         pred_steps=30,
+        finetune_steps=30,
         batch_size=4,
         pred_dim=32,
         pred_depth=1,
@@ -177,8 +179,13 @@ def test_train_predictor_with_a_rollout_loss_runs_and_learns(rollout_steps):
     proprio, actions = torch.rand(3, 8, 4), torch.rand(3, 7, 2) * 2 - 1
     steps = torch.cat([torch.zeros(3, 1), actions[:, :, 0]], 1)  # (Ntraj, T): the move into each frame
     z = torch.randn(3, 1, 16, 8) + steps.cumsum(1)[:, :, None, None]  # (Ntraj, T, N, D): the action moves z
-    model, hist = train_predictor(cfg, z, proprio, actions, "cpu")
+    model, hist, before = train_predictor(cfg, z, proprio, actions, "cpu")
     assert model.feat_dim == 8 and hist["loss"][-1] < hist["loss"][0]
+    assert hist["step"][-1] == 59  # one curve over both stages
+    changed = [k for k, v in model.state_dict().items() if not torch.equal(v, before[k])]
+    assert changed, "the fine-tune did not change the weights"
+    tf_only, _, _ = train_predictor(dataclasses.replace(cfg, finetune_steps=0), z, proprio, actions, "cpu")
+    assert all(torch.equal(v, before[k]) for k, v in tf_only.state_dict().items())
 
 
 def test_ibot_patch_loss_counts_only_masked_patches_and_the_mask_token_hides_them():
