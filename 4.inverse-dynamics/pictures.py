@@ -138,8 +138,8 @@ def save_loss_plot(hists: dict, out_dir) -> None:
     groups["pay-off dynamics (squared px)"] = ("dyn",)
     for ax, (title, prefixes) in zip(axes, groups.items(), strict=False):
         for name, h in hists.items():
-            if name.startswith(prefixes):
-                ax.plot(h["step"], h["loss"], label=name)
+            if name.startswith(prefixes) and not (name.startswith("dyn") and not name.endswith("@0")):
+                ax.plot(h["step"], h["loss"], label=name)  # the pay-off's: its first dynamics seed only
         ax.set(title=title, xlabel="step", yscale="log")
         ax.legend(fontsize=7)
     for name, h in hists.items():

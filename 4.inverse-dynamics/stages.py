@@ -5,6 +5,7 @@ Frames are kept as uint8 tensors (N, T, 3, 64, 64) and turned into floats in [0,
 
     over_pairs       the one loop over every frame pair (labelling, codes, evaluation)
     train_idm        (frame_t, frame_t+1) -> action on the labelled trajectories only
+    mirror           the point mass's free data: a pair flipped left-right / up-down, its push with it
     pseudo_label     the IDM labels every pair of every trajectory (the VPT recipe)
     train_overlay    one frame -> the button lit on its controller overlay (labelled trajectories only)
     train_lam        the latent action model on all pairs, no labels
@@ -39,6 +40,25 @@ def roll(xs: list[torch.Tensor], rng: np.random.Generator) -> list[torch.Tensor]
     """
     shifts = rng.integers(0, 64, (xs[0].shape[0], 2)).tolist()  # (B, 2) (dy, dx) in pixels
     return [torch.stack([torch.roll(x[i], s, dims=(1, 2)) for i, s in enumerate(shifts)]) for x in xs]
+
+
+def mirror(x0, x1, push, rng: np.random.Generator) -> tuple:
+    """Flip each point-mass pair left-right and up-down, each with probability 1/2, and its push with it.
+
+    Valid because the room is mirror-symmetric (outer walls, the dividing wall and its door all sit
+    symmetrically about the middle) and a flip keeps the simulator's rule (full move, else slide along x,
+    else along y): flipping both frames and negating dx (or dy) gives a pair the simulator could have
+    produced, wall blocks included (tests/test_models.py checks both).
+    (In a room that is not symmetric, a flipped pair could show the disk stopped where no wall stands,
+    and the IDM would learn a wrong push there.) The torus shift of ``roll`` does not apply: walls have
+    places. x0, x1: (B, 3, 64, 64); push: (B, 2) (dx, dy) -> the same, flipped where drawn.
+    """
+    push = push.clone()
+    for axis, dim in ((0, -1), (1, -2)):  # dx <-> the width (left-right), dy <-> the height (up-down)
+        flip = torch.from_numpy(rng.random(len(push)) < 0.5).to(push.device)  # (B,)
+        x0, x1 = (torch.where(flip[:, None, None, None], x.flip(dim), x) for x in (x0, x1))
+        push[flip, axis] = -push[flip, axis]
+    return x0, x1, push
 
 
 def batch_pairs(frames: torch.Tensor, traj: np.ndarray, t: np.ndarray, device) -> tuple:
@@ -92,7 +112,8 @@ def train_idm(kind, frames, actions, labelled, cfg, device) -> tuple[InverseDyna
         kind: "discrete" (the dot: cross-entropy) or "continuous" (the point mass: MSE).
         frames: (N, T, 3, 64, 64) uint8. actions: (N, T-1) int64 or (N, T-1, 2) float.
         labelled: indices of the trajectories whose labels may be used.
-        cfg: needs idm_steps, batch_size, lr, seed. The torus shift augmentation is used for the dot.
+        cfg: needs idm_steps, batch_size, lr, seed. Free data: the torus shift for the dot, the mirror
+            flips for the point mass (both keep the pair a possible one; see roll and mirror).
     """
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed + 1)
@@ -103,9 +124,12 @@ def train_idm(kind, frames, actions, labelled, cfg, device) -> tuple[InverseDyna
         traj = labelled[rng.integers(0, len(labelled), cfg.batch_size)]
         t = rng.integers(0, frames.shape[1] - 1, cfg.batch_size)
         x0, x1 = batch_pairs(frames, traj, t, device)
+        y = acts[traj, t].to(device)
         if kind == "discrete":
             x0, x1 = roll([x0, x1], rng)
-        y, out = acts[traj, t].to(device), model(x0, x1)
+        else:
+            x0, x1, y = mirror(x0, x1, y, rng)
+        out = model(x0, x1)
         if kind == "discrete":
             return F.cross_entropy(out, y), {"acc": (out.argmax(-1) == y).float().mean().item()}
         return (out - y).pow(2).mean(), {"mae": (out - y).abs().mean().item()}

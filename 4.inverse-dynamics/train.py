@@ -63,12 +63,14 @@ class TrainConfig:
     label_fraction: float = 0.05  # trajectories that keep their labels (the rest is "unlabelled video")
     idm_fractions: str = "0.002"  # extra label fractions for the dot IDM's accuracy-vs-labels curve
     map_labels: int = 20  # labelled pairs used to name the LAM's codes
-    idm_steps: int = 120  # steps per IDM (batch 64)
+    idm_steps: int = 120  # steps per dot IDM (batch 64)
+    wall_idm_steps: int = 1440  # steps of the point mass's IDM (mirror flips; 120 left its labels noisy)
     overlay_steps: int = 80
     lam_steps: int = 300  # steps of the latent action model
     lam_batch: int = 32
     ablation: int = 1  # 1: also train three LAMs, each without one of the default's choices; 0: skip
-    dyn_steps: int = 3000  # steps per pay-off dynamics model (5 models, small MLPs)
+    dyn_steps: int = 3000  # steps per pay-off dynamics model (5 sources x dyn_seeds, small MLPs)
+    dyn_seeds: int = 3  # dynamics models per source, seeds seed, seed+1, ...: validate.py reports the mean
     dyn_batch: int = 256
     batch_size: int = 64
     lr: float = 3e-3
@@ -83,6 +85,7 @@ class TrainConfig:
 QUICK = {
     "n_traj": 40,
     "idm_steps": 8,
+    "wall_idm_steps": 8,
     "overlay_steps": 8,
     "lam_steps": 8,
     "dyn_steps": 50,
@@ -109,15 +112,19 @@ def parse_args(argv=None) -> TrainConfig:
         cfg = dataclasses.replace(cfg, **{k: v for k, v in QUICK.items() if k not in given})
     steps = (
         cfg.idm_steps,
+        cfg.wall_idm_steps,
         cfg.overlay_steps,
         cfg.lam_steps,
         cfg.dyn_steps,
         cfg.batch_size,
         cfg.dyn_batch,
         cfg.lam_batch,
+        cfg.dyn_seeds,
     )
     if min(steps) < 1 or cfg.n_traj < 2 or cfg.map_labels < 1:
-        raise UserError("--*-steps, --batch-size, --dyn-batch, --map-labels must be >= 1 and --n-traj >= 2")
+        raise UserError(
+            "--*-steps, --batch-size, --dyn-batch, --dyn-seeds, --map-labels must be >= 1 and --n-traj >= 2"
+        )
     if cfg.traj_len < 2:
         raise UserError("--traj-len must be >= 2 (one frame pair)")
     try:
@@ -158,8 +165,13 @@ def stage_idm(cfg: TrainConfig, frames, actions, wall: dict, labelled: np.ndarra
         states[f"idm_dot@{frac:g}"] = idm.state_dict()
         if frac == cfg.label_fraction:
             main_idm = idm
-    wall_a = torch.from_numpy(wall["actions"])
-    idm_wall, hists["idm wall"] = stages.train_idm("continuous", wall["f"], wall_a, labelled, cfg, device)
+    wall_a, wall_cfg = (
+        torch.from_numpy(wall["actions"]),
+        dataclasses.replace(cfg, idm_steps=cfg.wall_idm_steps),
+    )
+    idm_wall, hists["idm wall"] = stages.train_idm(
+        "continuous", wall["f"], wall_a, labelled, wall_cfg, device
+    )
     states["idm_wall"] = idm_wall.state_dict()
     labels = {"dot": stages.pseudo_label(main_idm, frames, device)}
     labels["wall"] = stages.pseudo_label(idm_wall, wall["f"], device)
@@ -208,8 +220,9 @@ def stage_payoff(cfg: TrainConfig, wall: dict, idm_labels: torch.Tensor, labelle
 
     A LAM learns latent actions from the point mass's pairs (no labels; no torus shift: the room has
     walls), and 20 labelled pairs name each code with their mean push. Then the same dynamics model of
-    the robot's position, same seed and steps, is trained on each source of pushes. idm_labels: (N, T-1, 2).
-    Returns (the codes' names (K, 2), hists, states).
+    the robot's position, same seeds and steps, is trained on each source of pushes, once per dynamics
+    seed (cfg.seed + k, k < cfg.dyn_seeds): one model's seed moves its error as much as the labels do.
+    idm_labels: (N, T-1, 2). Returns (the codes' names (K, 2), hists, states: ``dyn_<source>@<k>``).
     """
     actions = torch.from_numpy(wall["actions"])  # (N, T-1, 2)
     lam, hist = stages.train_lam(wall["f"], cfg, device, shift=False)
@@ -225,11 +238,13 @@ def stage_payoff(cfg: TrainConfig, wall: dict, idm_labels: torch.Tensor, labelle
         "lam": (every, names[codes]),  # only the map_labels labelled pairs were used
         "none": (every, actions[..., :0]),  # A = 0: the model is told nothing
     }
-    for name, (trajs, acts) in sources.items():
-        model, hists[f"dyn {name}"] = stages.train_state_dynamics(
-            wall["positions"], acts, trajs, cfg, device, name
-        )
-        states[f"dyn_{name}"] = model.state_dict()
+    for k in range(cfg.dyn_seeds):  # the same data and labels; only the dynamics model's seed changes
+        c = dataclasses.replace(cfg, seed=cfg.seed + k)
+        for name, (trajs, acts) in sources.items():
+            model, hists[f"dyn {name}@{k}"] = stages.train_state_dynamics(
+                wall["positions"], acts, trajs, c, device, f"{name}, seed {c.seed}"
+            )
+            states[f"dyn_{name}@{k}"] = model.state_dict()
     return names, hists, states
 
 

@@ -168,22 +168,31 @@ def print_tables(metrics: dict, baselines: dict, sources: list) -> None:
         if key.startswith("lam/map_acc"):
             bl = "chance 0.2"
         print(f"{key:38s} {value:8.3f} {tgt:>8s}   {bl}")
-    print(
-        f"\n{'pay-off (point mass): dynamics on':34s} {'push MAE':>9s} {'1-step px':>10s} {'10-step px':>11s}"
+    head = (
+        f"{'pay-off (point mass): dynamics on':34s} {'push MAE':>9s} {'1-step px':>10s} {'10-step px':>11s}"
     )
+    print(f"\n{head} {'std':>6s}   10-step px per dynamics seed")
     for s in sources:
         one, ten = metrics[f"payoff/{s}/pos_err_1step_px"], metrics[f"payoff/{s}/pos_err_10step_px"]
+        std, per = (metrics[f"payoff/{s}/pos_err_10step_px/{k}"] for k in ("dyn_seed_std", "per_dyn_seed"))
         mae = metrics.get(f"payoff/{s}/label_mae")
-        print(f"{PAYOFF.get(s, s):34s} {'' if mae is None else f'{mae:.3f}':>9s} {one:10.3f} {ten:11.3f}")
+        print(
+            f"{PAYOFF.get(s, s):34s} {'' if mae is None else f'{mae:.3f}':>9s} {one:10.3f} {ten:11.3f}",
+            end="",
+        )
+        print(f" {std:6.3f}   {' / '.join(f'{x:.3f}' for x in per)}")
     still = baselines["payoff/pos_err_10step_px/copy_last"]
     print(f"{'baseline: copy_last (never moves)':34s} {'':9s} {'':10s} {still:11.3f}")
+    ratios = " / ".join(f"{r:.3f}" for r in metrics["payoff/idm_over_true_10step/per_dyn_seed"])
+    print(f"IDM / true with each dynamics seed alone: {ratios} (the target is on the ratio of the means)")
 
 
 def evaluate_payoff(models, ckpt, wall, device) -> tuple[dict, dict, dict]:
     """The pay-off: each source's dynamics model dreams 10 steps from a true start under the true pushes.
 
     The latent-action model is told the nearest of its named codes (all it knows), the no-action model
-    nothing. Also the labels' own error on the held-out pairs (what each model was trained on).
+    nothing. Each source has one model per dynamics seed (same data and labels); its error is their mean,
+    and idm_over_true is the ratio of the means. Also the labels' own error on the held-out pairs.
     Returns (metrics, baselines, {source: dreamt positions (N, S, 2)} for the picture).
     """
     m, b, dreams = {}, {}, {}
@@ -195,12 +204,24 @@ def evaluate_payoff(models, ckpt, wall, device) -> tuple[dict, dict, dict]:
     idm = stages.over_pairs(models["idm_wall"].predict, wall["f"], device)  # (N*S, 2)
     label_mae["idm"] = (idm - acts.reshape(-1, 2)).abs().mean().item()
     label_mae["lam"] = (names[codes] - acts).abs().mean().item()
-    for s in [k for k in PAYOFF if f"dyn_{k}" in models]:
-        e, dreams[s] = dream_errors(models[f"dyn_{s}"], wall["positions"], told.get(s, acts), device)
-        m[f"payoff/{s}/pos_err_1step_px"], m[f"payoff/{s}/pos_err_10step_px"] = float(e[0]), float(e[-1])
+    seeds = ckpt["config"]["dyn_seeds"]
+    for s in PAYOFF:  # one dynamics model per dynamics seed; each source's error is their mean
+        errs = []  # (seeds, S)
+        for k in range(seeds):
+            e, dream = dream_errors(models[f"dyn_{s}@{k}"], wall["positions"], told.get(s, acts), device)
+            errs.append(e)
+            dreams.setdefault(s, dream)  # the picture shows the first seed's dreams
+        ten_k = [float(e[-1]) for e in errs]
+        m[f"payoff/{s}/pos_err_1step_px"] = float(np.mean([e[0] for e in errs]))
+        m[f"payoff/{s}/pos_err_10step_px"] = float(np.mean(ten_k))
+        m[f"payoff/{s}/pos_err_10step_px/dyn_seed_std"] = float(np.std(ten_k))  # the spread, no target
+        m[f"payoff/{s}/pos_err_10step_px/per_dyn_seed"] = ten_k
         if s in label_mae:
             m[f"payoff/{s}/label_mae"] = float(label_mae[s])
     ten = {s: m[f"payoff/{s}/pos_err_10step_px"] for s in dreams}
+    per = {s: np.array(m[f"payoff/{s}/pos_err_10step_px/per_dyn_seed"]) for s in dreams}
+    ratio_k = per["idm"] / np.maximum(per["true"], 1e-6)  # the ratio with each dynamics seed alone
+    m["payoff/idm_over_true_10step/per_dyn_seed"] = [float(r) for r in ratio_k]
     m["payoff/idm_over_true_10step"] = ten["idm"] / max(ten["true"], 1e-6)
     m["payoff/lam_minus_true_10step_px"] = ten["lam"] - ten["true"]
     m["payoff/none_minus_lam_10step_px"] = ten["none"] - ten["lam"]
@@ -228,7 +249,12 @@ def main(argv=None) -> None:
     wall = load_trajectories("wall", cfg.n_traj, HORIZON + 1, seed=seed, quiet=True, data_dir=root / "data")
     dot["f"] = stages.to_tensor(dot["frames"])
     wall["f"] = stages.to_tensor(wall["frames"])
-    if not all(f"dyn_{s}" in models for s in PAYOFF) or "wall_lam_names" not in ckpt:
+    seeds = ckpt["config"].get("dyn_seeds", 0)
+    if (
+        not seeds
+        or not all(f"dyn_{s}@{k}" in models for s in PAYOFF for k in range(seeds))
+        or "wall_lam_names" not in ckpt
+    ):
         raise UserError("the checkpoint lacks the pay-off's dynamics models: re-run train.py")
     bar = tqdm(total=5, desc="evaluating: IDMs", leave=False)  # 5 stages: the slow ones on 200 trajectories
     metrics, baselines = evaluate_idms(models, ckpt, dot, wall, device)

@@ -210,3 +210,42 @@ def test_the_pay_off_model_uses_its_labels():
             pred = model(test[0], test[1][:, : a.shape[-1]])
         errors[name] = (pred - test[2]).norm(dim=1).mean().item()
     assert errors["true"] < 0.7 * errors["half_wrong"] < 0.7 * errors["none"], errors
+
+
+def test_a_mirrored_point_mass_pair_is_one_the_simulator_makes():
+    """stages.mirror flips each pair's frames left-right / up-down and negates dx / dy with them; and such
+    a flipped pair is exactly what the simulator shows from the mirrored start under the mirrored push,
+    for a free move and for a push into the dividing wall (the room is symmetric): the flips are free data.
+    """
+    from data_utils import make_env
+
+    env = make_env("wall")
+
+    def pair(x, y, dx, dy) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Frames (64, 64, 3) before and after the push (dx, dy) from (x, y) px, and the move in px."""
+        f0, info0 = env.reset(options={"pos": (x, y)})
+        f1, _, _, _, info1 = env.step(np.array([dx, dy]))
+        return f0, f1, info1["pos"] - info0["pos"]
+
+    for x, y, dx, dy in ((20.0, 30.0, 0.8, -0.6), (25.5, 10.0, 1.0, 0.3)):  # free; into the dividing wall
+        f0, f1, move = pair(x, y, dx, dy)
+        for axis, (mx, my, mdx, mdy) in enumerate(((63 - x, y, -dx, dy), (x, 63 - y, dx, -dy))):
+            g0, g1, mirrored_move = pair(mx, my, mdx, mdy)
+            for f, g in ((f0, g0), (f1, g1)):  # width is the frame's axis 1, height its axis 0
+                assert np.abs(np.flip(f, 1 - axis).astype(int) - g).max() <= 1
+            assert mirrored_move[axis] == pytest.approx(-move[axis], abs=1e-4)
+        if x == 25.5:
+            assert abs(move[0]) < 0.01 < abs(move[1])  # the wall did block the push along x
+
+    f0, f1, _ = pair(20.0, 30.0, 0.8, -0.6)
+    x0 = stages.to_tensor(np.stack([f0] * 64)).float() / 255  # (64, 3, 64, 64)
+    x1 = stages.to_tensor(np.stack([f1] * 64)).float() / 255
+    push = torch.tensor([[0.8, -0.6]]).repeat(64, 1)
+    m0, m1, m_push = stages.mirror(x0, x1, push, np.random.default_rng(0))
+    assert torch.equal(push, torch.tensor([[0.8, -0.6]]).repeat(64, 1))  # the input is not changed
+    sign = (m_push / push).round()  # (64, 2): -1 where flipped
+    assert set(map(tuple, sign.tolist())) == {(1, 1), (-1, 1), (1, -1), (-1, -1)}  # every combination
+    for i, (sx, sy) in enumerate(sign.tolist()):
+        dims = [d for d, s in ((-1, sx), (-2, sy)) if s < 0]
+        want0, want1 = (x[i].flip(dims) if dims else x[i] for x in (x0, x1))
+        assert torch.equal(m0[i], want0) and torch.equal(m1[i], want1)
