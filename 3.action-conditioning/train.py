@@ -1,4 +1,5 @@
-"""Train chapter 3: one FSQ codec for both worlds, then 3 action-conditioned dynamics models per world.
+"""Train chapter 3: one FSQ codec for both worlds, then 4 dynamics models per world:
+concat, token and FiLM at equal steps (the comparison), then the main FiLM model.
 
     uv run train.py                 # everything (see the README's Results for measured minutes)
     uv run train.py --quick         # a smoke run in well under a minute
