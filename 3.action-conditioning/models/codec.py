@@ -119,14 +119,14 @@ class Decoder(nn.Module):
 def weighted_mse(recon: torch.Tensor, target: torch.Tensor, fg_weight: float) -> torch.Tensor:
     """Mean squared error in which the object and the pixels around it count ``fg_weight`` times more.
 
-    Why: a dot 3 px across lights 9 pixels, 0.2 % of a 64x64 frame. With plain MSE, predicting black everywhere is
-    already an excellent solution (28.1 dB on dot frames: chapter 1's all_black baseline) and the codec
-    learns to erase small objects. Weighting each pixel by 1 + (fg_weight - 1) * brightness makes the
-    object matter. The brightness is spread to each pixel's 3x3 neighbourhood (a max-pool) so that the
-    dark ring around the object counts as much as the object: with chapter 1's weight (the pixel's own
-    brightness) the codec drew the dot as a lopsided 5x5 blur, and the blur's centroid sat 0.78 px from
-    the true position on average; with the ring weighted it was 0.40 px at the same 600 steps (a pilot
-    with zero padding, NOTES.md).
+    Why: a dot 3 px across lights 9 pixels, 0.2 % of a 64x64 frame. With plain MSE, predicting black
+    everywhere is already an excellent solution (28.1 dB on dot frames: chapter 1's all_black baseline)
+    and the codec learns to erase small objects. Weighting each pixel by 1 + (fg_weight - 1) *
+    brightness makes the object matter. The brightness is spread to each pixel's 3x3 neighbourhood (a
+    max-pool) so that the dark ring around the object counts as much as the object: with chapter 1's
+    weight (the pixel's own brightness) the codec drew the dot as a lopsided 5x5 blur, and the blur's
+    centroid sat 0.78 px from the true position on average; with the ring weighted it was 0.40 px at the
+    same 600 steps (a pilot with zero padding, NOTES.md).
 
     Args:
         recon, target: (B, 3, H, W). fg_weight: 1 gives plain MSE.
