@@ -62,10 +62,9 @@ class TrainConfig:
     pred_dim: int = 64  # predictor width
     pred_depth: int = 3
     pred_steps: int = 3000  # teacher-forced steps per predictor (DINO-WM's recipe)
-    finetune_steps: int = 800  # then steps with the rollout loss added (0 = teacher forcing alone)
+    finetune_steps: int = 600  # then steps on the rollout loss (0 = teacher forcing alone)
     batch_size: int = 32  # clips of num_hist + 1 frames per step
     proprio_weight: float = 1.0  # weight of the proprio MSE beside the feature MSE
-    rollout_weight: float = 1.0  # weight of the open-loop rollout loss in those fine-tune steps
     rollout_steps: int = 5  # open-loop steps of that loss: as far as the planner imagines
     rollout_window: int = 1  # frames the predictor reads in that rollout (1: cheap, as the planner does)
     decoder_steps: int = 300

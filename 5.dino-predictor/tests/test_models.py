@@ -172,7 +172,6 @@ def test_rollout_fine_tune_runs_learns_and_keeps_the_teacher_forced_state(rollou
         batch_size=4,
         pred_dim=32,
         pred_depth=1,
-        rollout_weight=1.0,
         rollout_steps=rollout_steps,
     )
     torch.manual_seed(0)
