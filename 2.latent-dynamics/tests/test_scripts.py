@@ -12,7 +12,9 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # this folder: the shared helpers
-from script_helpers import assert_one_line_error, copy_chapter, run  # noqa: E402
+from script_helpers import assert_one_line_error, copy_chapter, run, run_watched  # noqa: E402
+
+MAX_SILENCE_S = 10.0  # the longest a quick run may print nothing
 
 
 @pytest.fixture(scope="module")
@@ -32,15 +34,28 @@ def test_a_missing_checkpoint_under_out_is_one_line(chapter_copy, tmp_path):
     )
 
 
+def test_the_silence_meter_sees_a_pause(tmp_path):
+    """run_watched itself: a script that prints, sleeps 3 s and prints again was silent for 3 s."""
+    script = "import sys, time\nprint('a')\ntime.sleep(3)\nprint('b', file=sys.stderr)\n"
+    (tmp_path / "pause.py").write_text(script)
+    out = run_watched(tmp_path, "pause.py")
+    assert out.returncode == 0 and out.stdout.split() == ["a"] and out.stderr.split() == ["b"]
+    assert 2.9 <= out.longest_silence < 6, out.longest_silence
+
+
 def test_quick_train_then_validate_end_to_end(chapter_copy, tmp_path):
+    """The whole pipeline on tiny data, and never more than MAX_SILENCE_S without output: a learner who
+    sees nothing for a minute thinks the script hangs."""
     out = tmp_path / "runs"  # --out: the pipeline writes here and nowhere in the chapter folder
-    train = run(chapter_copy, "train.py", "--quick", "--threads", "1", "--out", str(out))
+    train = run_watched(chapter_copy, "train.py", "--quick", "--threads", "1", "--out", str(out))
     assert train.returncode == 0, train.stderr[-2000:]
+    assert train.longest_silence <= MAX_SILENCE_S, f"silent for {train.longest_silence:.1f} s"
     assert train.stdout.splitlines()[0].startswith("torch threads: ")
     assert f"next: uv run validate.py --quick --out {out}" in train.stdout  # from the chapter folder
     assert (out / "checkpoints" / "dynamics.pt").exists() and (out / "checkpoints" / "codec.pt").exists()
-    val = run(chapter_copy, "validate.py", "--quick", "--threads", "1", "--out", str(out))
+    val = run_watched(chapter_copy, "validate.py", "--quick", "--threads", "1", "--out", str(out))
     assert val.returncode == 0, val.stderr[-2000:]
+    assert val.longest_silence <= MAX_SILENCE_S, f"silent for {val.longest_silence:.1f} s"
     assert val.stdout.splitlines()[0].startswith("torch threads: ")  # the first line: threads, and why
     assert "smoke run (--quick): this checks the plumbing; the numbers are not the lesson's" in val.stdout
     assert re.search(r"^train seconds \d+, validate seconds \d+; targets (PASSED|NOT met)$", val.stdout, re.M)

@@ -6,9 +6,11 @@ The chapter is copied to a temporary folder first, so the tests never touch your
 import json
 import os
 import re
+import select
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -24,6 +26,56 @@ def run(folder: Path, *args: str, env=None, timeout: int = 400) -> subprocess.Co
     )
 
 
+MAX_SILENCE_S = 10.0  # the longest a quick run may print nothing
+
+
+def run_watched(folder: Path, *args: str, timeout: float = 400) -> subprocess.CompletedProcess:
+    """Like ``run``, and also measure the longest time the script printed nothing (``.longest_silence``,
+    seconds, on stdout and stderr together, as a terminal shows them).
+
+    A learner who sees nothing for a minute thinks the script hangs, so every loop longer than a few
+    seconds shows a progress bar. PYTHONUNBUFFERED=1 makes the pipes behave like a terminal (Python
+    would otherwise hold printed lines back), and a tqdm bar redraws with a carriage return, so bytes
+    are read, not lines.
+    """
+    env = {k: v for k, v in os.environ.items() if k != "TQDM_DISABLE"}
+    env |= {"PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, *args], cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    )
+    start = last = time.monotonic()
+    longest, chunks = 0.0, {proc.stdout.fileno(): b"", proc.stderr.fileno(): b""}
+    open_fds = set(chunks)
+    while open_fds:
+        if time.monotonic() - start > timeout:
+            proc.kill()
+            raise subprocess.TimeoutExpired(args, timeout)
+        ready, _, _ = select.select(list(open_fds), [], [], 1.0)  # wake up every second even if silent
+        now = time.monotonic()
+        longest = max(longest, now - last)
+        for fd in ready:
+            chunk = os.read(fd, 4096)
+            if chunk:
+                chunks[fd], last = chunks[fd] + chunk, now
+            else:  # end of this stream
+                open_fds.discard(fd)
+    out = subprocess.CompletedProcess(
+        args, proc.wait(timeout=30), chunks[proc.stdout.fileno()].decode(errors="replace"),
+        chunks[proc.stderr.fileno()].decode(errors="replace"),
+    )  # fmt: skip
+    out.longest_silence = longest
+    return out
+
+
+def test_the_silence_meter_sees_a_pause(tmp_path):
+    """run_watched itself: a script that prints, sleeps 3 s and prints again was silent for 3 s."""
+    script = "import sys, time\nprint('a')\ntime.sleep(3)\nprint('b', file=sys.stderr)\n"
+    (tmp_path / "pause.py").write_text(script)
+    out = run_watched(tmp_path, "pause.py")
+    assert out.returncode == 0 and out.stdout.split() == ["a"] and out.stderr.split() == ["b"]
+    assert 2.9 <= out.longest_silence < 6, out.longest_silence
+
+
 @pytest.fixture(scope="module")
 def chapter_copy(tmp_path_factory) -> Path:
     """A fresh copy of the chapter's code (no data, checkpoints or outputs)."""
@@ -35,9 +87,12 @@ def chapter_copy(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def trained(chapter_copy) -> Path:
-    """The chapter copy after `train.py --quick`."""
-    out = run(chapter_copy, "train.py", "--quick")
+    """The chapter copy after `train.py --quick`, which never goes MAX_SILENCE_S without output."""
+    out = run_watched(chapter_copy, "train.py", "--quick")
     assert out.returncode == 0, out.stderr[-2000:]
+    assert out.longest_silence <= MAX_SILENCE_S, (
+        f"train.py --quick was silent for {out.longest_silence:.1f} s"
+    )
     assert (chapter_copy / "checkpoints" / "action_dynamics.pt").exists()
     return chapter_copy
 
@@ -56,8 +111,11 @@ def test_validate_without_checkpoint_says_run_train_first(chapter_copy):
 
 
 def test_quick_train_then_validate_end_to_end(trained):
-    val = run(trained, "validate.py", "--quick")
+    val = run_watched(trained, "validate.py", "--quick")
     assert val.returncode == 0, val.stderr[-2000:]
+    assert val.longest_silence <= MAX_SILENCE_S, (
+        f"validate.py --quick was silent for {val.longest_silence:.1f} s"
+    )
     assert val.stdout.splitlines()[0].startswith("torch threads: ")  # the first line: threads, and why
     assert "smoke run (--quick): this checks the plumbing; the numbers are not the lesson's" in val.stdout
     final = r"^train seconds \d+ \(\d+ CPU-seconds\), validate seconds \d+ \(\d+ CPU-seconds\); targets "
