@@ -93,7 +93,7 @@ def evaluate_variants(fused, random_proj, qa: dict, k: int, cfg: ValConfig, devi
     m, kept = {}, {}
     bar = tqdm(total=14, desc="answering: 7 variants x present/future", leave=False)  # 2 x (1 + 3 x 2)
     for kind, truth in (("present", qa["present"]), ("future", qa["future"])):
-        ans = answer_all(fused, qa, kind, "off", 0, cfg.batch, device)
+        ans = answer_all(random_proj, qa, kind, "off", 0, cfg.batch, device)  # the pre-trained VLM
         bar.update()
         m[f"vlm_alone/{kind}_acc"] = accuracy(ans, truth)
         kept[("vlm", kind)] = ans
