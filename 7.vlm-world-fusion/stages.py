@@ -197,7 +197,7 @@ def train_fusion(fused: TheWorld, qa: dict, cfg, device, steps: int, lr: float, 
     (after K action words), the rest about the present. Frozen parts stay in eval mode."""
     params = [p for p in fused.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
-    warm = min(0.5, max(0.1, 2.5 / steps))  # 10 % warm-up, at least 2 steps (OneCycleLR needs them)
+    warm = min(0.45, max(0.1, 2.5 / steps))  # 10 % warm-up; OneCycleLR divides by (warm * steps - 1)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps, pct_start=warm)
     rng, hist, t0 = np.random.default_rng(seed), {"step": [], "loss": []}, time.time()
     fused.eval()  # no dropout anywhere; eval mode only matters for what is frozen
