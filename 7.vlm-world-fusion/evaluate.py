@@ -1,24 +1,28 @@
 """Evaluation helpers for validate.py: rebuild the models from a checkpoint, answer questions in batches,
 and measure the world model's own predictions.
 
-Shape key: N held-out samples, B batch, K actions per question, Z world latent width.
+Shape key: N held-out samples, B batch, K actions per question, G grid positions, C latent channels.
 """
 
 from __future__ import annotations
+
+import copy
 
 import numpy as np
 import stages
 import torch
 
 from data_utils import MOVES, PointMassRoom, answer_text, cell_of, question_text
-from models import VLM, LMUnavailable, TheWorld, WorldModel, load_lm
+from models import VLM, LMUnavailable, TheWorld, WorldModel, agent_position, load_lm
 from utils import UserError
 
 
 def build_models(ckpt: dict, device) -> tuple[TheWorld, TheWorld]:
     """(trained TheWorld, the same with the *untrained* projection it started from) from a checkpoint.
 
-    Both wrap the very same VLM and world model objects, so they differ only in the projection."""
+    Both wrap the pre-trained VLM and the world model, so they differ only in the projection, unless
+    staged unfreezing also trained the vision encoder or the LM: then the trained TheWorld gets its own
+    copy of the VLM with those weights, and the VLM alone stays the pre-trained one."""
     cfg = ckpt["config"]
     try:
         lm, tokenizer = load_lm(cfg["lm"])
@@ -36,10 +40,11 @@ def build_models(ckpt: dict, device) -> tuple[TheWorld, TheWorld]:
         raise UserError("the checkpoint's VLM weights do not fit this chapter's models: re-run train.py")
     vlm, wm = vlm.to(device).eval(), wm.to(device).eval()
     torch.manual_seed(cfg["seed"] + 4)  # the same initial projection as train.py's
-    thaw = {p for p in cfg["unfreeze"].split(",") if p}
+    thaw = set(ckpt.get("unfrozen", [p for p in cfg["unfreeze"].split(",") if p]))
     flags = {f"freeze_{p}": p not in thaw for p in ("vision", "language", "world")}
     random_proj = TheWorld(vlm, wm, num_world_steps=cfg["k"], **flags).to(device).eval()
-    fused = TheWorld(vlm, wm, num_world_steps=cfg["k"], **flags).to(device).eval()
+    own = (copy.deepcopy(vlm), copy.deepcopy(wm)) if thaw else (vlm, wm)  # trained weights of their own
+    fused = TheWorld(*own, num_world_steps=cfg["k"], **flags).to(device).eval()
     try:
         fused.load_trainable({k: v.to(device) for k, v in ckpt["fusion"].items()})
     except ValueError as e:
@@ -76,16 +81,18 @@ def accuracy(answers: list[str], cells: np.ndarray, subset=None) -> float:
 
 @torch.no_grad()
 def world_model_errors(wm: WorldModel, qa: dict, device) -> dict:
-    """The world model alone: position error (arena units) of the imagined final step and the cell it
-    implies, next to copy-the-present and straight-line (no walls) baselines."""
+    """The world model alone: where its *decoded* imagination puts the agent (the orange centroid of the
+    decoded frame, arena units) after the K action words, and the cell that implies, next to
+    copy-the-present and straight-line (no walls) baselines. No position head is involved."""
     frames = stages.as_float(stages.to_tensor(qa["frames"]), device)
-    z = wm.rollout(frames, torch.from_numpy(qa["actions"]).long().to(device))  # (N, K+1, Z)
-    pos = wm.proprio(z).cpu().numpy()  # (N, K+1, 2)
+    z = wm.rollout(frames, torch.from_numpy(qa["actions"]).long().to(device))  # (N, K+1, G, C)
+    first = agent_position(wm.decode(z[:, 0]).clamp(0, 1)).cpu().numpy()  # (N, 2)
+    last = agent_position(wm.decode(z[:, -1]).clamp(0, 1)).cpu().numpy()  # (N, 2)
     line = np.clip(qa["start"] + MOVES[qa["actions"]].sum(1) * 0.2, 0.08, 0.92)  # ignores the inner wall
     return {
-        "world_model/present_pos_err": float(np.linalg.norm(pos[:, 0] - qa["start"], axis=-1).mean()),
-        "world_model/future_pos_err": float(np.linalg.norm(pos[:, -1] - qa["end"], axis=-1).mean()),
-        "world_model/future_cell_acc": float((cell_of(pos[:, -1]) == qa["future"]).all(-1).mean()),
+        "world_model/present_pos_err": float(np.linalg.norm(first - qa["start"], axis=-1).mean()),
+        "world_model/future_pos_err": float(np.linalg.norm(last - qa["end"], axis=-1).mean()),
+        "world_model/future_cell_acc": float((cell_of(last) == qa["future"]).all(-1).mean()),
         "baseline/future_pos_err/copy_present": float(
             np.linalg.norm(qa["start"] - qa["end"], axis=-1).mean()
         ),

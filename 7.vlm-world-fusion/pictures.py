@@ -18,8 +18,10 @@ from data_utils import answer_text, question_text
 
 
 @torch.no_grad()
-def save_answers(fused, qa: dict, answers: dict, device, out_dir: Path, n: int = 6) -> Path:
-    """<out_dir>/fusion_answers.png (returned): one row per question: the frame, the world model's decoded
+def save_answers(
+    fused, qa: dict, answers: dict, device, out_dir: Path, name: str = "fusion_answers.png", n: int = 6
+) -> Path:
+    """<out_dir>/<name> (returned): one row per question: the frame, the world model's decoded
     rollout (t = 1..K), the true final frame, and the question with the VLM's, the fused model's and the
     true answer.
 
@@ -33,7 +35,7 @@ def save_answers(fused, qa: dict, answers: dict, device, out_dir: Path, n: int =
     frames = stages.as_float(stages.to_tensor(qa["frames"][pick]), device)
     z = fused.world_model.rollout(
         frames, torch.from_numpy(qa["actions"][pick]).long().to(device)
-    )  # (n, K+1, Z)
+    )  # (n, K+1, G, C)
     imagined = fused.world_model.decode(z[:, 1:].flatten(0, 1)).clamp(0, 1)  # (n*K, 3, H, W)
     imagined = imagined.view(len(pick), K, *imagined.shape[1:]).permute(0, 1, 3, 4, 2).cpu().numpy()
     fig, axes = plt.subplots(len(pick), K + 3, figsize=(2.0 * (K + 3) + 3, 2.1 * len(pick)))
@@ -60,6 +62,6 @@ def save_answers(fused, qa: dict, answers: dict, device, out_dir: Path, n: int =
             ax.axis("off")
     fig.tight_layout()
     out_dir.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_dir / "fusion_answers.png", dpi=90)
+    fig.savefig(out_dir / name, dpi=90)
     plt.close(fig)
-    return out_dir / "fusion_answers.png"
+    return out_dir / name

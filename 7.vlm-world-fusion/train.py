@@ -5,16 +5,16 @@
     uv run train.py --lm gemma3-270m    # real Gemma 3 270M, frozen (needs `uv sync --group gemma`)
 
 Stages:
-  1. the world model (codec + proprioceptive head + action-conditioned predictor) on random trajectories
-     in the `wall` room;
-  2. the VLM (tiny ViT + image projection + language model) on questions about the *present* frame, and
-     on recorded clips: the world model's encodings of k + 1 *recorded* frames sit in the world slot
-     (through a throwaway projection) and the question asks where the agent is before or after them;
-  3. TheWorld: the world model's latents, projected into the LM's width with temporal embeddings, are
-     placed before the image tokens; on present and future questions only the projection and the
-     temporal embeddings train (vision, language and world model frozen unless --unfreeze says so).
-Writes checkpoints/fusion.pt and outputs/train_loss.png, and caches its data under data/ (all three under
-the chapter folder, or under --out DIR).
+  1. the world model (a VAE over 4x4 latent grids + an action-conditioned predictor) on random
+     trajectories in the `wall` room, trained only to reconstruct and predict frames;
+  2. the VLM (tiny ViT + image projection + language model) on images and text only: questions about
+     the present frame, and future questions asked with the present frame alone (no world slot yet);
+  3. TheWorld: the world model's latent grids, each position projected into the LM's width plus a
+     temporal embedding per step, placed after the image tokens; on present and future questions only
+     the projection and the temporal embeddings train (vision, language and world model frozen unless
+     --unfreeze says so). --staged-steps N then unfreezes the vision encoder, then the LM, N steps each.
+Writes checkpoints/fusion.pt (and fusion_plus_vision.pt, fusion_plus_language.pt with --staged-steps) and
+outputs/train_loss.png, and caches its data under data/ (all under the chapter folder, or under --out DIR).
 """
 
 from __future__ import annotations
@@ -63,14 +63,17 @@ class TrainConfig:
     fusion_steps: int = 800
     batch_size: int = 32
     wm_lr: float = 2e-3
-    wm_latent_weight: float = 1.0  # weight of "imagined latent = encoding of the true next frame"
-    clip_noise: float = 0.15  # stage 2: std of Gaussian noise added to the recorded clips' latents
+    wm_beta: float = 1e-3  # weight of the world model's KL term (per latent number)
     lr: float = 3e-3  # the VLM's
+    vlm_future_share: float = 0.5  # stage 2: fraction of batches that ask about the future (picture only)
+    vlm_clip_share: float = 0.0  # stage 2: of the future batches, the share shown a recording's k+1 pictures
+    vlm_max_gap: int = 80  # stage 2: the question starts 0..this many positions after the picture
+    vlm_walls: int = 0  # stage 2's future answers: 0 where the words point, 1 what happened (walls too)
     fusion_lr: float = 1e-2
-    clip_image_drop: float = 0.5  # stage 2: chance that a clip's "after" question comes without the image
     future_share: float = 0.75  # stage 3: fraction of batches that ask about the future (the rest: present)
-    slot_noise: float = 0.5  # stage 2, present batches: chance of random tokens in the world slot
     unfreeze: str = ""  # comma-separated parts that also train in stage 3: vision, language, world
+    staged_steps: int = 0  # >0: after stage 3, unfreeze vision, then language, this many steps each
+    staged_lr: float = 3e-4  # peak learning rate of the staged-unfreezing steps
     threads: int = 0  # torch threads; 0: OMP_NUM_THREADS if set, else the cores free right now
     seed: int = 0
     device: str = "auto"
@@ -114,10 +117,10 @@ def parse_args(argv=None) -> TrainConfig:
         raise UserError("--k, --n-questions, --*-steps, --*-batch, --batch-size must be >= 1, --n-traj >= 2")
     if cfg.k > 8:
         raise UserError("--k must be at most 8 (the size of the temporal embedding table)")
-    if not 2 <= cfg.wm_window <= cfg.traj_len or not 0 <= cfg.slot_noise <= 1:
-        raise UserError("--wm-window must be in [2, --traj-len] and --slot-noise in [0, 1]")
-    if cfg.traj_len <= cfg.k:
-        raise UserError("--traj-len must exceed --k (stage 2 reads recorded clips of k + 1 frames)")
+    if not 2 <= cfg.wm_window <= cfg.traj_len or not 0 <= cfg.vlm_future_share <= 1:
+        raise UserError("--wm-window must be in [2, --traj-len] and --vlm-future-share in [0, 1]")
+    if cfg.traj_len <= cfg.k or cfg.staged_steps < 0:
+        raise UserError("--traj-len must exceed --k (stage 2 asks about k steps ahead); --staged-steps >= 0")
     bad = [p for p in cfg.unfreeze.split(",") if p and p not in PARTS]
     if bad:
         raise UserError(f"--unfreeze takes a comma-separated subset of {PARTS}, got {bad}")
@@ -144,8 +147,15 @@ def save_loss_plot(hists: dict, out_dir: Path) -> None:
     plt.close(fig)
 
 
+def checkpoint_name(cfg: TrainConfig, suffix: str = "") -> str:
+    """fusion<suffix>.pt for the small LM, fusion_<lm><suffix>.pt for another one."""
+    lm = "" if cfg.lm == "small" else "_" + cfg.lm.replace(":", "_").replace("/", "_")
+    return f"fusion{lm}{suffix}.pt"
+
+
 def main(argv=None) -> None:
-    """Run the three stages and save one checkpoint (world model, VLM, fusion's trainable parts)."""
+    """Run the stages and save a checkpoint (world model, VLM, fusion's trainable parts) after stage 3 and
+    after each staged-unfreezing step."""
     cfg = parse_args(argv)
     set_threads(cfg.threads)  # first line of output: how many threads, and why
     device = pick_device(cfg.device)
@@ -159,45 +169,59 @@ def main(argv=None) -> None:
 
     wm, hists["1. world model"] = stages.train_world_model(traj, cfg, device)
     vlm = VLM(lm, tokenizer).to(device)
-    hists["2. VLM, present + recorded clips"], _ = stages.pretrain_vlm(vlm, wm, traj, cfg, device)
+    hists["2. VLM, images and text"] = stages.pretrain_vlm(vlm, traj, cfg, device)
+    vlm_state = {  # the VLM as pre-trained: "the VLM alone" of validate.py (a real LM is not stored)
+        k: v.detach().cpu().clone()
+        for k, v in vlm.state_dict().items()
+        if cfg.lm == "small" or not k.startswith("lm.")
+    }
     torch.manual_seed(cfg.seed + 4)  # the projection's initial weights: validate.py's random projection
-    thaw = set(p for p in cfg.unfreeze.split(",") if p)
-    fused = TheWorld(vlm, wm, num_world_steps=cfg.k, **{f"freeze_{p}": p not in thaw for p in PARTS}).to(
-        device
-    )
+    thaw = [p for p in cfg.unfreeze.split(",") if p]
+    fused = TheWorld(vlm, wm, num_world_steps=cfg.k, **{f"freeze_{p}": p not in thaw for p in PARTS})
+    fused = fused.to(device)
     share = fused.parameter_report()
     print(
         f"stage 3 trains {share['trainable']:,} of {share['total']:,} parameters ({share['percent']:.2f} %)"
     )
-    hists["3. fusion, present + future"] = stages.train_fusion(fused, qa, cfg, device)
-    seconds = time.time() - t_start
-
-    vlm_state = {
-        k: v.cpu() for k, v in vlm.state_dict().items() if cfg.lm == "small" or not k.startswith("lm.")
-    }
-    ckpt = {
-        "model": "vlm-world-fusion",
-        "config": dataclasses.asdict(cfg),
-        "world_model": {k: v.cpu() for k, v in wm.state_dict().items()},
-        "vlm": vlm_state,  # a real LM is not stored: it is frozen and re-loaded from its package
-        "fusion": fused.trainable_state_dict(),
-        "parameters": share,
-        "train_seconds": seconds,
-        "seconds": {k: h["seconds"] for k, h in hists.items()},
-    }
-    name = "fusion.pt" if cfg.lm == "small" else f"fusion_{cfg.lm.replace(':', '_').replace('/', '_')}.pt"
-    path = root / "checkpoints" / name
-    save_checkpoint(ckpt, path)
+    plan = [("projection" + "".join(f" + {p}" for p in thaw), cfg.fusion_steps, cfg.fusion_lr, "")]
+    if cfg.staged_steps:  # projection -> + vision -> + language, as the seed recommends
+        plan += [(f"+ {p}", cfg.staged_steps, cfg.staged_lr, f"_plus_{p}") for p in ("vision", "language")]
+    root_ckpt = root / "checkpoints"
+    saved = []
+    for n, (name, steps, lr, suffix) in enumerate(plan):
+        if suffix:  # staged unfreezing: one more part trains from here on
+            part = suffix.removeprefix("_plus_")
+            fused.set_frozen(part, False)
+            thaw.append(part)
+        hists[f"3. fusion, {name}"] = stages.train_fusion(
+            fused, qa, cfg, device, steps, lr, name, seed=cfg.seed + 3 + 10 * n
+        )
+        seconds = time.time() - t_start
+        ckpt = {
+            "model": "vlm-world-fusion",
+            "config": dataclasses.asdict(cfg),
+            "unfrozen": list(thaw),  # the parts whose weights are in "fusion" besides the projection
+            "world_model": {k: v.cpu() for k, v in wm.state_dict().items()},
+            "vlm": vlm_state,
+            "fusion": fused.trainable_state_dict(),
+            "parameters": fused.parameter_report(),
+            "train_seconds": seconds,
+            "seconds": {k: h["seconds"] for k, h in hists.items()},
+        }
+        path = root_ckpt / checkpoint_name(cfg, suffix)
+        save_checkpoint(ckpt, path)
+        saved.append(path)
     save_loss_plot(hists, root / "outputs")
     finals = ", ".join(f"{k} {sum(h['loss'][-20:]) / len(h['loss'][-20:]):.4f}" for k, h in hists.items())
-    stage_s = ", ".join(f"{k.split('.')[0]}: {h['seconds']:.0f} s" for k, h in hists.items())
-    print(f"trained in {seconds:.0f} s ({stage_s}); final losses: {finals}; saved {path}")
-    args = ["--quick"] if cfg.quick else []
-    if cfg.out:
-        args += ["--out", cfg.out]
-    if cfg.lm != "small":
-        args += ["--checkpoint", os.path.relpath(path)]
-    print(f"next: {command('validate.py', *args)}")
+    stage_s = ", ".join(f"{k}: {h['seconds']:.0f} s" for k, h in hists.items())
+    print(f"trained in {seconds:.0f} s ({stage_s}); final losses: {finals}; saved {saved[0]}")
+    for path in saved:
+        args = ["--quick"] if cfg.quick else []
+        if cfg.out:
+            args += ["--out", cfg.out]
+        if path.name != "fusion.pt":
+            args += ["--checkpoint", os.path.relpath(path)]
+        print(f"next: {command('validate.py', *args)}")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from .language import SmallLM, WordTokenizer
 from .transformer import Attention, Block, RMSNorm, rope
 from .vit import TinyViT, check_frames
 from .vlm import IGNORE, VLM, text_batch
-from .world_model import WorldModel, world_model_loss
+from .world_model import WorldModel, agent_position, world_model_loss
 
 __all__ = [
     "GEMMA",
@@ -26,6 +26,7 @@ __all__ = [
     "TinyViT",
     "WordTokenizer",
     "WorldModel",
+    "agent_position",
     "check_frames",
     "rope",
     "text_batch",

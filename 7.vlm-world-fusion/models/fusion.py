@@ -1,15 +1,19 @@
 """TheWorld in small: fuse a world model's latents into a vision-language model.
 
-    frame ──► world model: encode, then imagine S action words ──► latents (S+1, Z)
-                   │  world projection (trainable MLP) + temporal embedding t = 0..S (trainable)
+    frame ──► world model: encode, then imagine S action words ──► latent grids (S+1, N, C)
+                   │  flatten each grid to N tokens; one trainable linear map C -> D for every token,
+                   │  plus a trainable temporal embedding per step t = 0..S
                    ▼
-    [<bos>, <sow>, world tokens (S+1), <eow>, image tokens (P), question, answer]  ──► frozen LM
+    [<bos>, image tokens (P), <sow>, world tokens ((S+1) N), <eow>, question, answer]  ──► frozen LM
 
-By default only the world projection and the temporal embeddings train: the vision encoder, the
-language model and the world model are frozen (each has its own flag). ``num_world_steps`` is set at
-construction and can be overridden per call (0: only the present frame's latent).
+As in TheWorld: vision tokens first, then world tokens; each step's latent grid is flattened and every
+position goes through the same linear projection; the temporal embedding tells the steps apart. By
+default only that projection and the temporal embeddings train: the vision encoder, the language model
+and the world model are frozen (each has its own flag). ``num_world_steps`` is set at construction and
+can be overridden per call (0: only the present frame's grid).
 
-Shape key: B batch, S world steps, Z world latent width, D LM width, P image tokens, Q text tokens.
+Shape key: B batch, S world steps, N grid positions per step (16), C latent channels, D LM width,
+P image tokens, Q text tokens.
 """
 
 from __future__ import annotations
@@ -31,7 +35,6 @@ class TheWorld(nn.Module):
         num_world_steps: S, how many steps the world model imagines by default.
         max_world_steps: size of the temporal embedding table (S may never exceed it).
         freeze_vision / freeze_language / freeze_world: keep those parts fixed (no gradient).
-        hidden: width of the world projection's hidden layer.
     """
 
     def __init__(
@@ -43,7 +46,6 @@ class TheWorld(nn.Module):
         freeze_vision: bool = True,
         freeze_language: bool = True,
         freeze_world: bool = True,
-        hidden: int = 256,
     ):
         super().__init__()
         if not 0 <= num_world_steps <= max_world_steps:
@@ -51,15 +53,33 @@ class TheWorld(nn.Module):
         self.vlm, self.world_model = vlm, world_model
         self.num_world_steps, self.max_world_steps = num_world_steps, max_world_steps
         D = vlm.lm.dim
-        self.world_proj = nn.Sequential(
-            nn.Linear(world_model.latent, hidden), nn.GELU(), nn.Linear(hidden, D)
-        )
+        self.world_proj = nn.Linear(world_model.channels, D)  # C -> D, shared by every grid position
         self.temporal = nn.Parameter(torch.randn(max_world_steps + 1, D) * 0.02)  # t = 0, 1, ..., max
-        self.frozen = {"vision": freeze_vision, "language": freeze_language, "world": freeze_world}
-        for part, frozen in zip((vlm.vision, vlm.img_proj), (freeze_vision, freeze_vision), strict=True):
-            part.requires_grad_(not frozen)
-        vlm.lm.requires_grad_(not freeze_language)
-        world_model.requires_grad_(not freeze_world)
+        # Which grid position a token comes from. Our LM finds a picture's cells from the content of its
+        # tokens (the ViT adds a position embedding to every patch), and a conv latent barely says where
+        # it sits, so the world tokens get a trainable spatial embedding too (TheWorld has only temporal).
+        self.spatial = nn.Parameter(torch.randn(world_model.tokens_per_step, D) * 0.02)  # (N, D)
+        self.frozen = {}
+        for part, frozen in (
+            ("vision", freeze_vision),
+            ("language", freeze_language),
+            ("world", freeze_world),
+        ):
+            self.set_frozen(part, frozen)
+
+    def set_frozen(self, part: str, frozen: bool) -> None:
+        """Freeze or unfreeze one part: 'vision' (ViT + image projection), 'language' or 'world'.
+        Staged unfreezing calls this between stages (projection -> + vision -> + language)."""
+        modules = {
+            "vision": (self.vlm.vision, self.vlm.img_proj),
+            "language": (self.vlm.lm,),
+            "world": (self.world_model,),
+        }
+        if part not in modules:
+            raise ValueError(f"part must be one of {sorted(modules)}, got {part!r}")
+        for m in modules[part]:
+            m.requires_grad_(not frozen)
+        self.frozen[part] = frozen
 
     def steps(self, num_world_steps: int | None) -> int:
         """The per-call override, or the constructor's default; checked against the temporal table."""
@@ -69,8 +89,8 @@ class TheWorld(nn.Module):
         return s
 
     def world_latents(self, frames: torch.Tensor, actions: torch.Tensor | None, num_world_steps=None):
-        """Roll the world model forward: (B, S+1, Z). Missing actions (or a present question) mean 'stay';
-        extra actions beyond S are not imagined."""
+        """Roll the world model forward: latent grids (B, S+1, N, C). Missing actions (or a present
+        question) mean 'stay'; extra actions beyond S are not imagined."""
         S, B = self.steps(num_world_steps), frames.shape[0]
         acts = torch.full((B, S), STAY, dtype=torch.long, device=frames.device)
         if actions is not None:
@@ -82,10 +102,13 @@ class TheWorld(nn.Module):
             return self.world_model.rollout(frames, acts)
 
     def world_tokens(self, latents: torch.Tensor, mode: str = "on") -> torch.Tensor:
-        """Latents (B, S+1, Z) -> world tokens (B, S+1, D): projection + temporal embedding.
+        """Latent grids (B, S+1, N, C) -> world tokens (B, (S+1) N, D): the grid of step t flattened,
+        each position projected, plus the temporal embedding of t.
 
         mode 'zero' replaces every world token by zeros (the ablation: the LM receives nothing)."""
-        tokens = self.world_proj(latents) + self.temporal[: latents.shape[1]]  # (B, S+1, D)
+        steps = latents.shape[1]
+        tokens = self.world_proj(latents) + self.temporal[:steps, None] + self.spatial  # (B, S+1, N, D)
+        tokens = tokens.flatten(1, 2)  # (B, (S+1) N, D): step 0's grid row by row, then step 1's, ...
         if mode == "zero":
             return torch.zeros_like(tokens)
         if mode != "on":
@@ -97,7 +120,7 @@ class TheWorld(nn.Module):
         world = self.world_tokens(self.world_latents(frames, actions, num_world_steps), mode)
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen["vision"]):
             images = self.vlm.image_tokens(frames)  # (B, P, D)
-        embeds, prefix = self.vlm.sequence(world, images, text_ids)
+        embeds, prefix = self.vlm.sequence(images, world, text_ids)
         return self.vlm.answer_loss(embeds, prefix, text_labels)
 
     @torch.no_grad()
@@ -126,7 +149,7 @@ class TheWorld(nn.Module):
         world = None
         if mode != "off":
             world = self.world_tokens(self.world_latents(frames, actions, num_world_steps), mode)
-        answers = self.vlm.greedy(world, self.vlm.image_tokens(frames), ids, max_new_tokens)
+        answers = self.vlm.greedy(self.vlm.image_tokens(frames), world, ids, max_new_tokens)
         return answers[0] if single else answers
 
     def parameter_report(self) -> dict:
@@ -136,7 +159,8 @@ class TheWorld(nn.Module):
         return {"trainable": trainable, "total": total, "percent": 100.0 * trainable / total}
 
     def trainable_state_dict(self) -> dict:
-        """Only the parameters that train (by default: the world projection and temporal embeddings)."""
+        """Only the parameters that train (by default: the world projection and temporal embeddings;
+        with a part unfrozen, its weights too)."""
         return {n: p.detach().cpu().clone() for n, p in self.named_parameters() if p.requires_grad}
 
     def load_trainable(self, state: dict) -> None:

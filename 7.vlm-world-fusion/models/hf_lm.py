@@ -12,8 +12,8 @@
 - ``hf:<model id>``: ``AutoModelForCausalLM.from_pretrained(<model id>)``, from the local Hugging Face
   cache (or the hub, if the machine can reach it).
 
-A real LM is always frozen here: only the image projection (stage 2) and the world projection (stage 3)
-learn, which is exactly TheWorld's default recipe.
+A real LM is frozen here unless staged unfreezing (train.py --staged-steps) reaches it: stage 2 trains
+the ViT and the image projection around it, stage 3 the world projection.
 
 Shape key: B batch, L sequence length, D the LM's width, N its vocabulary.
 """
@@ -75,9 +75,14 @@ class HFLanguageModel(nn.Module):
         """ids (B, L) -> embeddings (B, L, D) (Gemma's embedding layer applies its sqrt(D) scale)."""
         return self.model.get_input_embeddings()(ids)
 
-    def hidden(self, x: torch.Tensor) -> torch.Tensor:
-        """Embeddings (B, L, D) -> final hidden states (B, L, D) (causal, the model's own positions)."""
-        return self.model.base_model(inputs_embeds=x, use_cache=False).last_hidden_state
+    def hidden(self, x: torch.Tensor, positions: torch.Tensor | None = None) -> torch.Tensor:
+        """Embeddings (B, L, D) -> final hidden states (B, L, D) (causal); positions (B, L), or None for
+        0..L-1."""
+        if positions is not None and positions.ndim == 1:
+            positions = positions[None].expand(len(x), -1)
+        return self.model.base_model(
+            inputs_embeds=x, position_ids=positions, use_cache=False
+        ).last_hidden_state
 
     def logits(self, h: torch.Tensor) -> torch.Tensor:
         """Hidden (..., D) -> logits (..., N), with Gemma's final soft-capping when the config has it."""

@@ -67,10 +67,11 @@ class SmallLM(nn.Module):
         """ids: (B, L) int64 -> embeddings (B, L, D)."""
         return self.tok(ids)
 
-    def hidden(self, x: torch.Tensor) -> torch.Tensor:
-        """Embeddings (B, L, D) -> final hidden states (B, L, D); position i has read tokens 0..i only."""
+    def hidden(self, x: torch.Tensor, positions: torch.Tensor | None = None) -> torch.Tensor:
+        """Embeddings (B, L, D) -> final hidden states (B, L, D); position i has read tokens 0..i only.
+        positions (L,) or (B, L): the RoPE positions (default 0..L-1)."""
         for block in self.blocks:
-            x = block(x)
+            x = block(x, positions)
         return self.norm(x)
 
     def logits(self, h: torch.Tensor) -> torch.Tensor:

@@ -29,16 +29,20 @@ class RMSNorm(nn.Module):
         return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.gain
 
 
-def rope(x: torch.Tensor, base: float = 10_000.0) -> torch.Tensor:
+def rope(x: torch.Tensor, positions: torch.Tensor | None = None, base: float = 10_000.0) -> torch.Tensor:
     """Rotary position embedding: rotate each pair of channels by an angle proportional to the position.
 
     Because q and k are rotated by their own positions, q.k depends only on their *distance*: tokens
     inserted before the image (the world tokens) do not change how the text sees the image.
-    x: (B, H, L, E) -> (B, H, L, E).
+    x: (B, H, L, E), positions: (L,) or (B, L) (default 0, 1, ..., L-1) -> (B, H, L, E).
     """
     L, E = x.shape[-2], x.shape[-1]
+    if positions is None:
+        positions = torch.arange(L, device=x.device)
     freq = base ** (-torch.arange(0, E, 2, device=x.device, dtype=torch.float32) / E)  # (E/2,)
-    angle = torch.arange(L, device=x.device, dtype=torch.float32)[:, None] * freq[None]  # (L, E/2)
+    angle = positions.float()[..., :, None] * freq  # (L, E/2) or (B, L, E/2)
+    if angle.ndim == 3:
+        angle = angle[:, None]  # (B, 1, L, E/2): the same for every head
     cos, sin = angle.cos().to(x.dtype), angle.sin().to(x.dtype)
     x1, x2 = x[..., 0::2], x[..., 1::2]  # (B, H, L, E/2) each
     return torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1).flatten(-2)
@@ -59,12 +63,12 @@ class Attention(nn.Module):
         self.heads, self.causal, self.use_rope = heads, causal, use_rope
         self.qkv, self.out = nn.Linear(dim, 3 * dim, bias=False), nn.Linear(dim, dim, bias=False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (B, L, D) -> (B, L, D)."""
+    def forward(self, x: torch.Tensor, positions: torch.Tensor | None = None) -> torch.Tensor:
+        """x: (B, L, D), positions: (L,) or (B, L) for RoPE (default 0..L-1) -> (B, L, D)."""
         B, L, D = x.shape
         q, k, v = self.qkv(x).view(B, L, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)  # (B,H,L,E)
         if self.use_rope:
-            q, k = rope(q), rope(k)
+            q, k = rope(q, positions), rope(k, positions)
         scores = q @ k.transpose(-2, -1) / math.sqrt(D // self.heads)  # (B, H, L, L)
         if self.causal:
             future = torch.ones(L, L, dtype=torch.bool, device=x.device).triu(1)  # True above the diagonal
@@ -82,7 +86,7 @@ class Block(nn.Module):
         self.attn = Attention(dim, heads, causal, use_rope)
         self.fc1, self.fc2 = nn.Linear(dim, mlp_ratio * dim), nn.Linear(mlp_ratio * dim, dim)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (B, L, D) -> (B, L, D)."""
-        x = x + self.attn(self.norm1(x))
+    def forward(self, x: torch.Tensor, positions: torch.Tensor | None = None) -> torch.Tensor:
+        """x: (B, L, D) -> (B, L, D); positions as in Attention."""
+        x = x + self.attn(self.norm1(x), positions)
         return x + self.fc2(F.gelu(self.fc1(self.norm2(x))))

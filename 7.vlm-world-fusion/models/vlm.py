@@ -2,9 +2,12 @@
 and a language model that reads them. Also the sequence layout, the answer-only loss and greedy decoding
 that the fusion module reuses.
 
-The sequence every model here reads (the world slot is empty for the VLM alone):
+The sequence the VLM reads, and the one TheWorld reads (vision tokens first, then world tokens):
 
-    [<bos>, <sow>, world tokens (W), <eow>, image tokens (P), question words, answer words, <eos>]
+    VLM alone:  [<bos>, image tokens (P), question words, answer words, <eos>]
+    TheWorld:   [<bos>, image tokens (P), <sow>, world tokens (W), <eow>, question words, answer words, <eos>]
+
+The VLM is pre-trained on the first layout only: its language model has never seen a world token.
 
 Labels are -100 (ignored by the loss) everywhere except the answer words and <eos>: we teach the model to
 answer, not to predict the question or the pixels.
@@ -67,59 +70,79 @@ class VLM(nn.Module):
         """Embeddings of fixed special token ids, repeated over the batch: (B, len(ids), D)."""
         return self.lm.embed(torch.tensor(ids, device=device)[None].expand(batch, -1))
 
-    def sequence(self, world: torch.Tensor | None, images: torch.Tensor, text_ids: torch.Tensor):
-        """Lay out [<bos>, <sow>, world, <eow>, image, text] as embeddings.
+    def sequence(self, images: torch.Tensor, world: torch.Tensor | None, text_ids: torch.Tensor):
+        """Lay out [<bos>, image, <sow>, world, <eow>, text] as embeddings ([<bos>, image, text] without
+        world tokens).
 
         Args:
-            world: (B, W, D) world tokens or None (an empty slot: the VLM alone).
-            images: (B, P, D) image tokens. text_ids: (B, Q) question (+ answer) ids.
+            images: (B, P, D) image tokens. world: (B, W, D) world tokens or None (the VLM alone).
+            text_ids: (B, Q) question (+ answer) ids.
         Returns:
             embeds (B, L, D) and the prefix length (positions before the text).
         """
         B, device, tok = images.shape[0], images.device, self.tokenizer
-        parts = [self.special([tok.bos_id, *tok.sow_ids], B, device)]
-        if world is not None and world.shape[1] > 0:
-            parts.append(world)
-        parts += [self.special(tok.eow_ids, B, device), images]
+        parts = [self.special([tok.bos_id], B, device), images]
+        if world is not None:
+            parts += [self.special(tok.sow_ids, B, device), world, self.special(tok.eow_ids, B, device)]
         prefix = torch.cat(parts, 1)  # (B, L - Q, D)
         return torch.cat([prefix, self.lm.embed(text_ids.to(device))], 1), prefix.shape[1]
 
-    def answer_loss(self, embeds: torch.Tensor, prefix: int, text_labels: torch.Tensor) -> torch.Tensor:
+    def answer_loss(
+        self, embeds: torch.Tensor, prefix: int, text_labels: torch.Tensor, positions=None
+    ) -> torch.Tensor:
         """Cross-entropy of next-token predictions on labelled (answer) positions only.
 
         The token at position i is predicted from position i - 1, so labels are shifted by one; logits are
         computed only where a label exists (with Gemma's 262k-word vocabulary that is most of the cost).
+        positions: (B, L) RoPE positions, or None for 0..L-1.
         """
         B = embeds.shape[0]
         labels = torch.cat([torch.full((B, prefix), IGNORE, dtype=torch.long), text_labels], 1)  # (B, L)
         labels = labels.to(embeds.device)
-        h = self.lm.hidden(embeds)  # (B, L, D)
+        h = self.lm.hidden(embeds, positions)  # (B, L, D)
         target = labels[:, 1:]  # (B, L-1): what position i must predict is token i + 1
         keep = target != IGNORE
         return F.cross_entropy(self.lm.logits(h[:, :-1][keep]).float(), target[keep])
 
-    def forward(self, frames, text_ids, text_labels, world=None, agent_patch=None) -> torch.Tensor:
-        """Answer-only loss for frames (B, 3, H, W), text (B, Q) and optional world tokens (B, W, D);
-        plus the vision probe's cross-entropy when ``agent_patch`` (B,) (the patch index) is given."""
+    def forward(self, frames, text_ids, text_labels, agent_patch=None, text_gap=None, later=None):
+        """Answer-only loss for frames (B, 3, H, W) and text (B, Q), images and text only; plus the vision
+        probe's cross-entropy when ``agent_patch`` (B,) (the patch index) is given.
+
+        later: (B, M, 3, H, W) or None: more pictures (the next frames of a recording), whose image tokens
+        follow the first picture's: [<bos>, picture 0, picture 1, ..., picture M, text].
+
+        text_gap: (B,) int64 or None. The text's RoPE positions start this many positions after the image
+        (nothing sits in between): the LM learns to read the picture at any distance from the question,
+        as a real LM that has read images in every kind of document."""
         features = self.vision(frames)  # (B, P, V)
-        embeds, prefix = self.sequence(world, self.img_proj(features), text_ids)
-        loss = self.answer_loss(embeds, prefix, text_labels)
+        images = self.img_proj(features)  # (B, P, D)
+        if later is not None:
+            more = self.image_tokens(later.flatten(0, 1)).view(
+                len(frames), -1, images.shape[-1]
+            )  # (B, MP, D)
+            images = torch.cat([images, more], 1)  # (B, (1 + M) P, D)
+        embeds, prefix = self.sequence(images, None, text_ids)
+        positions = None
+        if text_gap is not None:
+            positions = torch.arange(embeds.shape[1], device=embeds.device).expand(len(embeds), -1)  # (B, L)
+            positions = positions + (positions >= prefix) * text_gap.to(embeds.device)[:, None]
+        loss = self.answer_loss(embeds, prefix, text_labels, positions)
         if agent_patch is not None:
             loss = loss + F.cross_entropy(self.vision.agent_logits(features), agent_patch.to(frames.device))
         return loss
 
     @torch.no_grad()
-    def greedy(self, world, images, prompt_ids: torch.Tensor, max_new_tokens: int = 4) -> list[str]:
+    def greedy(self, images, world, prompt_ids: torch.Tensor, max_new_tokens: int = 4) -> list[str]:
         """Greedy decoding: append the most likely next token until <eos> (or max_new_tokens).
 
-        Args: world (B, W, D) or None; images (B, P, D); prompt_ids (B, Q) questions of equal length.
+        Args: images (B, P, D); world (B, W, D) or None; prompt_ids (B, Q) questions of equal length.
         Returns: the B decoded answers.
         """
         ids = prompt_ids.to(images.device)
         done = torch.zeros(len(ids), dtype=torch.bool, device=images.device)
         new = []
         for _ in range(max_new_tokens):
-            embeds, _ = self.sequence(world, images, ids)
+            embeds, _ = self.sequence(images, world, ids)
             nxt = self.lm.logits(self.lm.hidden(embeds)[:, -1]).argmax(-1)  # (B,)
             nxt = torch.where(done, torch.full_like(nxt, self.tokenizer.eos_id), nxt)
             new.append(nxt)

@@ -30,9 +30,9 @@ def test_gemma_fusion_end_to_end():
         assert answer[-1] == tok.eos_id and int((row_labels != IGNORE).sum()) == len(answer)
     q_ids, _ = text_batch(tok, ["where is the agent ?"])
     world = fused.world_tokens(fused.world_latents(frames[:1], None))
-    embeds, prefix = fused.vlm.sequence(world, fused.vlm.image_tokens(frames[:1]), q_ids)
-    assert world.shape == (1, 4, 640) and embeds.shape == (1, prefix + q_ids.shape[1], 640)
-    assert prefix == 1 + len(tok.sow_ids) + 4 + len(tok.eow_ids) + 16
+    embeds, prefix = fused.vlm.sequence(fused.vlm.image_tokens(frames[:1]), world, q_ids)
+    assert world.shape == (1, 4 * 16, 640) and embeds.shape == (1, prefix + q_ids.shape[1], 640)
+    assert prefix == 1 + 16 + len(tok.sow_ids) + 4 * 16 + len(tok.eow_ids)
     rep = fused.parameter_report()
     assert rep["total"] > 2e8 and rep["percent"] < 1
     params = [p for p in fused.parameters() if p.requires_grad]
@@ -45,5 +45,5 @@ def test_gemma_fusion_end_to_end():
         opt.step()
         losses.append(loss.item())
     assert all(p.grad is None for p in lm.parameters())  # Gemma stays frozen
-    assert losses[-1] < 0.95 * losses[0], losses  # measured: 7.04 -> 6.24 in 6 steps
+    assert losses[-1] < 0.95 * losses[0], losses
     assert isinstance(fused.generate(frames[0], "where is the agent ?"), str)
