@@ -188,7 +188,8 @@ def main(argv=None) -> None:
             f"2-AC {cfg.ac_steps} steps, teacher {np.mean(ac_log['teacher'][-10:]):.4f}, rollout "
             f"{np.mean(ac_log['rollout'][-10:]):.4f}; checkpoint {path}"
         )
-        print("next: " + command("validate.py", *(["--quick"] if cfg.quick else [])))
+        again = [*(["--quick"] if cfg.quick else []), *(["--out", cfg.out] if cfg.out else [])]
+        print("next: " + command("validate.py", *again))  # the same --quick and --out
     ddp.cleanup(world)
 
 

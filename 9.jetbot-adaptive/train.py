@@ -168,7 +168,8 @@ def main(argv=None) -> None:
         f"last predictor loss {last.get('total_loss', float('nan')):.4f}, "
         f"reconstruction {last.get('recon_loss', float('nan')):.5f}; checkpoint {ckpt}"
     )
-    print("next: " + command("validate.py", *(["--quick"] if cfg.quick else [])))
+    again = [*(["--quick"] if cfg.quick else []), *(["--out", cfg.out] if Path(cfg.out) != HERE else [])]
+    print("next: " + command("validate.py", *again))  # the same --quick and --out
 
 
 def compare(cfg: TrainConfig, ckpt: Path, device, out: Path) -> None:
@@ -183,7 +184,8 @@ def compare(cfg: TrainConfig, ckpt: Path, device, out: Path) -> None:
     print(f"{len(VARIANTS)} variants x {cfg.compare_steps} loop steps from the codec in {ckpt}")
     run_comparisons(ckpt, out, cfg.compare_steps, opts)
     print(f"compared in {time.perf_counter() - start:.0f} s; wrote {out}")
-    print("next: " + command("validate.py", *(["--quick"] if cfg.quick else [])))
+    again = [*(["--quick"] if cfg.quick else []), *(["--out", cfg.out] if Path(cfg.out) != HERE else [])]
+    print("next: " + command("validate.py", *again))  # the same --quick and --out
 
 
 def make_learner(robot, selector, wm_cfg, ckpt: Path, log_dir: Path, device, seed: int) -> AdaptiveWorldModel:

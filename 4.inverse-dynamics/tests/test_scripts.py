@@ -34,13 +34,15 @@ def chapter_copy(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def trained(chapter_copy) -> Path:
-    """The chapter copy after `train.py --quick`."""
-    out = run(chapter_copy, "train.py", "--quick")
+def trained(chapter_copy, tmp_path_factory) -> Path:
+    """The output root of `train.py --quick --out ROOT`, run once in the chapter copy for the module."""
+    root = tmp_path_factory.mktemp("chapter4_run") / "run"
+    out = run(chapter_copy, "train.py", "--quick", "--out", str(root))
     assert out.returncode == 0, out.stderr[-2000:]
-    assert (chapter_copy / "checkpoints" / "inverse_dynamics.pt").exists()
+    assert (root / "checkpoints" / "inverse_dynamics.pt").exists()
     assert "trained in" in out.stdout  # the final one-line summary
-    return chapter_copy
+    assert f"validate.py --quick --out {root}" in out.stdout  # the next command keeps --out
+    return root
 
 
 def assert_one_line_error(out: subprocess.CompletedProcess, *words: str) -> None:
@@ -56,8 +58,8 @@ def test_validate_without_checkpoint_says_run_train_first(chapter_copy):
     assert_one_line_error(run(chapter_copy, "validate.py", "--quick"), "train.py")
 
 
-def test_quick_train_then_validate_end_to_end(trained):
-    val = run(trained, "validate.py", "--quick")
+def test_quick_train_then_validate_end_to_end(chapter_copy, trained):
+    val = run(chapter_copy, "validate.py", "--quick", "--out", str(trained))  # its default checkpoint
     assert val.returncode == 0, val.stderr[-2000:]
     assert val.stdout.splitlines()[0].startswith("torch threads: ")  # the first line: threads, and why
     assert "smoke run (--quick): this checks the plumbing; the numbers are not the lesson's" in val.stdout
@@ -87,10 +89,16 @@ def test_quick_train_then_validate_end_to_end(trained):
     for picture in ("lam_confusion.png", "pairs.png", "payoff_dreams.png", "train_loss.png"):
         assert (trained / "outputs" / picture).stat().st_size > 0
     assert "copy_last" in val.stdout and "chance" in val.stdout  # the printed table
+    assert (
+        len(list((trained / "data").iterdir())) == 4
+    )  # --out holds training and held-out data of both worlds
+    assert not any((chapter_copy / d).exists() for d in ("data", "checkpoints", "outputs"))  # nothing here
 
 
 def test_corrupt_and_foreign_checkpoints_are_refused(chapter_copy, tmp_path):
     import torch
+
+    from utils import UserError, load_checkpoint
 
     corrupt = tmp_path / "corrupt.pt"
     corrupt.write_bytes(b"this is not a checkpoint")
@@ -99,14 +107,21 @@ def test_corrupt_and_foreign_checkpoints_are_refused(chapter_copy, tmp_path):
     )
     foreign = tmp_path / "action_dynamics.pt"
     torch.save({"model": "action-dynamics", "config": {}}, foreign)
-    assert_one_line_error(run(chapter_copy, "validate.py", "--checkpoint", str(foreign)), "action-dynamics")
+    with pytest.raises(UserError, match="action-dynamics"):  # in this process: the line is the same
+        load_checkpoint(foreign, "inverse-dynamics")
 
 
-def test_bad_label_fractions_are_one_line_errors(chapter_copy):
-    assert_one_line_error(run(chapter_copy, "train.py", "--quick", "--label-fraction", "1.5"), "fraction")
-    assert_one_line_error(
-        run(chapter_copy, "train.py", "--quick", "--idm-fractions", "a,b"), "--idm-fractions"
-    )
+def test_bad_label_fractions_are_user_errors():
+    """Checked in this process (a subprocess costs seconds of torch import; the subprocess tests above
+    show that a UserError becomes one line and exit code 2)."""
+    import train
+
+    from utils import UserError
+
+    with pytest.raises(UserError, match="fraction"):
+        train.parse_args(["--quick", "--label-fraction", "1.5"])
+    with pytest.raises(UserError, match="--idm-fractions"):
+        train.parse_args(["--quick", "--idm-fractions", "a,b"])
 
 
 def test_unknown_flag_is_a_usage_error(chapter_copy):
@@ -114,15 +129,9 @@ def test_unknown_flag_is_a_usage_error(chapter_copy):
     assert out.returncode == 2 and "usage:" in out.stderr and "Traceback" not in out.stderr
 
 
-def test_out_moves_data_checkpoints_and_outputs(chapter_copy, tmp_path):
-    out = run(chapter_copy, "validate.py", "--quick", "--out", str(tmp_path))
+def test_out_is_where_validate_looks_and_the_default_root_is_the_chapter(chapter_copy, tmp_path):
+    from utils import output_root
+
+    out = run(chapter_copy, "validate.py", "--quick", "--out", str(tmp_path))  # nothing trained there
     assert_one_line_error(out, str(tmp_path / "checkpoints" / "inverse_dynamics.pt"), "--out")
-    train = run(chapter_copy, "train.py", "--quick", "--out", str(tmp_path))  # ~10 s
-    assert train.returncode == 0, train.stderr[-2000:]
-    assert f"validate.py --quick --out {tmp_path}" in train.stdout  # the next command keeps --out
-    val = run(chapter_copy, "validate.py", "--quick", "--out", str(tmp_path))  # its default checkpoint
-    assert val.returncode == 0, val.stderr[-2000:]
-    assert json.loads((tmp_path / "outputs" / "metrics.json").read_text())["quick"] is True
-    for picture in ("lam_confusion.png", "pairs.png", "payoff_dreams.png", "train_loss.png"):
-        assert (tmp_path / "outputs" / picture).stat().st_size > 0
-    assert len(list((tmp_path / "data").iterdir())) == 4  # training and held-out data of both worlds
+    assert output_root("") == CHAPTER and output_root(str(tmp_path)) == tmp_path  # no --out: the chapter

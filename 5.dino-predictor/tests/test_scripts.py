@@ -33,12 +33,15 @@ def chapter_copy(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def trained(chapter_copy) -> Path:
-    """The chapter copy after `train.py --quick`."""
-    out = run(chapter_copy, "train.py", "--quick")
+def trained(chapter_copy, tmp_path_factory) -> Path:
+    """The output root of `train.py --quick --out ROOT`, run once in the chapter copy for the module."""
+    root = tmp_path_factory.mktemp("chapter5_run") / "run"
+    out = run(chapter_copy, "train.py", "--quick", "--out", str(root))
     assert out.returncode == 0, out.stderr[-2000:]
-    assert (chapter_copy / "checkpoints" / "dino_wm.pt").exists()
-    return chapter_copy
+    assert (root / "checkpoints" / "dino_wm.pt").exists()
+    last = out.stdout.splitlines()[-1]
+    assert last == f"next: uv run validate.py --quick --out {root}", out.stdout[-500:]  # keeps --out
+    return root
 
 
 def assert_one_line_error(out: subprocess.CompletedProcess, *words: str) -> None:
@@ -56,8 +59,8 @@ def test_validate_without_checkpoint_says_run_train_first(chapter_copy):
     assert_one_line_error(out, "train.py")
 
 
-def test_quick_train_then_validate_end_to_end(trained):
-    val = run(trained, "validate.py", "--quick")
+def test_quick_train_then_validate_end_to_end(chapter_copy, trained):
+    val = run(chapter_copy, "validate.py", "--quick", "--out", str(trained))  # its default checkpoint
     assert val.returncode == 0, val.stderr[-2000:]
     report = json.loads((trained / "outputs" / "metrics.json").read_text())
     assert report["chapter"] == "5.dino-predictor" and report["quick"] is True
@@ -83,20 +86,20 @@ def test_quick_train_then_validate_end_to_end(trained):
         assert (trained / "outputs" / picture).stat().st_size > 0
     assert "copy-last" in val.stdout and "random-init ViT" in val.stdout  # the printed tables
     assert "smoke run" in val.stdout
+    assert any((trained / "data").iterdir())  # --out routed the data too, and nothing went into the chapter
+    assert not any((chapter_copy / d).exists() for d in ("data", "checkpoints", "outputs"))
 
 
-def test_out_moves_data_outputs_and_the_default_checkpoint(trained, tmp_path):
-    out = run(trained, "validate.py", "--quick", "--out", str(tmp_path))  # nothing trained under tmp_path
+def test_out_is_where_validate_looks_and_the_default_root_is_the_chapter(chapter_copy, tmp_path):
+    from utils import output_root
+
+    out = run(chapter_copy, "validate.py", "--quick", "--out", str(tmp_path))  # nothing trained there
     assert_one_line_error(out, f"no checkpoint at {tmp_path / 'checkpoints' / 'dino_wm.pt'}")
-    ck = str(trained / "checkpoints" / "dino_wm.pt")
-    val = run(trained, "validate.py", "--quick", "--out", str(tmp_path), "--checkpoint", ck)
-    assert val.returncode == 0, val.stderr[-2000:]
-    assert json.loads((tmp_path / "outputs" / "metrics.json").read_text())["quick"] is True
-    assert any((tmp_path / "data").iterdir())  # the held-out trajectories were cached there
+    assert output_root("") == CHAPTER and output_root(str(tmp_path)) == tmp_path  # no --out: the chapter
 
 
-def test_ceiling_plans_every_encoder_with_the_true_future(trained):
-    val = run(trained, "validate.py", "--quick", "--ceiling")
+def test_ceiling_plans_every_encoder_with_the_true_future(chapter_copy, trained):
+    val = run(chapter_copy, "validate.py", "--quick", "--ceiling", "--out", str(trained))
     assert val.returncode == 0, val.stderr[-2000:]
     b = json.loads((trained / "outputs" / "metrics.json").read_text())["baselines"]
     for name in ("dino", "random", "pixels"):
@@ -112,22 +115,36 @@ def test_unavailable_dinov2_is_one_line(chapter_copy, tmp_path):
     assert_one_line_error(out, "dinov2_vits14", "--encoder dino")
 
 
-def test_bad_settings_and_checkpoints_are_one_line_errors(chapter_copy, tmp_path):
+def call_main(script: str, *args: str, capsys) -> str:
+    """Run ``script``'s main in this process (no torch re-import: fast) and return its one stderr line.
+
+    The subprocess tests show the same path end to end (exit code 2, one line, no traceback)."""
+    import importlib
+
+    from utils import exit_on_user_error
+
+    module = importlib.import_module(script)
+    with pytest.raises(SystemExit) as stop:
+        exit_on_user_error(lambda: module.main(list(args)))
+    err = capsys.readouterr().err.strip().splitlines()
+    assert stop.value.code == 2 and len(err) == 1 and "Traceback" not in err[0], err
+    return err[0]
+
+
+def test_bad_settings_and_checkpoints_are_one_line_errors(chapter_copy, tmp_path, capsys):
     import torch
 
-    out = run(chapter_copy, "train.py", "--quick", "--traj-len", "3", "--num-hist", "3")
-    assert_one_line_error(out, "--traj-len")
+    assert "--traj-len" in call_main("train", "--quick", "--traj-len", "3", "--num-hist", "3", capsys=capsys)
     corrupt = tmp_path / "corrupt.pt"
     corrupt.write_bytes(b"this is not a checkpoint")
     assert_one_line_error(run(chapter_copy, "validate.py", "--checkpoint", str(corrupt)), "corrupt.pt")
     foreign = tmp_path / "fsq.pt"
     torch.save({"model": "fsq", "state_dict": {}, "config": {}}, foreign)
-    assert_one_line_error(run(chapter_copy, "validate.py", "--checkpoint", str(foreign)), "fsq")
+    assert "fsq" in call_main("validate", "--checkpoint", str(foreign), capsys=capsys)
     old_world = tmp_path / "point_mass.pt"  # a checkpoint of this chapter from its point-mass days
     torch.save({"model": "dino-wm", "config": {"world": "wall"}, "encoders": {}}, old_world)
-    assert_one_line_error(
-        run(chapter_copy, "validate.py", "--checkpoint", str(old_world)), "'wall'", "train.py"
-    )
+    line = call_main("validate", "--checkpoint", str(old_world), capsys=capsys)
+    assert "'wall'" in line and "train.py" in line
 
 
 def test_unknown_encoder_is_a_usage_error(chapter_copy):
@@ -157,9 +174,7 @@ def test_quick_keeps_the_flags_you_typed():
     assert train.parse_args(["--quick", "--pred-steps", "9"]).pred_steps == 9
 
 
-def test_bad_planner_sizes_are_one_line_errors(chapter_copy):
-    assert_one_line_error(run(chapter_copy, "validate.py", "--episodes", "0"), "--episodes 0")
-    assert_one_line_error(run(chapter_copy, "validate.py", "--quick", "--elites", "99"), "--elites 99")
-    assert_one_line_error(
-        run(chapter_copy, "validate.py", "--checkpoint", "no-such.pt"), "no such file: no-such.pt"
-    )
+def test_bad_planner_sizes_are_one_line_errors(capsys):
+    assert "--episodes 0" in call_main("validate", "--episodes", "0", capsys=capsys)
+    assert "--elites 99" in call_main("validate", "--quick", "--elites", "99", capsys=capsys)
+    assert "no such file: no-such.pt" in call_main("validate", "--checkpoint", "no-such.pt", capsys=capsys)

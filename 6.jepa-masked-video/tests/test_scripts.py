@@ -45,14 +45,16 @@ def chapter_copy(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def trained(chapter_copy) -> Path:
-    """The chapter copy after `train.py --quick`."""
-    out = run(chapter_copy, "train.py", "--quick")
+def trained(chapter_copy, tmp_path_factory) -> Path:
+    """The output root of `train.py --quick --out ROOT`, run once in the chapter copy for the module."""
+    root = tmp_path_factory.mktemp("chapter6_run") / "run"
+    out = run(chapter_copy, "train.py", "--quick", "--out", str(root))
     assert out.returncode == 0, out.stderr[-2000:]
-    assert (chapter_copy / "checkpoints" / "jepa.pt").exists()
+    assert (root / "checkpoints" / "jepa.pt").exists()
     assert "trained in" in out.stdout  # the final one-line summary
-    assert out.stdout.splitlines()[-1] == "next: uv run validate.py --quick", out.stdout[-500:]
-    return chapter_copy
+    last = out.stdout.splitlines()[-1]
+    assert last == f"next: uv run validate.py --quick --out {root}", out.stdout[-500:]  # keeps --out
+    return root
 
 
 def assert_one_line_error(out: subprocess.CompletedProcess, *words: str) -> None:
@@ -70,8 +72,8 @@ def test_validate_without_checkpoint_says_run_train_first(chapter_copy):
     assert_one_line_error(out, "no checkpoint at", "uv run train.py")
 
 
-def test_quick_train_then_validate_end_to_end(trained):
-    val = run(trained, "validate.py", "--quick")
+def test_quick_train_then_validate_end_to_end(chapter_copy, trained):
+    val = run(chapter_copy, "validate.py", "--quick", "--out", str(trained))  # its default checkpoint
     assert val.returncode == 0, val.stderr[-2000:]
     report = json.loads((trained / "outputs" / "metrics.json").read_text())
     assert report["chapter"] == "6.jepa-masked-video" and report["quick"] is True
@@ -102,6 +104,8 @@ def test_quick_train_then_validate_end_to_end(trained):
     for picture in ("masks.png", "collapse.png", "energy_landscape.png", "plans.png", "train_loss.png"):
         assert (trained / "outputs" / picture).stat().st_size > 0
     assert "copy_last" in val.stdout and "random_init" in val.stdout  # the printed table
+    assert any((trained / "data").iterdir())  # --out routed the data too, and nothing went into the chapter
+    assert not any((chapter_copy / d).exists() for d in ("data", "checkpoints", "outputs"))
     lines = val.stdout.splitlines()
     assert lines[0] == "torch threads: 1 (set by OMP_NUM_THREADS; --threads N to override)", lines[0]
     assert "smoke run (--quick)" in val.stdout
@@ -109,18 +113,16 @@ def test_quick_train_then_validate_end_to_end(trained):
     assert any(x.startswith("train seconds ") and x.endswith(f"; targets {verdict}") for x in lines), lines
 
 
-def test_out_moves_data_outputs_and_the_default_checkpoint(trained, tmp_path):
-    out = run(trained, "validate.py", "--quick", "--out", str(tmp_path))  # nothing trained under tmp_path
+def test_out_is_where_validate_looks_and_the_default_root_is_the_chapter(chapter_copy, tmp_path):
+    from utils import output_root
+
+    out = run(chapter_copy, "validate.py", "--quick", "--out", str(tmp_path))  # nothing trained there
     assert_one_line_error(out, f"no checkpoint at {tmp_path / 'checkpoints' / 'jepa.pt'}")
-    ck = str(trained / "checkpoints" / "jepa.pt")
-    val = run(trained, "validate.py", "--quick", "--out", str(tmp_path), "--checkpoint", ck)
-    assert val.returncode == 0, val.stderr[-2000:]
-    assert json.loads((tmp_path / "outputs" / "metrics.json").read_text())["quick"] is True
-    assert any((tmp_path / "data").iterdir())  # the held-out trajectories were cached there
+    assert output_root("") == CHAPTER and output_root(str(tmp_path)) == tmp_path  # no --out: the chapter
 
 
-def test_ceiling_plans_both_encoders_with_the_true_future(trained):
-    val = run(trained, "validate.py", "--quick", "--ceiling")
+def test_ceiling_plans_both_encoders_with_the_true_future(chapter_copy, trained):
+    val = run(chapter_copy, "validate.py", "--quick", "--ceiling", "--out", str(trained))
     assert val.returncode == 0, val.stderr[-2000:]
     b = json.loads((trained / "outputs" / "metrics.json").read_text())["baselines"]
     for name in ("jepa", "random_init"):
@@ -215,9 +217,7 @@ def test_quick_keeps_the_flags_you_typed():
     assert train.parse_args(["--quick", "--n-traj", "500"]).n_traj == 500  # typed, though the default
 
 
-def test_bad_sizes_and_missing_files_are_one_line_errors(chapter_copy):
-    assert_one_line_error(run(chapter_copy, "validate.py", "--episodes", "0"), "--episodes", "got 0")
-    assert_one_line_error(run(chapter_copy, "validate.py", "--quick", "--probe-steps", "-1"), "--probe-steps")
-    assert_one_line_error(
-        run(chapter_copy, "validate.py", "--checkpoint", "no-such.pt"), "no such file: no-such.pt"
-    )
+def test_bad_sizes_and_missing_files_are_one_line_errors(capsys):
+    assert "got 0" in call_main("validate", "--episodes", "0", capsys=capsys)
+    assert "--probe-steps" in call_main("validate", "--quick", "--probe-steps", "-1", capsys=capsys)
+    assert "no such file: no-such.pt" in call_main("validate", "--checkpoint", "no-such.pt", capsys=capsys)

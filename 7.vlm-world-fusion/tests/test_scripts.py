@@ -34,14 +34,16 @@ def chapter_copy(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def trained(chapter_copy) -> Path:
-    """The chapter copy after `train.py --quick`."""
-    out = run(chapter_copy, "train.py", "--quick")
+def trained(chapter_copy, tmp_path_factory) -> Path:
+    """The output root of `train.py --quick --out ROOT`, run once in the chapter copy for the module."""
+    root = tmp_path_factory.mktemp("chapter7_run") / "run"
+    out = run(chapter_copy, "train.py", "--quick", "--out", str(root))
     assert out.returncode == 0, out.stderr[-2000:]
-    assert (chapter_copy / "checkpoints" / "fusion.pt").exists()
+    assert (root / "checkpoints" / "fusion.pt").exists()
     assert "trained in" in out.stdout  # the final one-line summary
     assert "trains" in out.stdout and "%" in out.stdout  # the trainable share is reported
-    return chapter_copy
+    assert f"validate.py --quick --out {root}" in out.stdout  # the next command keeps --out
+    return root
 
 
 def assert_one_line_error(out: subprocess.CompletedProcess, *words: str) -> None:
@@ -57,8 +59,8 @@ def test_validate_without_checkpoint_says_run_train_first(chapter_copy):
     assert_one_line_error(run(chapter_copy, "validate.py", "--quick"), "train.py")
 
 
-def test_quick_train_then_validate_end_to_end(trained):
-    val = run(trained, "validate.py", "--quick")
+def test_quick_train_then_validate_end_to_end(chapter_copy, trained):
+    val = run(chapter_copy, "validate.py", "--quick", "--out", str(trained))  # its default checkpoint
     assert val.returncode == 0, val.stderr[-2000:]
     assert val.stdout.splitlines()[0].startswith("torch threads: ")  # the first line: threads, and why
     assert "smoke run (--quick): this checks the plumbing; the numbers are not the lesson's" in val.stdout
@@ -81,29 +83,24 @@ def test_quick_train_then_validate_end_to_end(trained):
     for picture in ("fusion_answers.png", "train_loss.png"):
         assert (trained / "outputs" / picture).stat().st_size > 0
     assert "copy_present" in val.stdout and "target" in val.stdout  # the printed table
+    # --out routed everything: data as Arrow folders, nothing in the chapter folder
+    assert sorted(p.name.split("_")[0] for p in (trained / "data").iterdir()) == ["qa", "qa", "traj"]
+    assert not any((chapter_copy / d).exists() for d in ("data", "checkpoints", "outputs"))
+    assert not list(trained.rglob("*.npz"))
 
 
-def test_out_moves_data_checkpoints_outputs_and_the_default_checkpoint(trained, tmp_path):
-    mine = (trained / "checkpoints" / "fusion.pt").read_bytes()  # a learner's run in the chapter folder
-    out = run(trained, "validate.py", "--quick", "--out", str(tmp_path))  # nothing trained under tmp_path
+def test_out_is_where_validate_looks_and_the_default_root_is_the_chapter(chapter_copy, tmp_path):
+    from utils import output_root
+
+    out = run(chapter_copy, "validate.py", "--quick", "--out", str(tmp_path))  # nothing trained there
     assert_one_line_error(out, "no checkpoint at", "checkpoints/fusion.pt", f"train.py --out {tmp_path}")
-    steps = ["--wm-steps", "2", "--vlm-steps", "2", "--fusion-steps", "2"]  # only the plumbing
-    train = run(trained, "train.py", "--quick", *steps, "--out", str(tmp_path))
-    assert train.returncode == 0, train.stderr[-2000:]
-    assert f"validate.py --quick --out {tmp_path}" in train.stdout  # the next command keeps --out
-    val = run(trained, "validate.py", "--quick", "--n-questions", "10", "--out", str(tmp_path))
-    assert val.returncode == 0, val.stderr[-2000:]
-    assert json.loads((tmp_path / "outputs" / "metrics.json").read_text())["quick"] is True
-    assert (tmp_path / "checkpoints" / "fusion.pt").exists() and (
-        tmp_path / "outputs" / "train_loss.png"
-    ).exists()
-    assert sorted(p.name.split("_")[0] for p in (tmp_path / "data").iterdir()) == ["qa", "qa", "traj"]
-    assert (trained / "checkpoints" / "fusion.pt").read_bytes() == mine  # the chapter's own run untouched
-    assert not list(tmp_path.rglob("*.npz")) and not list(trained.rglob("*.npz"))
+    assert output_root("") == CHAPTER and output_root(str(tmp_path)) == tmp_path  # no --out: the chapter
 
 
 def test_corrupt_and_foreign_checkpoints_are_refused(chapter_copy, tmp_path):
     import torch
+
+    from utils import UserError, load_checkpoint
 
     corrupt = tmp_path / "corrupt.pt"
     corrupt.write_bytes(b"this is not a checkpoint")
@@ -112,13 +109,23 @@ def test_corrupt_and_foreign_checkpoints_are_refused(chapter_copy, tmp_path):
     )
     foreign = tmp_path / "inverse_dynamics.pt"
     torch.save({"model": "inverse-dynamics", "config": {}}, foreign)
-    assert_one_line_error(run(chapter_copy, "validate.py", "--checkpoint", str(foreign)), "inverse-dynamics")
+    with pytest.raises(UserError, match="inverse-dynamics"):  # in this process: the line is the same
+        load_checkpoint(foreign, "vlm-world-fusion")
 
 
-def test_unknown_lm_and_bad_flags_are_one_line_errors(chapter_copy):
-    assert_one_line_error(run(chapter_copy, "train.py", "--quick", "--lm", "gpt-17"), "unknown --lm")
-    assert_one_line_error(run(chapter_copy, "train.py", "--quick", "--k", "0"), "--k")
-    assert_one_line_error(run(chapter_copy, "train.py", "--quick", "--unfreeze", "eyes"), "--unfreeze")
+def test_unknown_lm_and_bad_flags_are_user_errors():
+    """Checked in this process (a subprocess costs seconds of torch import; the subprocess tests show
+    that a UserError becomes one line and exit code 2)."""
+    import train
+
+    from utils import UserError
+
+    with pytest.raises(UserError, match="unknown --lm"):
+        train.build_lm(train.parse_args(["--quick", "--lm", "gpt-17"]).lm)
+    with pytest.raises(UserError, match="--k"):
+        train.parse_args(["--quick", "--k", "0"])
+    with pytest.raises(UserError, match="--unfreeze"):
+        train.parse_args(["--quick", "--unfreeze", "eyes"])
 
 
 def test_missing_optional_dependency_names_the_uv_group(chapter_copy, tmp_path):

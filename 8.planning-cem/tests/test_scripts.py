@@ -34,13 +34,16 @@ def chapter_copy(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def trained(chapter_copy) -> Path:
-    """The chapter copy after `train.py --quick`."""
-    out = run(chapter_copy, "train.py", "--quick")
+def trained(chapter_copy, tmp_path_factory) -> Path:
+    """The output root of `train.py --quick --out ROOT`, run once in the chapter copy (every test below
+    reads it: one quick training for the module, not one per test)."""
+    root = tmp_path_factory.mktemp("chapter8_run") / "run"
+    out = run(chapter_copy, "train.py", "--quick", "--out", str(root))
     assert out.returncode == 0, out.stderr[-2000:]
-    assert (chapter_copy / "checkpoints" / "world_model.pt").exists()
+    assert (root / "checkpoints" / "world_model.pt").exists()
     assert "trained in" in out.stdout  # the final one-line summary
-    return chapter_copy
+    assert f"validate.py --quick --out {root}" in out.stdout  # the next command keeps --out
+    return root
 
 
 def assert_one_line_error(out: subprocess.CompletedProcess, *words: str) -> None:
@@ -56,8 +59,10 @@ def test_validate_without_checkpoint_says_run_train_first(chapter_copy):
     assert_one_line_error(run(chapter_copy, "validate.py", "--quick"), "train.py")
 
 
-def test_quick_train_then_validate_end_to_end(trained):
-    val = run(trained, "validate.py", "--quick")
+def test_quick_train_then_validate_end_to_end(chapter_copy, trained):
+    val = run(
+        chapter_copy, "validate.py", "--quick", "--out", str(trained)
+    )  # the default checkpoint under out
     assert val.returncode == 0, val.stderr[-2000:]
     assert val.stdout.splitlines()[0].startswith("torch threads: ")  # the first line: threads, and why
     assert "smoke run (--quick): this checks the plumbing; the numbers are not the lesson's" in val.stdout
@@ -79,41 +84,27 @@ def test_quick_train_then_validate_end_to_end(trained):
     for picture in ("episodes.gif", "cem_cost.png", "imagined_vs_true.png", "train_loss.png"):
         assert (trained / "outputs" / picture).stat().st_size > 0
     assert "random_actions" in val.stdout and "target" in val.stdout  # the printed table
-
-
-def files_under(folder: Path) -> dict:
-    """Every file under ``folder``'s data/, checkpoints/ and outputs/ -> (size, modification time)."""
-    found = [p for sub in ("data", "checkpoints", "outputs") for p in (folder / sub).rglob("*")]
-    found = [p for p in found if p.is_file()]
-    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns) for p in found}
-
-
-def test_out_puts_data_checkpoints_and_outputs_under_dir_and_nothing_in_the_chapter(trained, tmp_path):
-    out = tmp_path / "run"
-    mine = files_under(trained)  # a learner's run in the chapter folder: it must stay as it is
-    assert "checkpoints/world_model.pt" in mine
-    missing = run(trained, "validate.py", "--quick", "--out", str(out))  # nothing trained under out yet
-    assert_one_line_error(missing, "no checkpoint at", "checkpoints/world_model.pt", f"train.py --out {out}")
-    train = run(trained, "train.py", "--quick", "--out", str(out))
-    assert train.returncode == 0, train.stderr[-2000:]
-    assert f"validate.py --quick --out {out}" in train.stdout  # the next command keeps --out
-    val = run(trained, "validate.py", "--quick", "--out", str(out))  # the default checkpoint under out
-    assert val.returncode == 0, val.stderr[-2000:]
-    assert json.loads((out / "outputs" / "metrics.json").read_text())["quick"] is True
-    for picture in ("episodes.gif", "cem_cost.png", "imagined_vs_true.png", "train_loss.png"):
-        assert (out / "outputs" / picture).stat().st_size > 0
-    assert (out / "checkpoints" / "world_model.pt").exists()
-    folders = sorted((out / "data").iterdir())  # the two rooms' trajectories, as Hugging Face datasets
+    # --out routed everything: the two rooms' trajectories as Hugging Face datasets, nothing in the chapter
+    folders = sorted((trained / "data").iterdir())
     assert [p.name.split("_")[0] for p in folders] == ["umaze", "wall"]
     assert all((p / "dataset_info.json").exists() for p in folders)  # save_to_disk's layout
-    assert files_under(trained) == mine  # nothing written into the chapter's data/, checkpoints/, outputs/
-    assert not list(out.rglob("*.npz")) and not list(trained.rglob("*.npz"))
+    assert not any((chapter_copy / d).exists() for d in ("data", "checkpoints", "outputs"))
+    assert not list(trained.rglob("*.npz"))
 
 
-def test_one_planner_on_one_environment(trained):
+def test_out_is_where_validate_looks_and_the_default_root_is_the_chapter(chapter_copy, tmp_path):
+    from utils import output_root
+
+    out = tmp_path / "run"
+    missing = run(chapter_copy, "validate.py", "--quick", "--out", str(out))  # nothing trained under out
+    assert_one_line_error(missing, "no checkpoint at", "checkpoints/world_model.pt", f"train.py --out {out}")
+    assert output_root("") == CHAPTER and output_root(str(out)) == out  # no --out: the chapter's folder
+
+
+def test_one_planner_on_one_environment(chapter_copy, trained):
     out = run(
-        trained, "validate.py", "--planner", "gd", "--env", "umaze", "--episodes", "1", "--n-steps", "3",
-        "--gd-steps", "3", "--gd-restarts", "2",
+        chapter_copy, "validate.py", "--planner", "gd", "--env", "umaze", "--episodes", "1", "--n-steps",
+        "3", "--gd-steps", "3", "--gd-restarts", "2", "--out", str(trained),
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]
     m = json.loads((trained / "outputs" / "metrics.json").read_text())["metrics"]
