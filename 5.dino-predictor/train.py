@@ -24,7 +24,7 @@ import matplotlib.pyplot as plt
 import torch
 from encoders import DINOV2, FrozenEncoder, PixelPatches, load_dinov2
 from pictures import save_world_picture
-from training import train_decoder, train_dino, train_predictor
+from training import train_decoder, train_dino, train_predictors
 
 from data_utils import WORLD, load_trajectories
 from models import ViT
@@ -140,7 +140,7 @@ def main(argv=None) -> None:
         raise UserError("--n-traj, --*-steps, --*batch* must be positive and --traj-len > --num-hist >= 1")
     if not 1 <= cfg.rollout_steps < cfg.traj_len or cfg.finetune_steps < 0:
         raise UserError("--rollout-steps must be at least 1 and below --traj-len, --finetune-steps >= 0")
-    set_threads(cfg.threads)  # first line of output: how many threads, and why
+    threads = set_threads(cfg.threads)  # first line of output: how many threads, and why
     device = pick_device(cfg.device)
     print(f"device {device}, world: the arm with nuisance")
     seed_everything(cfg.seed)
@@ -159,24 +159,24 @@ def main(argv=None) -> None:
         encoders["random"] = FrozenEncoder(ViT(dim=cfg.vit_dim, depth=cfg.vit_depth, heads=4), cfg.vit_dim)
         encoders["pixels"] = FrozenEncoder(PixelPatches(), 48)
     proprio, actions = torch.from_numpy(data["proprio"]), torch.from_numpy(data["actions"])
-    predictors, dino_z = {}, None
+    jobs = []  # stage 2: one predictor per encoder, longest jobs first (see training.train_predictors)
     for name, enc in encoders.items():
         enc.to(device)
         z = enc.raw(data["frames"], device)  # (Ntraj, T, N, D): every frame encoded once
         enc.fit_stats(z)
         z = (z - enc.mu.cpu()) / enc.sigma.cpu()
-        model, hists[f"predictor/{name}"], teacher_forced = train_predictor(
-            cfg, z, proprio, actions, device, name=name
-        )
-        predictors[name] = model.state_dict()
-        if name == "dino" and cfg.compare:  # the ablation changes one thing, the mask: both teacher-forced
-            predictors["dino/tf"] = teacher_forced  # the main predictor before its rollout fine-tune
-            model, hists["predictor/dino/nomask"], _ = train_predictor(
-                cfg, z, proprio, actions, device, causal=False, name="dino/nomask", finetune=False
-            )
-            predictors["dino/nomask"] = model.state_dict()
+        jobs.append({"name": name, "z": z, "causal": True, "finetune": True})
         if name == "dino":
             dino_z = z
+    if cfg.compare:  # the ablation changes one thing, the mask: compared teacher-forced with teacher-forced
+        jobs.append({"name": "dino/nomask", "z": dino_z, "causal": False, "finetune": False})
+    workers = 1 if cfg.quick else threads  # a smoke run is shorter than starting a second interpreter
+    trained = train_predictors(cfg, jobs, proprio, actions, device, workers)
+    predictors = {}
+    for name, (state, hist, teacher_forced) in trained.items():
+        predictors[name], hists[f"predictor/{name}"] = state, hist
+        if name == "dino" and cfg.compare:
+            predictors["dino/tf"] = teacher_forced  # the main predictor before its rollout fine-tune
     decoder, hists["decoder"] = train_decoder(cfg, dino_z.flatten(0, 1), frames, device)
     seconds = time.time() - t_start
     states = {}
@@ -202,7 +202,8 @@ def main(argv=None) -> None:
     save_world_picture(data["frames"], data["frames_alt"], root / "outputs" / "world.png")
     finals = ", ".join(f"{k} {h['loss'][-1]:.4f}" for k, h in hists.items())
     print(f"trained in {seconds:.0f} s; final losses: {finals}; saved {path}")
-    print("next: " + command("validate.py", *(["--quick"] if cfg.quick else [])))
+    again = [*(["--quick"] if cfg.quick else []), *(["--out", cfg.out] if cfg.out else [])]
+    print("next: " + command("validate.py", *again))  # the same --quick and --out
 
 
 if __name__ == "__main__":

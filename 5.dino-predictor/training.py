@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import copy
 import math
+import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -149,6 +152,51 @@ def train_predictor(
     return model.eval(), hist, teacher_forced
 
 
+# Stage 2 trains one predictor per encoder, plus the no-mask ablation: four independent jobs. Each is a
+# 64-wide transformer on batches of 32 clips, too small to keep two threads busy (a second torch thread
+# barely shortens a step), so on a 2-core machine the second core trains the *next* predictor instead:
+# two worker processes with one thread each. Every job seeds itself, so the result does not depend on
+# which worker runs it or in what order.
+
+BAR_ROW = 0  # this process's row for its tqdm bar: each worker has its own, so bars do not overwrite
+
+
+def _start_worker(counter, bar_lock) -> None:
+    """Runs once in each worker process: one torch thread, and its own bar row."""
+    global BAR_ROW
+    torch.set_num_threads(1)
+    tqdm.set_lock(bar_lock)  # one lock for every process's bars, so their lines are drawn whole
+    with counter.get_lock():
+        BAR_ROW = counter.value  # 0, 1, ...: the first worker draws where a single process would
+        counter.value += 1
+
+
+def _predictor_job(cfg, z, proprio, actions, device, causal, name, finetune):
+    """One stage-2 job in a worker: train_predictor, returning plain state dicts (what can be pickled)."""
+    model, hist, teacher_forced = train_predictor(cfg, z, proprio, actions, device, causal, name, finetune)
+    return model.state_dict(), hist, teacher_forced
+
+
+def train_predictors(cfg, jobs: list[dict], proprio, actions, device, workers: int) -> dict:
+    """Train every stage-2 predictor, ``workers`` at a time (1: one after another, in this process).
+
+    Args:
+        jobs: dicts with name, z (Ntraj, T, N, D) standardised features, causal, finetune; listed
+            longest first, so that the last job to start is a short one.
+    Returns:
+        {name: (state_dict, loss history, state after teacher forcing alone)}.
+    """
+    args = [(j["z"], proprio, actions, device, j["causal"], j["name"], j["finetune"]) for j in jobs]
+    if workers <= 1 or len(jobs) == 1 or device.type != "cpu":
+        return {j["name"]: _predictor_job(cfg, *a) for j, a in zip(jobs, args, strict=True)}
+    ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: safe with torch's thread pools
+    cfg = SimpleNamespace(**vars(cfg))  # plain settings: a worker need not import train.py to read them
+    counter, bar_lock = ctx.Value("i", 0), ctx.RLock()
+    with ProcessPoolExecutor(min(workers, len(jobs)), ctx, _start_worker, (counter, bar_lock)) as pool:
+        futures = {j["name"]: pool.submit(_predictor_job, cfg, *a) for j, a in zip(jobs, args, strict=True)}
+        return {name: f.result() for name, f in futures.items()}
+
+
 def fit_predictor(model, cfg, z, proprio, actions, device, n_steps: int, n_roll: int, label: str) -> dict:
     """The predictor's training loop: ``n_steps`` of AdamW (warm-up, then cosine) on random clips.
 
@@ -164,7 +212,7 @@ def fit_predictor(model, cfg, z, proprio, actions, device, n_steps: int, n_roll:
     hist, t0 = {"step": [], "loss": []}, time.time()
     clip = max(cfg.num_hist, n_roll) + 1  # num_hist inputs (each predicts the next frame), or the rollout
     model.train()
-    for step in (bar := tqdm(range(n_steps), desc=label)):
+    for step in (bar := tqdm(range(n_steps), desc=label, position=BAR_ROW)):
         for g in opt.param_groups:
             g["lr"] = warmup_cosine_lr(step, n_steps, cfg.lr)
         traj = torch.from_numpy(rng.integers(0, len(z), cfg.batch_size))

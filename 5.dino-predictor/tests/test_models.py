@@ -187,6 +187,35 @@ def test_rollout_fine_tune_runs_learns_and_keeps_the_teacher_forced_state(rollou
     assert all(torch.equal(v, before[k]) for k, v in tf_only.state_dict().items())
 
 
+def test_predictors_trained_two_at_a_time_are_the_ones_trained_one_after_another():
+    """train.py trains stage 2's predictors in two worker processes: each job seeds itself, so the
+    weights are those of the one-process run, whatever worker ran which job."""
+    import dataclasses
+
+    from train import TrainConfig
+    from training import train_predictors
+
+    cfg = dataclasses.replace(TrainConfig(), pred_steps=4, finetune_steps=2, batch_size=2, pred_dim=16)
+    torch.manual_seed(0)
+    proprio, actions = torch.rand(3, 8, 4), torch.rand(3, 7, 2) * 2 - 1
+    jobs = [
+        {"name": "a", "z": torch.randn(3, 8, 16, 8), "causal": True, "finetune": True},
+        {"name": "b", "z": torch.randn(3, 8, 16, 6), "causal": True, "finetune": True},
+        {"name": "a/nomask", "z": torch.randn(3, 8, 16, 8), "causal": False, "finetune": False},
+    ]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as in a worker, so that both runs add their floats in the same order
+    try:
+        alone = train_predictors(cfg, jobs, proprio, actions, torch.device("cpu"), workers=1)
+    finally:
+        torch.set_num_threads(threads)
+    pooled = train_predictors(cfg, jobs, proprio, actions, torch.device("cpu"), workers=2)
+    assert list(pooled) == ["a", "b", "a/nomask"]
+    for name, (state, hist, teacher_forced) in pooled.items():
+        assert all(torch.equal(v, alone[name][0][k]) for k, v in state.items()), name
+        assert hist["loss"] == alone[name][1]["loss"] and teacher_forced.keys() == state.keys()
+
+
 def test_ibot_patch_loss_counts_only_masked_patches_and_the_mask_token_hides_them():
     """iBOT: the loss is the cross-entropy at masked patches only; a masked patch's pixels cannot matter."""
     torch.manual_seed(0)
