@@ -69,8 +69,8 @@ def test_quick_train_then_validate_end_to_end(chapter_copy, tmp_path):
         assert (out / "outputs" / picture).stat().st_size > 0
     assert "copy_last" in val.stdout  # the printed table
     assert sorted(p.name for p in (out / "data").iterdir()) == [  # the two video caches, as Arrow folders
-        "balls_n20_len23_seed10000_8de5a0c7",
-        "balls_n60_len16_seed0_f0883716",
+        "balls_n24_len16_seed0_62892f3a",
+        "balls_n8_len23_seed10000_f87fbc29",
     ]
     assert not list(out.rglob("*.npz"))
     assert not any((chapter_copy / d).exists() for d in ("data", "checkpoints", "outputs"))

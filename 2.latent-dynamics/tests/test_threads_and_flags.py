@@ -42,9 +42,9 @@ def test_quick_keeps_the_flags_you_typed():
     import train
     import validate
 
-    assert validate.parse_args(["--quick"]).n_videos == 20
+    assert validate.parse_args(["--quick"]).n_videos == 8
     assert validate.parse_args(["--quick", "--n-videos", "7"]).n_videos == 7
-    assert train.parse_args(["--quick"]).dyn_steps == 20
+    assert train.parse_args(["--quick"]).dyn_steps == 10
     assert train.parse_args(["--quick", "--dyn-steps", "5"]).dyn_steps == 5
 
 
