@@ -44,7 +44,7 @@ def test_quick_keeps_the_flags_you_typed():
 
     assert validate.parse_args(["--quick"]).n_heldout == 100
     assert validate.parse_args(["--quick", "--n-heldout", "7"]).n_heldout == 7
-    assert train.parse_args(["--quick"]).steps == 60
+    assert train.parse_args(["--quick"]).steps == 20
     assert train.parse_args(["--quick", "--steps", "5"]).steps == 5
 
 
