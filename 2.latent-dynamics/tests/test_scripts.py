@@ -12,7 +12,13 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # this folder: the shared helpers
-from script_helpers import assert_one_line_error, copy_chapter, run, run_watched  # noqa: E402
+from script_helpers import (  # noqa: E402
+    assert_one_line_error,
+    copy_chapter,
+    run,
+    run_watched,
+    user_error_in_process,
+)
 
 MAX_SILENCE_S = 10.0  # the longest a quick run may print nothing
 
@@ -84,8 +90,11 @@ def test_corrupt_and_foreign_checkpoints_are_refused(chapter_copy, tmp_path):
     )
     foreign = tmp_path / "vae.pt"
     torch.save({"model": "vae", "state_dict": {}, "config": {}}, foreign)
-    assert_one_line_error(run(chapter_copy, "validate.py", "--checkpoint", str(foreign)), "vae")
-    assert_one_line_error(run(chapter_copy, "train.py", "--quick", "--init-from", str(foreign)), "fsq")
+    # in-process: both stop at the checkpoint's kind, before any work (no subprocess importing torch)
+    assert "vae" in user_error_in_process("validate", "--threads", "1", "--checkpoint", str(foreign))
+    flags = ["--quick", "--threads", "1", "--init-from", str(foreign), "--out", str(tmp_path / "run")]
+    assert "fsq" in user_error_in_process("train", *flags)
+    assert not (tmp_path / "run").exists()  # refused before the data
 
 
 def test_unknown_flag_is_a_usage_error(chapter_copy):
