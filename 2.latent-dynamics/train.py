@@ -97,7 +97,12 @@ HELP = {
     "context_noise": "regression: add noise of a random level in [0, this] to the context latents, as"
     " GameNGen does against drift; 0: off (default: 0.1)",
 }
-QUICK = {"n_videos": 60, "codec_steps": 40, "dyn_steps": 20, "cls_steps": 20, "rollout_steps": 5}  # ~25 CPU-s
+# The smoke run: every stage, loss and picture, on a small model (the full-size transformer cost ~0.65 s
+# per step at batch 16 on one busy core, and a smoke run needs no capacity), batch 4, few steps.
+QUICK = {
+    "n_videos": 24, "codec_steps": 20, "dyn_steps": 10, "cls_steps": 10, "rollout_steps": 2,
+    "batch_size": 4, "dim": 32, "depth": 2,
+}  # fmt: skip
 
 
 def parse_args(argv=None) -> TrainConfig:

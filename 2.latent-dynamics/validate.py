@@ -79,12 +79,12 @@ def parse_args(argv=None) -> ValConfig:
     p.add_argument("--threads", type=int, default=0, help="torch threads (default: 0, the cores free now)")
     p.add_argument("--seed", type=int, default=0, help="held-out videos use seed + 10000 (default: 0)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
-    p.add_argument("--quick", action="store_true", help="20 held-out videos (unless --n-videos is given)")
+    p.add_argument("--quick", action="store_true", help="8 held-out videos (unless --n-videos is given)")
     p.add_argument("--data", default="", help="a folder of your own videos or frames (default: the balls)")
     p.add_argument("--out", default="", help="output root for data/, checkpoints/, outputs/ (default: here)")
     cfg = ValConfig(**vars(p.parse_args(argv)))
     if cfg.quick and "n_videos" not in given_flags(p, argv):
-        cfg.n_videos = 20
+        cfg.n_videos = 8  # a smoke run: enough videos for the GIF (4) and some balls to sort
     if cfg.n_videos < 4:  # the GIF shows four videos
         raise UserError(f"--n-videos must be at least 4 (got {cfg.n_videos})")
     return cfg

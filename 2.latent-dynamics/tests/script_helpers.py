@@ -68,3 +68,27 @@ def assert_one_line_error(out: subprocess.CompletedProcess, *words: str) -> None
     assert len(lines) == 1 and "Traceback" not in out.stderr, out.stderr
     for w in words:
         assert w in lines[0], lines[0]
+
+
+def user_error_in_process(script: str, *args: str) -> str:
+    """Run ``script``'s main(args) in this process and return the one-line UserError it must raise.
+
+    For bad inputs that stop a script before any work: no subprocess, so no 3-5 s ``import torch``. The
+    exit code 2 and the lone stderr line that ``exit_on_user_error`` makes of any UserError are checked
+    on real subprocesses by the other tests here. The script may set torch's threads: put them back.
+    """
+    import importlib
+
+    import pytest
+    import torch
+
+    from utils import UserError
+
+    threads = torch.get_num_threads()
+    try:
+        with pytest.raises(UserError) as e:
+            importlib.import_module(script).main(list(args))
+    finally:
+        torch.set_num_threads(threads)
+    assert "\n" not in str(e.value), str(e.value)
+    return str(e.value)

@@ -12,7 +12,13 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # this folder: the shared helpers
-from script_helpers import assert_one_line_error, copy_chapter, run, run_watched  # noqa: E402
+from script_helpers import (  # noqa: E402
+    assert_one_line_error,
+    copy_chapter,
+    run,
+    run_watched,
+    user_error_in_process,
+)
 
 MAX_SILENCE_S = 10.0  # the longest a quick run may print nothing
 
@@ -69,8 +75,8 @@ def test_quick_train_then_validate_end_to_end(chapter_copy, tmp_path):
         assert (out / "outputs" / picture).stat().st_size > 0
     assert "copy_last" in val.stdout  # the printed table
     assert sorted(p.name for p in (out / "data").iterdir()) == [  # the two video caches, as Arrow folders
-        "balls_n20_len23_seed10000_8de5a0c7",
-        "balls_n60_len16_seed0_f0883716",
+        "balls_n24_len16_seed0_62892f3a",
+        "balls_n8_len23_seed10000_f87fbc29",
     ]
     assert not list(out.rglob("*.npz"))
     assert not any((chapter_copy / d).exists() for d in ("data", "checkpoints", "outputs"))
@@ -84,8 +90,11 @@ def test_corrupt_and_foreign_checkpoints_are_refused(chapter_copy, tmp_path):
     )
     foreign = tmp_path / "vae.pt"
     torch.save({"model": "vae", "state_dict": {}, "config": {}}, foreign)
-    assert_one_line_error(run(chapter_copy, "validate.py", "--checkpoint", str(foreign)), "vae")
-    assert_one_line_error(run(chapter_copy, "train.py", "--quick", "--init-from", str(foreign)), "fsq")
+    # in-process: both stop at the checkpoint's kind, before any work (no subprocess importing torch)
+    assert "vae" in user_error_in_process("validate", "--threads", "1", "--checkpoint", str(foreign))
+    flags = ["--quick", "--threads", "1", "--init-from", str(foreign), "--out", str(tmp_path / "run")]
+    assert "fsq" in user_error_in_process("train", *flags)
+    assert not (tmp_path / "run").exists()  # refused before the data
 
 
 def test_unknown_flag_is_a_usage_error(chapter_copy):
