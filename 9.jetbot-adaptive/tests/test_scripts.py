@@ -240,9 +240,18 @@ def test_quick_keeps_the_flags_you_typed():
     assert validate.parse_args(["--quick", "--episodes", "20"]).episode_len == 10  # not a flag: quick's
 
 
-def test_bad_sizes_and_missing_files_are_one_line_errors(chapter_copy):
-    assert_one_line_error(run(chapter_copy, "validate.py", "--episodes", "0"), "--episodes", "got 0")
-    assert_one_line_error(run(chapter_copy, "validate.py", "--quick", "--episodes", "-2"), "got -2")
-    assert_one_line_error(
-        run(chapter_copy, "validate.py", "--checkpoint", "no-such-folder"), "no such file: no-such-folder"
-    )
+def test_bad_sizes_and_missing_files_are_one_line_errors(capsys):
+    """validate.py's main in this process (a subprocess costs seconds of torch import; the subprocess
+    tests above show that a UserError becomes one line and exit code 2)."""
+    import validate
+    from learner.utils import exit_on_user_error
+
+    for args, words in (
+        (["--episodes", "0"], ["--episodes", "got 0"]),
+        (["--quick", "--episodes", "-2"], ["got -2"]),
+        (["--checkpoint", "no-such-folder"], ["no such file: no-such-folder"]),
+    ):
+        with pytest.raises(SystemExit) as stop:
+            exit_on_user_error(lambda a=args: validate.main(a))
+        err = capsys.readouterr().err.strip().splitlines()
+        assert stop.value.code == 2 and len(err) == 1 and all(w in err[0] for w in words), err
