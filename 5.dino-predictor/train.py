@@ -29,6 +29,8 @@ from training import train_decoder, train_dino, train_predictor
 from data_utils import WORLD, load_trajectories
 from models import ViT
 from utils import (
+    PART_HELP,
+    PARTS,
     UserError,
     command,
     exit_on_user_error,
@@ -38,6 +40,7 @@ from utils import (
     save_checkpoint,
     seed_everything,
     set_threads,
+    split_part,
 )
 
 
@@ -102,7 +105,10 @@ def parse_args(argv=None) -> TrainConfig:
             p.add_argument(
                 flag, type=typ, default=f.default, choices=choices.get(f.name), help=f"(default: {f.default})"
             )
-    cfg = TrainConfig(**vars(p.parse_args(argv)))
+    p.add_argument("--part", choices=PARTS, default="dino", help=PART_HELP)
+    ns = vars(p.parse_args(argv))
+    ns.pop("part")  # part 1 here; train.py's run() sends --part memory to memory/training.py
+    cfg = TrainConfig(**ns)
     if not cfg.quick:
         return cfg
     typed = given_flags(p, argv)  # --quick shrinks only what was not typed
@@ -205,5 +211,16 @@ def main(argv=None) -> None:
     print("next: " + command("validate.py", *(["--quick"] if cfg.quick else [])))
 
 
+def run(argv=None) -> None:
+    """``--part memory``: part 2 (memory/training.py, with its own flags); otherwise part 1's ``main``."""
+    part, rest = split_part(argv)
+    if part == "memory":
+        from memory.training import main as memory_main
+
+        memory_main(rest)
+    else:
+        main(argv)
+
+
 if __name__ == "__main__":
-    exit_on_user_error(main)
+    exit_on_user_error(run)
