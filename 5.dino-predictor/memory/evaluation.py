@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from .autoencoder import FrameAutoencoder
+from .forgetting import forgetting
 from .pictures import save_recall_plot, save_return_picture
 from .predictors import MemoryPredictor, predict_return
 from .training import MODEL, encode
@@ -39,6 +40,7 @@ from utils import (
 )
 
 HELDOUT, STEPS = 10_000, 3  # held-out seed offset; the return frame and the two after it
+FASTER = (0.15, 0.3)  # test-time decays of the neural memory, beside the trained one
 NAMES = {"no_memory": "3-frame context", "long_context": "whole-episode context",
          "lookup": "3 frames + lookup bank", "neural": "3 frames + neural memory"}  # fmt: skip
 
@@ -119,17 +121,19 @@ def load_models(ckpt: dict, device):
 
 
 @torch.no_grad()
-def measure(predictors: dict, ae, mu, sigma, data: dict, device) -> tuple[dict, dict]:
+def measure(predictors: dict, ae, mu, sigma, z, data: dict, device, with_truth=True) -> tuple[dict, dict]:
     """Recall and object-region error at the return frame and the two after it, per gap and predictor.
+
+    z: (B, T, N, D) the standardised features of the episodes in ``data``; with_truth: also read out the
+    decoded true frames (the read-out's own accuracy).
 
     Returns:
         results {name: {"recall": (G, S), "colour": (G, S), "cell": (G, S), "obj_err": (G, S)}} (means
         over the episodes of each gap), and examples {name: decoded return frames (B, 24, 24, 3) uint8}.
     """
-    z = (encode(ae, data["frames"], device) - mu) / sigma  # (B, T, N, D)
     actions, gaps = torch.from_numpy(data["actions"]), data["gap"]
     truth_col, truth_cell = torch.from_numpy(data["colour"][:, 0]), torch.from_numpy(data["cell"][:, 0])
-    readout = {"truth (decoded)": lambda zz: zz}  # the read-out's own accuracy on the true features
+    readout = {"truth (decoded)": None} if with_truth else {}  # the read-out's accuracy on true features
     results, examples = {}, {}
     for name, model in {**readout, **predictors}.items():
         rows = {k: np.zeros((MAX_GAP, STEPS)) for k in ("recall", "colour", "cell", "obj_err")}
@@ -217,6 +221,18 @@ def print_tables(metrics: dict, baselines: dict, targets: dict, results: dict, c
     )
 
 
+def print_forgetting(forget: dict, trained: float) -> None:
+    """Per decay alpha: the retention (1 - alpha)^(G - 3) and the neural memory's recall, per gap."""
+    gaps = "".join(f"{g:>5d}" for g in range(1, MAX_GAP + 1))
+    print(f"\nneural memory with decay alpha per write (trained with {trained:g}), G = {gaps}")
+    for alpha, f in forget.items():
+        print(
+            f"{f'alpha {alpha:g}: retention (1 - alpha)^(G-3)':58s}"
+            + "".join(f"{v:5.2f}" for v in f["retention"])
+        )
+        print(f"{'  recall on the return frame':58s}" + "".join(f"{v:5.2f}" for v in f["recall"]))
+
+
 def main(argv=None) -> None:
     """Evaluate part 2 on held-out episodes; print the tables; write memory_metrics.json and pictures."""
     cfg = parse_args(argv)
@@ -229,9 +245,17 @@ def main(argv=None) -> None:
     t0 = time.time()
     gaps = np.repeat(np.arange(1, MAX_GAP + 1), cfg.n_per_gap)  # (B,) every gap equally often
     data = load_episodes(gaps, cfg.seed + HELDOUT, root / "data", quiet=True)
-    results, examples = measure(predictors, ae, mu, sigma, data, device)
-    capacity = ckpt["config"]["capacity"]
+    z = (encode(ae, data["frames"], device) - mu) / sigma  # (B, T, N, D)
+    results, examples = measure(predictors, ae, mu, sigma, z, data, device)
+    capacity, decay = ckpt["config"]["capacity"], ckpt["config"]["mem_decay"]
     metrics, baselines, targets = summarise(results, capacity)
+
+    def recall_of(model) -> np.ndarray:  # (G,) recall on the return frame of one neural predictor
+        return measure({"neural": model}, ae, mu, sigma, z, data, device, False)[0]["neural"]["recall"][:, 0]
+
+    forget = forgetting(predictors["neural"], recall_of, (decay, *FASTER))
+    for alpha, f in forget.items():
+        metrics[f"memory/recall_neural/decay_{alpha:g}"] = float(f["recall"][3:].mean())
     ok = {"<=": lambda a, b: a <= b, ">=": lambda a, b: a >= b}
     passed = all(ok[op](metrics[k], t) for k, (op, t) in targets.items())
     out_dir = root / "outputs"
@@ -245,16 +269,19 @@ def main(argv=None) -> None:
         "validate_seconds": round(time.time() - t0, 1),
         "n_episodes": len(gaps),
         "per_gap_recall": {k: v["recall"][:, 0].round(4).tolist() for k, v in results.items()},
+        "neural_forgetting": {
+            f"{a:g}": {k: v.round(4).tolist() for k, v in f.items()} for a, f in forget.items()
+        },
         "metrics": metrics,
         "baselines": baselines,
         "targets": targets,
         "passed": passed,
     }
     (out_dir / "memory_metrics.json").write_text(json.dumps(report, indent=2))
-    decay = ckpt["config"]["mem_decay"]
-    save_recall_plot(results, NAMES, capacity, decay, CHANCE, out_dir / "memory_recall.png")
+    save_recall_plot(results, forget, NAMES, capacity, CHANCE, out_dir / "memory_recall.png")
     save_return_picture(data, examples, NAMES, out_dir / "memory_return.png")
     print_tables(metrics, baselines, targets, results, capacity)
+    print_forgetting(forget, decay)
     print(f"({len(gaps)} held-out episodes from seed {cfg.seed + HELDOUT}, {cfg.n_per_gap} per gap)")
     if cfg.quick:
         print("\nsmoke run (--quick): this checks the plumbing; the numbers are not the lesson's")

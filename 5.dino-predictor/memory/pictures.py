@@ -11,25 +11,28 @@ import numpy as np
 from .world import A_FRAMES, MAX_GAP, return_frame
 
 
-def save_recall_plot(results: dict, names: dict, capacity: int, decay: float, chance: float, path) -> None:
-    """Recall of room A's object on the return frame against the gap G, one line per predictor, with
-    chance, the lookup bank's capacity, and what the neural memory keeps: (1 - decay)^(G - 3)."""
+def save_recall_plot(results: dict, forget: dict, names: dict, capacity: int, chance: float, path) -> None:
+    """Left: recall of room A's object on the return frame against the gap G, one line per predictor,
+    with chance and the lookup bank's capacity. Right: the neural memory's recall against the retention
+    (1 - alpha)^(G - 3), for the trained decay and faster ones set at test time."""
     g = np.arange(1, MAX_GAP + 1)
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4))
     for name, r in results.items():
         style = {"ls": ":", "color": "grey"} if name not in names else {"marker": "o", "ms": 4}
         ax.plot(g, r["recall"][:, 0], label=names.get(name, "read-out of the true frame"), **style)
     ax.axhline(chance, color="k", lw=0.8, ls="--", label="chance (1/54)")
-    ax.axvline(
-        capacity + 2.5, color="tab:green", lw=0.8, ls="--", label="lookup bank full (G > capacity + 2)"
-    )
-    kept = (1 - decay) ** np.clip(g - A_FRAMES, 0, None)
-    ax.plot(g, kept, color="tab:red", lw=0.8, ls="-.", label=f"(1 - {decay:g})^(G-3): neural memory kept")
+    ax.axvline(capacity + 2.5, color="tab:green", lw=0.8, ls="--", label="lookup bank: A evicted")
     ax.axvspan(0.5, 2.5, color="0.92", zorder=0)
     ax.text(1.5, 0.5, "A still in\nthe context", ha="center", fontsize=7)
     ax.set(xlabel="gap G (frames in room B)", ylabel="recall (colour and cell)", ylim=(-0.02, 1.05),
            xticks=g, title="recall of room A's object on the return frame")  # fmt: skip
     ax.legend(fontsize=7, loc="center right")
+    for alpha, f in forget.items():  # the same trained memory, forgetting faster at test time
+        far = g >= A_FRAMES  # beyond the context: only the memory can answer
+        ax2.plot(f["retention"][far], f["recall"][far], "o-", ms=4, label=f"decay alpha {alpha:g}")
+    ax2.set(xlabel="retention (1 - alpha)^(G - 3) of room A's writes at the return", ylabel="recall",
+            ylim=(-0.02, 1.05), title="neural memory: recall against what its decay keeps")  # fmt: skip
+    ax2.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
