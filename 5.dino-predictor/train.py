@@ -3,6 +3,7 @@
     uv run train.py            # everything (see README for minutes on a 2-core CPU)
     uv run train.py --quick    # a smoke run in well under a minute
     uv run train.py --encoder dinov2_vits14   # real DINOv2 through torch.hub, if its weights are reachable
+    uv run train.py --part memory   # part 2: two rooms, a lookup bank and a neural memory (memory/)
 
 Stages: (1) DINO self-distillation of a small ViT on frames of the arm with nuisance (student + EMA
 teacher, centring and sharpening; the two views are two renders of one pose under different nuisance),

@@ -2,6 +2,7 @@
 
     uv run validate.py
     uv run validate.py --checkpoint checkpoints/dino_wm.pt --quick
+    uv run validate.py --part memory   # part 2: recall against the gap (memory/evaluation.py)
 
 Measures: the slope of each feature space's cost (before any predictor: outputs/cost_landscape.png);
 the feature rollout error at horizons 1..5 against copy-last, with the planner's context window; the

@@ -147,7 +147,7 @@ def test_neural_memory_is_reset_per_episode_and_reads_only_what_left_the_context
     assert same == [True] * 8 + [False] * 2  # frame 5 is written when it leaves the context, at frame 8
 
 
-def test_every_predictor_learns_on_a_fixed_batch():
+def test_both_memories_learn_on_a_fixed_batch():
     """A loss that falls: teacher-forced on a fixed batch of two-room episodes, through the memory."""
     data = make_episodes(np.array([3, 6, 9, 12]), seed=0)
     ae = FrameAutoencoder(8)
@@ -180,25 +180,33 @@ def test_bad_inputs_are_value_errors_naming_the_shape():
         FrameAutoencoder(8).encode(torch.rand(2, 3, 64, 64))
 
 
+def test_missing_checkpoint_and_bad_flags_are_one_line_errors(tmp_path, capsys):
+    import train
+    import validate
+
+    from utils import exit_on_user_error
+
+    for script, args, words in (
+        (validate, ["--part", "memory", "--out", str(tmp_path)], ("no checkpoint", "train.py --part memory")),
+        (validate, ["--part", "memory", "--n-per-gap", "0"], ("--n-per-gap 0",)),
+        (train, ["--part", "memory", "--window", "18"], ("--window",)),
+    ):
+        with pytest.raises(SystemExit) as exit_:
+            exit_on_user_error(lambda s=script, a=args: s.run(a))
+        err = capsys.readouterr().err.strip().splitlines()
+        assert exit_.value.code == 2 and len(err) == 1 and all(w in err[0] for w in words), err
+
+
 def test_quick_memory_train_then_validate_end_to_end(tmp_path):
-    """One subprocess run of part 2: the missing checkpoint is one line, then --quick train and validate
-    write memory_metrics.json (and leave part 1's metrics.json alone)."""
+    """One subprocess run of part 2: --quick train and validate write memory_metrics.json and the
+    pictures, and leave part 1's metrics.json alone."""
     dst = tmp_path / "5.dino-predictor"
-    shutil.copytree(
-        CHAPTER, dst, ignore=shutil.ignore_patterns("data", "checkpoints", "outputs", "__pycache__")
-    )
+    ignore = shutil.ignore_patterns("data", "checkpoints", "outputs", "__pycache__", "tests")
+    shutil.copytree(CHAPTER, dst, ignore=ignore)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-
-    def run(*args):
-        return subprocess.run(
-            [sys.executable, *args], cwd=dst, capture_output=True, text=True, timeout=120, env=env
-        )
-
-    missing = run("validate.py", "--part", "memory", "--quick")
-    lines = missing.stderr.strip().splitlines()
-    assert missing.returncode == 2 and len(lines) == 1 and "train.py" in lines[0], missing.stderr
     for script in ("train.py", "validate.py"):
-        out = run(script, "--part", "memory", "--quick")
+        args = [sys.executable, script, "--part", "memory", "--quick"]
+        out = subprocess.run(args, cwd=dst, capture_output=True, text=True, timeout=120, env=env)
         assert out.returncode == 0, out.stderr[-2000:]
     report = json.loads((dst / "outputs" / "memory_metrics.json").read_text())
     assert report["part"] == "memory" and report["quick"] is True and report["n_episodes"] >= 12
