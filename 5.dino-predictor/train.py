@@ -3,6 +3,7 @@
     uv run train.py            # everything (see README for minutes on a 2-core CPU)
     uv run train.py --quick    # a smoke run in well under a minute
     uv run train.py --encoder dinov2_vits14   # real DINOv2 through torch.hub, if its weights are reachable
+    uv run train.py --part memory   # part 2: two rooms, a lookup bank and a neural memory (memory/)
 
 Stages: (1) DINO self-distillation of a small ViT on frames of the arm with nuisance (student + EMA
 teacher, centring and sharpening; the two views are two renders of one pose under different nuisance),
@@ -29,6 +30,8 @@ from training import train_decoder, train_dino, train_predictors
 from data_utils import WORLD, load_trajectories
 from models import ViT
 from utils import (
+    PART_HELP,
+    PARTS,
     UserError,
     command,
     exit_on_user_error,
@@ -38,6 +41,7 @@ from utils import (
     save_checkpoint,
     seed_everything,
     set_threads,
+    split_part,
 )
 
 
@@ -102,7 +106,10 @@ def parse_args(argv=None) -> TrainConfig:
             p.add_argument(
                 flag, type=typ, default=f.default, choices=choices.get(f.name), help=f"(default: {f.default})"
             )
-    cfg = TrainConfig(**vars(p.parse_args(argv)))
+    p.add_argument("--part", choices=PARTS, default="dino", help=PART_HELP)
+    ns = vars(p.parse_args(argv))
+    ns.pop("part")  # part 1 here; train.py's run() sends --part memory to memory/training.py
+    cfg = TrainConfig(**ns)
     if not cfg.quick:
         return cfg
     typed = given_flags(p, argv)  # --quick shrinks only what was not typed
@@ -206,5 +213,16 @@ def main(argv=None) -> None:
     print("next: " + command("validate.py", *again))  # the same --quick and --out
 
 
+def run(argv=None) -> None:
+    """``--part memory``: part 2 (memory/training.py, with its own flags); otherwise part 1's ``main``."""
+    part, rest = split_part(argv)
+    if part == "memory":
+        from memory.training import main as memory_main
+
+        memory_main(rest)
+    else:
+        main(argv)
+
+
 if __name__ == "__main__":
-    exit_on_user_error(main)
+    exit_on_user_error(run)

@@ -73,6 +73,21 @@ def given_flags(parser: argparse.ArgumentParser, argv=None) -> set[str]:
     return set(vars(probe.parse_args(argv)))
 
 
+PARTS = ("dino", "memory")
+PART_HELP = "dino: part 1 (the arm, planning); memory: part 2 (two rooms, memory), with its own flags"
+
+
+def split_part(argv=None) -> tuple[str, list[str]]:
+    """--part dino|memory (default dino) and the other flags, for train.py and validate.py to dispatch.
+
+    Part 2's flags differ from part 1's, so the part is read first and the rest goes to its own parser.
+    """
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--part", choices=PARTS, default="dino")
+    ns, rest = p.parse_known_args(argv)
+    return ns.part, rest
+
+
 def command(script: str, *args: str) -> str:
     """The command that runs this chapter's ``script`` from the current directory, e.g.
     'uv run validate.py --quick' inside the chapter, 'uv run 5.dino-predictor/validate.py' from the root."""
@@ -130,11 +145,12 @@ def load_checkpoint(path, expected_model: str) -> dict:
 
     Args:
         path: the .pt file.
-        expected_model: the "model" entry it must hold ("dino-wm").
+        expected_model: the "model" entry it must hold ("dino-wm", or "dino-wm-memory" for part 2).
     """
     path = Path(path)
     if not path.exists():
-        hint = f"run `{command('train.py')}` first" if expected_model == "dino-wm" else "check the path"
+        hints = {"dino-wm": command("train.py"), "dino-wm-memory": command("train.py", "--part", "memory")}
+        hint = f"run `{hints[expected_model]}` first" if expected_model in hints else "check the path"
         raise UserError(f"no checkpoint at {path}: {hint}")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)  # weights_only: no pickled code

@@ -2,6 +2,7 @@
 
     uv run validate.py
     uv run validate.py --checkpoint checkpoints/dino_wm.pt --quick
+    uv run validate.py --part memory   # part 2: recall against the gap (memory/evaluation.py)
 
 Measures: the slope of each feature space's cost (before any predictor: outputs/cost_landscape.png);
 the feature rollout error at horizons 1..5 against copy-last, with the planner's context window; the
@@ -27,6 +28,8 @@ from pictures import save_goal_picture, save_rollout_gif, save_rollout_strip
 
 from data_utils import load_trajectories, make_tasks
 from utils import (
+    PART_HELP,
+    PARTS,
     UserError,
     exit_on_user_error,
     given_flags,
@@ -35,6 +38,7 @@ from utils import (
     pick_device,
     seed_everything,
     set_threads,
+    split_part,
 )
 
 H, GIF_STEPS, HELDOUT = 5, 10, 10_000  # error horizons, rollout length in the GIF, held-out seed offset
@@ -88,7 +92,10 @@ def parse_args(argv=None) -> ValConfig:
             typ = {"int": int, "float": float, "str": str}[f.type]
             kw = {"choices": ["auto", "cpu", "cuda", "mps"]} if f.name == "device" else {}
             p.add_argument(flag, type=typ, default=f.default, help=f"(default: {f.default})", **kw)
-    cfg, typed = ValConfig(**vars(p.parse_args(argv))), given_flags(p, argv)
+    p.add_argument("--part", choices=PARTS, default="dino", help=PART_HELP)
+    ns = vars(p.parse_args(argv))
+    ns.pop("part")  # part 1 here; validate.py's run() sends --part memory to memory/evaluation.py
+    cfg, typed = ValConfig(**ns), given_flags(p, argv)
     if cfg.quick:  # --quick shrinks only what was not typed
         cfg = dataclasses.replace(cfg, **{k: v for k, v in QUICK.items() if k not in typed})
     if "checkpoint" in typed and not Path(cfg.checkpoint).exists():  # a typo, not a missing training run
@@ -262,5 +269,16 @@ def main(argv=None) -> None:
     )
 
 
+def run(argv=None) -> None:
+    """``--part memory``: part 2 (memory/evaluation.py, with its own flags); otherwise part 1's ``main``."""
+    part, rest = split_part(argv)
+    if part == "memory":
+        from memory.evaluation import main as memory_main
+
+        memory_main(rest)
+    else:
+        main(argv)
+
+
 if __name__ == "__main__":
-    exit_on_user_error(main)
+    exit_on_user_error(run)
