@@ -242,4 +242,5 @@ def main(argv=None) -> None:
     save_pictures(hists, data["frames"], gaps, root / "outputs")
     finals = ", ".join(f"{k} {h['loss'][-1]:.4f}" for k, h in hists.items())
     print(f"trained in {seconds:.0f} s; final losses: {finals}; saved {path}")
-    print("next: " + command("validate.py", "--part", "memory", *(["--quick"] if cfg.quick else [])))
+    again = [*(["--quick"] if cfg.quick else []), *(["--out", cfg.out] if cfg.out else [])]
+    print("next: " + command("validate.py", "--part", "memory", *again))  # the same --quick and --out

@@ -209,16 +209,20 @@ def test_missing_checkpoint_and_bad_flags_are_one_line_errors(tmp_path, capsys):
 
 def test_quick_memory_train_then_validate_end_to_end(tmp_path):
     """One subprocess run of part 2: --quick train and validate write memory_metrics.json and the
-    pictures, and leave part 1's metrics.json alone."""
+    pictures, and leave part 1's metrics.json alone, all under --out."""
     dst = tmp_path / "5.dino-predictor"
     ignore = shutil.ignore_patterns("data", "checkpoints", "outputs", "__pycache__", "tests")
     shutil.copytree(CHAPTER, dst, ignore=ignore)
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env, root = {**os.environ, "OMP_NUM_THREADS": "1"}, tmp_path / "run"
     for script in ("train.py", "validate.py"):
-        args = [sys.executable, script, "--part", "memory", "--quick"]
+        args = [sys.executable, script, "--part", "memory", "--quick", "--out", str(root)]
         out = subprocess.run(args, cwd=dst, capture_output=True, text=True, timeout=120, env=env)
         assert out.returncode == 0, out.stderr[-2000:]
-    report = json.loads((dst / "outputs" / "memory_metrics.json").read_text())
+        if script == "train.py":  # the next command keeps the part, --quick and --out
+            assert (
+                out.stdout.splitlines()[-1] == f"next: uv run validate.py --part memory --quick --out {root}"
+            )
+    report = json.loads((root / "outputs" / "memory_metrics.json").read_text())
     assert report["part"] == "memory" and report["quick"] is True and report["n_episodes"] >= 12
     m, targets = report["metrics"], report["targets"]
     assert set(targets) == {"memory/recall_no_memory", "memory/recall_lookup", "memory/recall_neural"}
@@ -226,7 +230,8 @@ def test_quick_memory_train_then_validate_end_to_end(tmp_path):
     ok = {"<=": lambda x, y: x <= y, ">=": lambda x, y: x >= y}
     assert report["passed"] == all(ok[op](m[k], t) for k, (op, t) in targets.items())
     assert len(report["per_gap_recall"]["neural"]) == 12
-    assert not (dst / "outputs" / "metrics.json").exists()
+    assert not (root / "outputs" / "metrics.json").exists()
     for picture in ("memory_recall.png", "memory_return.png", "memory_train_loss.png", "memory_world.png"):
-        assert (dst / "outputs" / picture).stat().st_size > 0
+        assert (root / "outputs" / picture).stat().st_size > 0
+    assert not any((dst / d).exists() for d in ("data", "checkpoints", "outputs"))  # all under --out
     assert "recall on the return frame" in out.stdout and "smoke run" in out.stdout
