@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -86,6 +87,23 @@ def split_part(argv=None) -> tuple[str, list[str]]:
     p.add_argument("--part", choices=PARTS, default="dino")
     ns, rest = p.parse_known_args(argv)
     return ns.part, rest
+
+
+def config_parser(config_cls, prog: str, description: str, quick_help: str) -> argparse.ArgumentParser:
+    """An argparse parser with one flag per field of the dataclass ``config_cls`` (--field-name), as
+    part 2's scripts use: bools are switches (``quick_help`` for --quick), --device has its choices."""
+    p = argparse.ArgumentParser(
+        prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    for f in dataclasses.fields(config_cls):
+        flag = "--" + f.name.replace("_", "-")
+        if f.type == "bool":
+            p.add_argument(flag, action="store_true", help=quick_help)
+        else:
+            kw = {"choices": ["auto", "cpu", "cuda", "mps"]} if f.name == "device" else {}
+            typ = {"int": int, "float": float, "str": str}[f.type]
+            p.add_argument(flag, type=typ, default=f.default, help=f"(default: {f.default})", **kw)
+    return p
 
 
 def command(script: str, *args: str) -> str:

@@ -13,7 +13,6 @@ Shape key: B episodes, T frames, N = 9 tokens, D feature dim, S = 3 steps from t
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import time
@@ -31,6 +30,7 @@ from .training import MODEL, encode
 from .world import CELL, CHANCE, FLOORS, GRID, MAX_GAP, PALETTE, load_episodes, return_frame
 from utils import (
     UserError,
+    config_parser,
     given_flags,
     load_checkpoint,
     output_root,
@@ -60,16 +60,9 @@ class MemoryValConfig:
 
 def parse_args(argv=None) -> MemoryValConfig:
     """Flags -> MemoryValConfig."""
-    p = argparse.ArgumentParser(prog="validate.py --part memory", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    for f in dataclasses.fields(MemoryValConfig):
-        flag = "--" + f.name.replace("_", "-")
-        if f.type == "bool":
-            p.add_argument(flag, action="store_true", help="a smoke run: 2 episodes per gap")
-        else:
-            kw = {"choices": ["auto", "cpu", "cuda", "mps"]} if f.name == "device" else {}
-            typ = {"int": int, "float": float, "str": str}[f.type]
-            p.add_argument(flag, type=typ, default=f.default, help=f"(default: {f.default})", **kw)
+    p = config_parser(
+        MemoryValConfig, "validate.py --part memory", __doc__, "a smoke run: 2 episodes per gap"
+    )
     cfg, typed = MemoryValConfig(**vars(p.parse_args(argv))), given_flags(p, argv)
     if cfg.quick and "n_per_gap" not in typed:
         cfg = dataclasses.replace(cfg, n_per_gap=2)

@@ -11,7 +11,6 @@ Shape key: E episodes, T frames, N = 9 tokens, D feature dim, B batch.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import time
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from .world import EP_LEN, MAX_GAP, load_episodes
 from utils import (
     UserError,
     command,
+    config_parser,
     given_flags,
     output_root,
     pick_device,
@@ -70,16 +70,9 @@ QUICK = {"n_episodes": 48, "ae_steps": 20, "ae_batch": 32, "pred_steps": 4, "bat
 
 def parse_args(argv=None) -> MemoryTrainConfig:
     """Flags -> MemoryTrainConfig (--quick shrinks only what was not typed)."""
-    p = argparse.ArgumentParser(prog="train.py --part memory", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    for f in dataclasses.fields(MemoryTrainConfig):
-        flag = "--" + f.name.replace("_", "-")
-        if f.type == "bool":
-            p.add_argument(flag, action="store_true", help="tiny data and few steps: a smoke run")
-        else:
-            kw = {"choices": ["auto", "cpu", "cuda", "mps"]} if f.name == "device" else {}
-            typ = {"int": int, "float": float, "str": str}[f.type]
-            p.add_argument(flag, type=typ, default=f.default, help=f"(default: {f.default})", **kw)
+    p = config_parser(
+        MemoryTrainConfig, "train.py --part memory", __doc__, "tiny data and few steps: a smoke run"
+    )
     cfg = MemoryTrainConfig(**vars(p.parse_args(argv)))
     if cfg.quick:
         typed = given_flags(p, argv)
